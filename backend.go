@@ -1,0 +1,207 @@
+package pgqueue
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Backend is the storage a Client drives. It only stores and hands out jobs:
+// every decision (when to retry, when to dead-letter, how many to claim,
+// when to give up on shutdown) is made once, by the Client, for every
+// backend. The Postgres backend lives in this package (NewPostgres); the
+// in-memory one in memqueue and the Redis one in redisqueue. The suite in
+// queuetest checks that a Backend keeps these semantics.
+//
+// Every method that takes a JobRef matches on both the job ID and its lease
+// token: when the job is no longer held under that token (its lease expired
+// and it was rescued, or it was completed already), the method changes
+// nothing and returns ErrLeaseLost (or, for batches, reports the ref as lost).
+type Backend interface {
+	// Insert stores new jobs and returns their IDs in the order given.
+	// Jobs whose RunAt is in the future are stored as scheduled; the
+	// others as available, and the queues they land in are woken.
+	Insert(ctx context.Context, jobs []InsertParams) ([]int64, error)
+
+	// Claim marks up to p.Limit available jobs of p.Queue whose kind is in
+	// p.Kinds as running, in priority, run-at, ID order, increments their
+	// attempt, gives each a fresh lease token and a lease that ends
+	// p.Lease from now, and returns them. Jobs of other kinds are left
+	// untouched. It returns no jobs, not an error, when none are due.
+	Claim(ctx context.Context, p ClaimParams) ([]*JobRow, error)
+
+	// Complete finishes running jobs successfully and returns the refs
+	// among them that were no longer held (lease lost).
+	Complete(ctx context.Context, refs []JobRef) (lost []JobRef, err error)
+
+	// Reschedule puts a running job back: available at once when
+	// p.Delay <= 0, else scheduled p.Delay from now on the backend's clock.
+	// p.Error, when set, is appended to the job's error history. With
+	// p.RefundAttempt the attempt the claim counted is given back (snooze,
+	// shutdown release). Returns ErrLeaseLost if the lease was lost.
+	Reschedule(ctx context.Context, ref JobRef, p RescheduleParams) error
+
+	// DeadLetter moves a running job out of the queue into the dead-letter
+	// store, appending errInfo to its error history, in one atomic step.
+	// Returns ErrLeaseLost if the lease was lost.
+	DeadLetter(ctx context.Context, ref JobRef, errInfo AttemptError) error
+
+	// Heartbeat extends the leases of running jobs to lease from now and
+	// returns the refs that were no longer held.
+	Heartbeat(ctx context.Context, refs []JobRef, lease time.Duration) (lost []JobRef, err error)
+
+	// PromoteDue makes scheduled jobs whose run-at has passed available,
+	// wakes their queues, and says which queues it touched and when the
+	// next scheduled job falls due.
+	PromoteDue(ctx context.Context) (PromoteResult, error)
+
+	// Rescue handles running jobs whose lease has ended: those with
+	// attempts left become available again, with errInfo appended to their
+	// history; the others are dead-lettered. Only one Rescue runs at a time
+	// across every client of the same store; a call that finds another in
+	// progress returns a zero result and no error.
+	Rescue(ctx context.Context, errInfo AttemptError) (RescueResult, error)
+
+	// Listen blocks until ctx ends, calling wake with a queue name when
+	// jobs became available in that queue, and with "" when every queue
+	// should be polled (after a reconnect, for example). It returns
+	// ErrListenUnsupported at once when the backend has no wake-ups, in
+	// which case the client relies on polling alone.
+	Listen(ctx context.Context, wake func(queue string)) error
+
+	// ListDead returns dead-lettered jobs matching f, newest first.
+	ListDead(ctx context.Context, f DeadFilter) ([]*DeadJob, error)
+
+	// RequeueDead moves the dead-lettered jobs with the given IDs back into
+	// their queues as available, with their attempt count reset, keeping
+	// their error history. It returns how many it moved; unknown IDs are
+	// skipped.
+	RequeueDead(ctx context.Context, ids []int64) (int, error)
+
+	// PurgeDead deletes dead-lettered jobs matching f and returns how many.
+	PurgeDead(ctx context.Context, f DeadFilter) (int, error)
+}
+
+// State is where a job stands in its life.
+type State string
+
+// The states a job in the queue can be in. Completed jobs leave the queue;
+// dead jobs move to the dead-letter store.
+const (
+	StateAvailable State = "available" // due and claimable
+	StateScheduled State = "scheduled" // waiting for a future run-at (new or retrying)
+	StateRunning   State = "running"   // claimed; a lease is held
+	StateDead      State = "dead"      // in the dead-letter store
+)
+
+// InsertParams is one job for Backend.Insert, already validated and encoded
+// by the Client.
+type InsertParams struct {
+	Kind        string
+	Queue       string
+	Priority    int
+	Args        json.RawMessage
+	MaxAttempts int
+	// RunAt is when the job becomes due; the zero time means now.
+	RunAt time.Time
+}
+
+// ClaimParams says what Backend.Claim may take.
+type ClaimParams struct {
+	Queue string
+	Kinds []string
+	Limit int
+	Lease time.Duration
+	// ClientID names the claiming client, stored for operators' eyes only.
+	ClientID string
+}
+
+// JobRef names one claim of a job: the ID and the fencing token the claim
+// received. A token is never reused for the same job ID.
+type JobRef struct {
+	ID    int64
+	Token int64
+}
+
+// JobRow is a job as a Backend stores it.
+type JobRow struct {
+	ID          int64
+	Kind        string
+	Queue       string
+	Priority    int
+	Args        json.RawMessage
+	Attempt     int
+	MaxAttempts int
+	Errors      []AttemptError
+	CreatedAt   time.Time
+	RunAt       time.Time
+	AttemptedAt time.Time
+	LeaseUntil  time.Time
+	Token       int64
+}
+
+// Ref returns the row's claim reference.
+func (r *JobRow) Ref() JobRef { return JobRef{ID: r.ID, Token: r.Token} }
+
+// RescheduleParams says how Backend.Reschedule puts a job back.
+type RescheduleParams struct {
+	Delay         time.Duration
+	Error         *AttemptError
+	RefundAttempt bool
+}
+
+// AttemptError records why one attempt failed. It is stored as JSON in the
+// job's error history and in the dead-letter table.
+type AttemptError struct {
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
+	Error   string    `json:"error"`
+	// Kind is "error", "panic", "permanent", "decode", "timeout" or
+	// "lease_expired".
+	Kind  string `json:"kind"`
+	Stack string `json:"stack,omitempty"`
+}
+
+// PromoteResult is what one Backend.PromoteDue did.
+type PromoteResult struct {
+	// Queues lists each queue that received newly available jobs, once.
+	Queues []string
+	// NextIn is how long until the earliest job still scheduled is due on
+	// the backend's clock; HasNext is false when none is scheduled.
+	NextIn  time.Duration
+	HasNext bool
+}
+
+// RescueResult counts what one Backend.Rescue did.
+type RescueResult struct {
+	Requeued     int
+	DeadLettered int
+	Queues       []string
+}
+
+// DeadJob is a dead-lettered job.
+type DeadJob struct {
+	ID          int64
+	Kind        string
+	Queue       string
+	Priority    int
+	Args        json.RawMessage
+	Attempt     int
+	MaxAttempts int
+	Errors      []AttemptError
+	CreatedAt   time.Time
+	DiedAt      time.Time
+}
+
+// DeadFilter selects dead-lettered jobs. Zero fields match everything.
+type DeadFilter struct {
+	Kind  string
+	Queue string
+	// IDs, when non-empty, restricts to these job IDs.
+	IDs []int64
+	// DiedBefore and DiedAfter bound the time the job was dead-lettered.
+	DiedBefore time.Time
+	DiedAfter  time.Time
+	// Limit caps how many ListDead returns; 0 means 100. PurgeDead ignores it.
+	Limit int
+}

@@ -1,0 +1,99 @@
+package pgqueue
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// completeChunk caps the refs written by one Complete call.
+const completeChunk = 5000
+
+// completer gathers successful completions for CompleteFlushInterval and
+// writes them in one statement, so a busy client pays one round trip per
+// flush rather than one per job. A crash loses at most the pending batch,
+// whose jobs then run again after their lease: at-least-once holds.
+type completer struct {
+	e       *engine
+	mu      sync.Mutex
+	pending []JobRef
+	kick    chan struct{}
+	quit    chan struct{}
+	done    chan struct{}
+}
+
+func newCompleter(e *engine) *completer {
+	return &completer{e: e, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (c *completer) add(ref JobRef) {
+	c.mu.Lock()
+	c.pending = append(c.pending, ref)
+	first := len(c.pending) == 1
+	c.mu.Unlock()
+	if first {
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (c *completer) loop() {
+	defer c.e.bgWG.Done()
+	defer close(c.done)
+	for {
+		select {
+		case <-c.quit:
+			c.flush()
+			return
+		case <-c.kick:
+		}
+		t := time.NewTimer(c.e.cfg.CompleteFlushInterval)
+		select {
+		case <-t.C:
+		case <-c.quit:
+			t.Stop()
+		}
+		c.flush()
+	}
+}
+
+func (c *completer) flush() {
+	c.mu.Lock()
+	batch := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for len(batch) > 0 {
+		n := min(len(batch), completeChunk)
+		c.write(batch[:n])
+		batch = batch[n:]
+	}
+}
+
+func (c *completer) write(refs []JobRef) {
+	backoff := 20 * time.Millisecond
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithTimeout(c.e.bgCtx, 10*time.Second)
+		lost, err := c.e.backend.Complete(ctx, refs)
+		cancel()
+		if err == nil {
+			if len(lost) > 0 {
+				c.e.c.log.Warn("pgqueue: completed jobs whose lease was lost; they may run again", "count", len(lost))
+			}
+			return
+		}
+		if try >= 5 || c.e.bgCtx.Err() != nil {
+			c.e.c.log.Error("pgqueue: could not record completions; those jobs will run again after their lease", "count", len(refs), "err", err)
+			return
+		}
+		time.Sleep(backoff)
+		backoff *= 2
+	}
+}
+
+// close flushes what is pending and stops the loop.
+func (c *completer) close() {
+	close(c.quit)
+	<-c.done
+}

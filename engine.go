@@ -1,0 +1,455 @@
+package pgqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// errShutdown is the cancel cause of jobs still running when Stop's
+// context ends.
+var errShutdown = errors.New("pgqueue: client stopping")
+
+// engine is the running half of a Client: fetch loops, executors,
+// heartbeats, maintenance and the completer. It exists between Start and
+// Stop.
+type engine struct {
+	c       *Client
+	backend Backend
+	cfg     Config
+	kinds   []string
+	queues  map[string]*queueWorker
+
+	// loopsCtx ends at Stop: no more claims, listens or maintenance.
+	loopsCtx    context.Context
+	cancelLoops context.CancelFunc
+	loopsWG     sync.WaitGroup
+	// jobsCtx is the parent of every job's context; cancelled only when
+	// Stop's context ends before the jobs do.
+	jobsCtx    context.Context
+	cancelJobs context.CancelCauseFunc
+	jobsWG     sync.WaitGroup
+	// bgCtx carries the backend calls that must finish even while
+	// stopping (recording results, heartbeats); it ends last.
+	bgCtx     context.Context
+	cancelBG  context.CancelFunc
+	bgWG      sync.WaitGroup
+	completer *completer
+
+	running      runningSet
+	promoteKick  chan struct{}
+	shuttingDown atomic.Bool
+}
+
+type queueWorker struct {
+	name    string
+	max     int
+	active  atomic.Int64
+	wake    chan struct{}
+	backlog atomic.Bool
+}
+
+func (q *queueWorker) poke() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start begins working the configured queues with the registered workers.
+// ctx supplies values only: the client runs until Stop. It returns
+// ErrNoWorkers when nothing was registered, ErrAlreadyStarted when called
+// twice, and ErrClientStopped after Stop.
+func (c *Client) Start(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.stopped:
+		return ErrClientStopped
+	case c.started:
+		return ErrAlreadyStarted
+	case len(c.workers) == 0:
+		return ErrNoWorkers
+	}
+	base := context.WithoutCancel(ctx)
+	e := &engine{c: c, backend: c.backend, cfg: c.cfg, queues: map[string]*queueWorker{}, promoteKick: make(chan struct{}, 1)}
+	for kind := range c.workers {
+		e.kinds = append(e.kinds, kind)
+	}
+	sort.Strings(e.kinds)
+	for name, qc := range c.cfg.Queues {
+		e.queues[name] = &queueWorker{name: name, max: qc.MaxWorkers, wake: make(chan struct{}, 1)}
+	}
+	e.loopsCtx, e.cancelLoops = context.WithCancel(base)
+	e.jobsCtx, e.cancelJobs = context.WithCancelCause(base)
+	e.bgCtx, e.cancelBG = context.WithCancel(base)
+	e.completer = newCompleter(e)
+
+	e.bgWG.Add(2)
+	go e.completer.loop()
+	go e.heartbeatLoop()
+	for _, q := range e.queues {
+		e.loopsWG.Add(1)
+		go e.fetchLoop(q)
+	}
+	e.loopsWG.Add(1)
+	go e.maintenanceLoop()
+	if !c.cfg.PollOnly {
+		e.loopsWG.Add(1)
+		go e.listenLoop()
+	}
+	c.started = true
+	c.engine = e
+	c.log.Info("pgqueue: client started", "client", c.cfg.ID, "queues", len(e.queues), "kinds", e.kinds)
+	return nil
+}
+
+// Stop stops claiming, waits for running jobs to finish until ctx ends,
+// then cancels the jobs still running, puts back in their queues those that
+// return within Config.ShutdownGrace (without spending an attempt), and
+// leaves any that do not to lease expiry. It flushes pending completions
+// before it returns. It returns nil when every job finished in time, and
+// an error wrapping ctx's error otherwise. Stop on a client that never
+// started only marks it stopped; calling it again returns nil.
+func (c *Client) Stop(ctx context.Context) error {
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		return nil
+	}
+	c.stopped = true
+	e := c.engine
+	c.mu.Unlock()
+	if e == nil {
+		return nil
+	}
+	return e.stop(ctx)
+}
+
+func (e *engine) stop(ctx context.Context) error {
+	e.cancelLoops()
+	e.loopsWG.Wait()
+
+	drained := make(chan struct{})
+	go func() { e.jobsWG.Wait(); close(drained) }()
+	var stopErr error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		left := e.running.len()
+		e.shuttingDown.Store(true)
+		e.cancelJobs(errShutdown)
+		grace := time.NewTimer(e.cfg.ShutdownGrace)
+		select {
+		case <-drained:
+			stopErr = fmt.Errorf("pgqueue: stop: %d running job(s) cancelled and released: %w", left, ctx.Err())
+		case <-grace.C:
+			stopErr = fmt.Errorf("pgqueue: stop: %d job(s) ignored cancellation and are left to lease expiry: %w", e.running.len(), ctx.Err())
+		}
+		grace.Stop()
+	}
+	e.completer.close()
+	e.cancelBG()
+	e.bgWG.Wait()
+	e.c.log.Info("pgqueue: client stopped", "client", e.cfg.ID, "err", stopErr)
+	return stopErr
+}
+
+// wakeQueues pokes the fetch loops of the named queues that this client
+// works; "" pokes all of them.
+func (e *engine) wakeQueues(names ...string) {
+	for _, n := range names {
+		if n == "" {
+			for _, q := range e.queues {
+				q.poke()
+			}
+			continue
+		}
+		if q, ok := e.queues[n]; ok {
+			q.poke()
+		}
+	}
+}
+
+func (e *engine) fetchLoop(q *queueWorker) {
+	defer e.loopsWG.Done()
+	t := time.NewTicker(e.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		e.fill(q)
+		select {
+		case <-e.loopsCtx.Done():
+			return
+		case <-q.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// fill claims as many jobs as the queue has free slots, repeating while
+// claims come back full.
+func (e *engine) fill(q *queueWorker) {
+	for e.loopsCtx.Err() == nil {
+		free := q.max - int(q.active.Load())
+		if free <= 0 {
+			q.backlog.Store(true)
+			return
+		}
+		// The claim runs on bgCtx so that Stop cannot abort it between the
+		// database's commit and our receipt of the rows.
+		ctx, cancel := context.WithTimeout(e.bgCtx, 30*time.Second)
+		rows, err := e.backend.Claim(ctx, ClaimParams{Queue: q.name, Kinds: e.kinds, Limit: free, Lease: e.cfg.LeaseDuration, ClientID: e.cfg.ID})
+		cancel()
+		if err != nil {
+			e.c.log.Warn("pgqueue: claim failed; will retry at the next poll", "queue", q.name, "err", err)
+			return
+		}
+		q.backlog.Store(len(rows) == free)
+		for _, row := range rows {
+			q.active.Add(1)
+			e.jobsWG.Add(1)
+			go e.execute(q, row)
+		}
+		if len(rows) < free {
+			return
+		}
+	}
+}
+
+func (e *engine) execute(q *queueWorker, row *JobRow) {
+	ctx, cancel := context.WithCancelCause(e.jobsCtx)
+	st := &jobState{ref: row.Ref(), cancel: cancel, client: e.c}
+	e.running.add(st)
+	defer func() {
+		e.running.remove(row.ID)
+		cancel(nil)
+		q.active.Add(-1)
+		if q.backlog.Load() {
+			q.poke()
+		}
+		e.jobsWG.Done()
+	}()
+	unit := e.c.workers[row.Kind]
+	if unit == nil {
+		// Claim filters on our kinds, so this means a backend bug; put the
+		// job back untouched rather than burn its attempt.
+		e.record(row, "release unknown kind", func(ctx context.Context) error {
+			return e.backend.Reschedule(ctx, row.Ref(), RescheduleParams{RefundAttempt: true})
+		})
+		return
+	}
+	err := unit.run(ctx, row, st)
+	e.finish(ctx, row, st, unit, err)
+}
+
+// finish records the outcome of one run.
+func (e *engine) finish(ctx context.Context, row *JobRow, st *jobState, unit workUnit, err error) {
+	cause := context.Cause(ctx)
+	if errors.Is(cause, ErrLeaseLost) {
+		e.c.log.Warn("pgqueue: job lease lost while running; its result is dropped", "id", row.ID, "kind", row.Kind, "err", err)
+		return
+	}
+	if err == nil {
+		if !st.completedTx.Load() {
+			e.completer.add(row.Ref())
+		}
+		return
+	}
+	if errors.Is(cause, errShutdown) {
+		e.record(row, "release on shutdown", func(ctx context.Context) error {
+			return e.backend.Reschedule(ctx, row.Ref(), RescheduleParams{RefundAttempt: true})
+		})
+		return
+	}
+	var snooze *snoozeError
+	if errors.As(err, &snooze) {
+		e.reschedule(row, RescheduleParams{Delay: snooze.d, RefundAttempt: true})
+		return
+	}
+	info := AttemptError{Attempt: row.Attempt, At: time.Now().UTC(), Error: errorText(err), Kind: "error"}
+	var perr *PanicError
+	var derr *DecodeError
+	switch {
+	case errors.As(err, &derr):
+		info.Kind = "decode"
+	case errors.As(err, &perr):
+		info.Kind, info.Stack = "panic", perr.Stack
+	case IsPermanent(err):
+		info.Kind = "permanent"
+	case errors.Is(err, context.DeadlineExceeded):
+		info.Kind = "timeout"
+	}
+	if info.Kind == "decode" || info.Kind == "permanent" || row.Attempt >= row.MaxAttempts {
+		e.c.log.Warn("pgqueue: job dead-lettered", "id", row.ID, "kind", row.Kind, "attempt", row.Attempt, "err", info.Error)
+		e.record(row, "dead-letter", func(ctx context.Context) error {
+			return e.backend.DeadLetter(ctx, row.Ref(), info)
+		})
+		return
+	}
+	policy := e.cfg.Retry
+	if p, ok := unit.retryPolicy(); ok {
+		if p, err := p.withDefaults(); err == nil {
+			policy = p
+		}
+	}
+	e.reschedule(row, RescheduleParams{Delay: policy.Backoff(row.Attempt), Error: &info})
+}
+
+func (e *engine) reschedule(row *JobRow, p RescheduleParams) {
+	ok := e.record(row, "reschedule", func(ctx context.Context) error {
+		return e.backend.Reschedule(ctx, row.Ref(), p)
+	})
+	if ok && p.Delay > 0 {
+		// Promote it on time instead of at the next poll.
+		time.AfterFunc(p.Delay+5*time.Millisecond, func() {
+			select {
+			case e.promoteKick <- struct{}{}:
+			default:
+			}
+		})
+	}
+}
+
+// record runs a backend write for a finished job, retrying transient
+// failures briefly. If it still fails, the job stays running until its
+// lease expires and the rescuer retries it: nothing is lost.
+func (e *engine) record(row *JobRow, what string, op func(ctx context.Context) error) bool {
+	backoff := 50 * time.Millisecond
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithTimeout(e.bgCtx, 10*time.Second)
+		err := op(ctx)
+		cancel()
+		switch {
+		case err == nil:
+			return true
+		case errors.Is(err, ErrLeaseLost):
+			e.c.log.Warn("pgqueue: job lease lost before its result was recorded", "id", row.ID, "kind", row.Kind, "op", what)
+			return false
+		case try >= 5 || e.bgCtx.Err() != nil:
+			e.c.log.Error("pgqueue: could not record job result; it will be rescued after its lease", "id", row.ID, "kind", row.Kind, "op", what, "err", err)
+			return false
+		}
+		select {
+		case <-time.After(backoff):
+		case <-e.bgCtx.Done():
+		}
+		backoff *= 2
+	}
+}
+
+func (e *engine) heartbeatLoop() {
+	defer e.bgWG.Done()
+	t := time.NewTicker(e.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.bgCtx.Done():
+			return
+		case <-t.C:
+		}
+		states := e.running.snapshot()
+		if len(states) == 0 {
+			continue
+		}
+		refs := make([]JobRef, 0, len(states))
+		byID := make(map[int64]*jobState, len(states))
+		for _, st := range states {
+			if st.completedTx.Load() {
+				continue
+			}
+			refs = append(refs, st.ref)
+			byID[st.ref.ID] = st
+		}
+		ctx, cancel := context.WithTimeout(e.bgCtx, e.cfg.HeartbeatInterval)
+		lost, err := e.backend.Heartbeat(ctx, refs, e.cfg.LeaseDuration)
+		cancel()
+		if err != nil {
+			e.c.log.Warn("pgqueue: heartbeat failed", "jobs", len(refs), "err", err)
+			continue
+		}
+		for _, ref := range lost {
+			if st := byID[ref.ID]; st != nil && st.ref == ref {
+				st.cancel(ErrLeaseLost)
+			}
+		}
+	}
+}
+
+// maintenanceLoop promotes due scheduled jobs (on the poll interval, or
+// sooner when one is known to fall due) and rescues expired leases.
+func (e *engine) maintenanceLoop() {
+	defer e.loopsWG.Done()
+	promote := time.NewTimer(0)
+	defer promote.Stop()
+	rescue := time.NewTicker(e.cfg.RescueInterval)
+	defer rescue.Stop()
+	for {
+		select {
+		case <-e.loopsCtx.Done():
+			return
+		case <-rescue.C:
+			e.rescue()
+			continue
+		case <-promote.C:
+		case <-e.promoteKick:
+		}
+		next := e.cfg.PollInterval
+		ctx, cancel := context.WithTimeout(e.loopsCtx, 30*time.Second)
+		res, err := e.backend.PromoteDue(ctx)
+		cancel()
+		if err != nil {
+			if e.loopsCtx.Err() == nil {
+				e.c.log.Warn("pgqueue: promoting scheduled jobs failed", "err", err)
+			}
+		} else {
+			e.wakeQueues(res.Queues...)
+			if res.HasNext && res.NextIn < next {
+				next = max(res.NextIn, 0) + time.Millisecond
+			}
+		}
+		if !promote.Stop() {
+			select {
+			case <-promote.C:
+			default:
+			}
+		}
+		promote.Reset(next)
+	}
+}
+
+func (e *engine) rescue() {
+	ctx, cancel := context.WithTimeout(e.loopsCtx, 30*time.Second)
+	defer cancel()
+	res, err := e.backend.Rescue(ctx, AttemptError{At: time.Now().UTC(), Kind: "lease_expired", Error: "lease expired: the worker holding the job stopped heartbeating (crashed, killed or partitioned)"})
+	if err != nil {
+		if e.loopsCtx.Err() == nil {
+			e.c.log.Warn("pgqueue: rescue failed", "err", err)
+		}
+		return
+	}
+	if res.Requeued+res.DeadLettered > 0 {
+		e.c.log.Info("pgqueue: rescued jobs with expired leases", "requeued", res.Requeued, "dead_lettered", res.DeadLettered)
+		e.wakeQueues(res.Queues...)
+	}
+}
+
+func (e *engine) listenLoop() {
+	defer e.loopsWG.Done()
+	err := e.backend.Listen(e.loopsCtx, func(queue string) { e.wakeQueues(queue) })
+	if err != nil && !errors.Is(err, ErrListenUnsupported) && e.loopsCtx.Err() == nil {
+		e.c.log.Warn("pgqueue: listener ended; polling only", "err", err)
+	}
+}
+
+func defaultClientID() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return fmt.Sprintf("%s:%d", host, os.Getpid())
+}

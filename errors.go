@@ -1,0 +1,60 @@
+package pgqueue
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned by the Client and by backends. Test for them with
+// errors.Is; validation failures are also *ValidationError values.
+var (
+	// ErrInvalidArgs reports job args or options that were refused at
+	// enqueue; nothing was stored.
+	ErrInvalidArgs = errors.New("pgqueue: invalid job")
+	// ErrClientStopped is returned by Enqueue and Start on a stopped client.
+	ErrClientStopped = errors.New("pgqueue: client is stopped")
+	// ErrAlreadyStarted is returned by Start on a running client.
+	ErrAlreadyStarted = errors.New("pgqueue: client already started")
+	// ErrLeaseLost means the job is no longer held under the caller's
+	// lease: it expired and the job was rescued, or it was finished by
+	// another path. Nothing was changed.
+	ErrLeaseLost = errors.New("pgqueue: job lease lost")
+	// ErrTxUnsupported is returned by EnqueueTx, EnqueueManyTx and
+	// CompleteTx on a backend that cannot join a Postgres transaction.
+	ErrTxUnsupported = errors.New("pgqueue: backend cannot join a Postgres transaction")
+	// ErrListenUnsupported is returned by Backend.Listen when a backend has
+	// no wake-ups; the client then polls.
+	ErrListenUnsupported = errors.New("pgqueue: backend has no wake-ups")
+	// ErrNoWorkers is returned by Start when no worker was registered.
+	ErrNoWorkers = errors.New("pgqueue: no workers registered")
+	// ErrDuplicateKind is returned by Register for a kind registered twice.
+	ErrDuplicateKind = errors.New("pgqueue: kind already registered")
+	// ErrInvalidConfig reports a Config or option value that is out of range.
+	ErrInvalidConfig = errors.New("pgqueue: invalid configuration")
+	// ErrDatabase wraps failures to reach or use the database.
+	ErrDatabase = errors.New("pgqueue: database error")
+)
+
+// ValidationError says which field of a job or of a configuration was
+// refused and why. It matches ErrInvalidArgs or ErrInvalidConfig with
+// errors.Is.
+type ValidationError struct {
+	Field  string
+	Reason string
+	kind   error
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("%v: %s: %s", e.kind, e.Field, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalidArgs) (or ErrInvalidConfig) true.
+func (e *ValidationError) Is(target error) bool { return target == e.kind }
+
+func invalidJob(field, format string, a ...any) error {
+	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, a...), kind: ErrInvalidArgs}
+}
+
+func invalidConfig(field, format string, a ...any) error {
+	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, a...), kind: ErrInvalidConfig}
+}

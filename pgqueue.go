@@ -1,0 +1,440 @@
+// Package pgqueue is a transactional job queue for Go on Postgres.
+//
+// Jobs are enqueued inside the caller's own pgx transaction (EnqueueTx), so a
+// job exists if and only if the business writes beside it commit. Workers
+// claim due jobs with FOR UPDATE SKIP LOCKED, are woken by LISTEN/NOTIFY
+// (polling is the fallback), run them with bounded concurrency per queue,
+// retry failures with exponential backoff and jitter, and move jobs that
+// keep failing to a dead-letter table that operators query with plain SQL.
+//
+// A Client is the engine; a Backend only stores. NewPostgres gives the
+// Postgres backend; memqueue and redisqueue give the others, and queuetest
+// is the conformance suite all of them pass.
+package pgqueue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+	"time"
+)
+
+// Args is the payload of a job: a struct with a Kind that names which
+// Worker runs it. It is stored as JSON, so its exported fields (and json
+// tags) are what survives between enqueue and work.
+type Args interface {
+	// Kind names the job type, for example "email.send". It must be
+	// non-empty and stable across deployments.
+	Kind() string
+}
+
+// ArgsWithDefaults is an optional interface for Args that want per-kind
+// enqueue defaults (queue, priority, max attempts). Options passed to
+// Enqueue override them field by field.
+type ArgsWithDefaults interface {
+	Args
+	EnqueueDefaults() EnqueueOptions
+}
+
+// Job is one run of a job, handed to a Worker.
+type Job[T Args] struct {
+	ID       int64
+	Kind     string
+	Queue    string
+	Priority int
+	// Attempt counts runs including this one, starting at 1.
+	Attempt     int
+	MaxAttempts int
+	// Errors holds the failures of the earlier attempts, oldest first.
+	Errors      []AttemptError
+	CreatedAt   time.Time
+	ScheduledAt time.Time
+	AttemptedAt time.Time
+	// Args is the decoded payload.
+	Args T
+
+	state *jobState
+}
+
+// Handle identifies a running job for CompleteTx. *Job[T] implements it.
+type Handle interface {
+	jobState() *jobState
+}
+
+func (j *Job[T]) jobState() *jobState { return j.state }
+
+// Worker runs jobs of one kind. Work returns nil on success; an error makes
+// the job retry by the retry policy, Permanent(err) sends it to the
+// dead-letter table at once, and Snooze(d) runs it again after d without
+// spending an attempt. A panic is recovered and counts as a failed attempt,
+// with its stack recorded. ctx is cancelled when the client stops past its
+// drain deadline or when the job's lease is lost.
+type Worker[T Args] interface {
+	Work(ctx context.Context, job *Job[T]) error
+}
+
+// WorkerWithRetry is an optional interface for a Worker whose kind needs
+// its own retry policy instead of Config.Retry.
+type WorkerWithRetry interface {
+	RetryPolicy() RetryPolicy
+}
+
+// WorkFunc adapts a plain function to a Worker.
+type WorkFunc[T Args] func(ctx context.Context, job *Job[T]) error
+
+// Work calls f(ctx, job).
+func (f WorkFunc[T]) Work(ctx context.Context, job *Job[T]) error { return f(ctx, job) }
+
+// Queue and priority limits.
+const (
+	// DefaultQueue is the queue used when none is named.
+	DefaultQueue = "default"
+	// MinPriority is the most urgent priority: lower numbers run first.
+	MinPriority = 1
+	// MaxPriority is the least urgent priority.
+	MaxPriority = 10
+	// DefaultPriority is used when EnqueueOptions.Priority is 0.
+	DefaultPriority = 5
+	// DefaultMaxAttempts is used when neither the options nor the args
+	// defaults nor Config.MaxAttempts set one.
+	DefaultMaxAttempts = 25
+	// DefaultMaxArgsBytes is the largest encoded args accepted (1 MiB)
+	// unless Config.MaxArgsBytes says otherwise.
+	DefaultMaxArgsBytes = 1 << 20
+)
+
+var queueNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$`)
+
+// EnqueueOptions tune one enqueued job. The zero value (or nil) uses the
+// args' EnqueueDefaults, then the Client's defaults.
+type EnqueueOptions struct {
+	// Queue names the queue: 1–128 letters, digits, '_', '.', ':' or '-',
+	// not starting with a punctuation mark. Default "default".
+	Queue string
+	// Priority from 1 (runs first) to 10 (runs last). 0 means 5.
+	Priority int
+	// RunAt makes the job due at a time; Delay makes it due after a
+	// duration. Set at most one. Default: due now.
+	RunAt time.Time
+	Delay time.Duration
+	// MaxAttempts is how many runs the job gets before it is dead-lettered.
+	// 0 means the default; negative is refused.
+	MaxAttempts int
+}
+
+// EnqueueRequest is one job for EnqueueMany and EnqueueManyTx.
+type EnqueueRequest struct {
+	Args    Args
+	Options *EnqueueOptions
+}
+
+// QueueConfig configures how a Client works one queue.
+type QueueConfig struct {
+	// MaxWorkers is how many jobs of the queue this client runs at once.
+	// Default 10.
+	MaxWorkers int
+}
+
+// Config configures a Client. Zero fields take the documented defaults.
+type Config struct {
+	// Queues maps each queue this client works to its settings. Default:
+	// {"default": {MaxWorkers: 10}}. A client with no workers registered
+	// works no queue at all.
+	Queues map[string]QueueConfig
+	// ID names this client in the running jobs it holds. Default: host
+	// name and process ID.
+	ID string
+	// LeaseDuration is how long a claim holds a job without a heartbeat.
+	// A crashed worker's job runs again within LeaseDuration +
+	// RescueInterval. Default 30s.
+	LeaseDuration time.Duration
+	// HeartbeatInterval is how often running jobs' leases are extended.
+	// Default LeaseDuration/3; must be shorter than LeaseDuration.
+	HeartbeatInterval time.Duration
+	// RescueInterval is how often the client looks for expired leases.
+	// Default 5s.
+	RescueInterval time.Duration
+	// PollInterval is how often each queue is polled when no wake-up
+	// arrives, and how often due scheduled jobs are promoted. Default 1s.
+	PollInterval time.Duration
+	// PollOnly disables LISTEN (for PgBouncer transaction pooling): the
+	// client finds work by polling alone. Default false.
+	PollOnly bool
+	// CompleteFlushInterval is how long successful completions are
+	// gathered before they are written in one statement. Default 2ms.
+	CompleteFlushInterval time.Duration
+	// MaxAttempts is the default number of runs per job. Default 25.
+	MaxAttempts int
+	// Retry is the default backoff between attempts. Default
+	// DefaultRetryPolicy.
+	Retry RetryPolicy
+	// MaxArgsBytes caps the encoded args of a job. Default 1 MiB.
+	MaxArgsBytes int
+	// ShutdownGrace is how long Stop waits, after its context ended and
+	// running jobs were cancelled, for them to return before it leaves
+	// them to lease expiry. Default 5s.
+	ShutdownGrace time.Duration
+	// Logger receives the client's logs. Default: discarded.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Queues == nil {
+		c.Queues = map[string]QueueConfig{DefaultQueue: {MaxWorkers: 10}}
+	}
+	qs := make(map[string]QueueConfig, len(c.Queues))
+	for name, q := range c.Queues {
+		if !queueNameRE.MatchString(name) {
+			return c, invalidConfig("Queues", "queue name %q must be 1-128 letters, digits, '_', '.', ':' or '-'", name)
+		}
+		if q.MaxWorkers < 0 {
+			return c, invalidConfig("Queues["+name+"].MaxWorkers", "must not be negative, got %d", q.MaxWorkers)
+		}
+		if q.MaxWorkers == 0 {
+			q.MaxWorkers = 10
+		}
+		qs[name] = q
+	}
+	c.Queues = qs
+	if c.ID == "" {
+		c.ID = defaultClientID()
+	}
+	durations := []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"LeaseDuration", &c.LeaseDuration, 30 * time.Second},
+		{"RescueInterval", &c.RescueInterval, 5 * time.Second},
+		{"PollInterval", &c.PollInterval, time.Second},
+		{"CompleteFlushInterval", &c.CompleteFlushInterval, 2 * time.Millisecond},
+		{"ShutdownGrace", &c.ShutdownGrace, 5 * time.Second},
+	}
+	for _, d := range durations {
+		if *d.v < 0 {
+			return c, invalidConfig(d.name, "must not be negative, got %v", *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if c.HeartbeatInterval < 0 {
+		return c, invalidConfig("HeartbeatInterval", "must not be negative, got %v", c.HeartbeatInterval)
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = c.LeaseDuration / 3
+	}
+	if c.HeartbeatInterval >= c.LeaseDuration {
+		return c, invalidConfig("HeartbeatInterval", "%v must be shorter than LeaseDuration %v", c.HeartbeatInterval, c.LeaseDuration)
+	}
+	if c.MaxAttempts < 0 {
+		return c, invalidConfig("MaxAttempts", "must not be negative, got %d", c.MaxAttempts)
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.MaxArgsBytes < 0 {
+		return c, invalidConfig("MaxArgsBytes", "must not be negative, got %d", c.MaxArgsBytes)
+	}
+	if c.MaxArgsBytes == 0 {
+		c.MaxArgsBytes = DefaultMaxArgsBytes
+	}
+	retry, err := c.Retry.withDefaults()
+	if err != nil {
+		return c, err
+	}
+	c.Retry = retry
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// Client enqueues jobs and, once started, works them. It is safe for
+// concurrent use. A Client that only enqueues needs no workers and starts
+// no goroutines.
+type Client struct {
+	backend Backend
+	cfg     Config
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	workers map[string]workUnit
+	started bool
+	stopped bool
+	engine  *engine
+}
+
+// New returns a Client over backend. It returns an error wrapping
+// ErrInvalidConfig when cfg holds out-of-range values.
+func New(backend Backend, cfg Config) (*Client, error) {
+	if backend == nil {
+		return nil, invalidConfig("backend", "must not be nil")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Client{backend: backend, cfg: cfg, log: cfg.Logger, workers: map[string]workUnit{}}, nil
+}
+
+// Backend returns the backend the client was built over.
+func (c *Client) Backend() Backend { return c.backend }
+
+// Register adds w as the worker for T's kind. It must be called before
+// Start. It returns ErrDuplicateKind if the kind has a worker already,
+// ErrInvalidArgs if T's Kind is empty, and ErrAlreadyStarted after Start.
+func Register[T Args](c *Client, w Worker[T]) error {
+	var zero T
+	kind, err := kindOf(zero)
+	if err != nil {
+		return err
+	}
+	if w == nil {
+		return invalidConfig("worker", "must not be nil for kind %q", kind)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started || c.stopped {
+		return fmt.Errorf("%w: register %q before Start", ErrAlreadyStarted, kind)
+	}
+	if _, dup := c.workers[kind]; dup {
+		return fmt.Errorf("%w: %q", ErrDuplicateKind, kind)
+	}
+	c.workers[kind] = &typedUnit[T]{kind: kind, worker: w}
+	return nil
+}
+
+// kindOf calls a.Kind(), turning a nil-receiver panic into an error.
+func kindOf(a Args) (kind string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = invalidJob("Kind", "calling Kind() panicked: %v (use a non-nil value or a struct type)", r)
+		}
+	}()
+	if a == nil {
+		return "", invalidJob("args", "must not be nil")
+	}
+	kind = a.Kind()
+	if kind == "" {
+		return "", invalidJob("Kind", "%T.Kind() returned an empty string", a)
+	}
+	return kind, nil
+}
+
+// Enqueue stores one job and returns its ID. It returns an error matching
+// ErrInvalidArgs when the args or options are refused (nothing is stored),
+// ErrClientStopped after Stop, and the backend's error otherwise.
+func (c *Client) Enqueue(ctx context.Context, args Args, opts *EnqueueOptions) (int64, error) {
+	ids, err := c.EnqueueMany(ctx, []EnqueueRequest{{Args: args, Options: opts}})
+	if err != nil {
+		return 0, err
+	}
+	return ids[0], nil
+}
+
+// EnqueueMany stores many jobs in one round trip and returns their IDs in
+// order. Either all are stored or, on any error, none.
+func (c *Client) EnqueueMany(ctx context.Context, reqs []EnqueueRequest) ([]int64, error) {
+	params, err := c.prepare(reqs)
+	if err != nil {
+		return nil, err
+	}
+	return c.backend.Insert(ctx, params)
+}
+
+func (c *Client) prepare(reqs []EnqueueRequest) ([]InsertParams, error) {
+	c.mu.Lock()
+	stopped := c.stopped
+	c.mu.Unlock()
+	if stopped {
+		return nil, ErrClientStopped
+	}
+	if len(reqs) == 0 {
+		return nil, invalidJob("jobs", "no jobs given")
+	}
+	out := make([]InsertParams, len(reqs))
+	for i, r := range reqs {
+		p, err := c.prepareOne(r.Args, r.Options)
+		if err != nil {
+			if len(reqs) > 1 {
+				return nil, fmt.Errorf("job %d: %w", i, err)
+			}
+			return nil, err
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+func (c *Client) prepareOne(args Args, opts *EnqueueOptions) (InsertParams, error) {
+	kind, err := kindOf(args)
+	if err != nil {
+		return InsertParams{}, err
+	}
+	var o EnqueueOptions
+	if d, ok := args.(ArgsWithDefaults); ok {
+		o = d.EnqueueDefaults()
+	}
+	if opts != nil {
+		o = mergeOptions(o, *opts)
+	}
+	if o.Queue == "" {
+		o.Queue = DefaultQueue
+	}
+	if !queueNameRE.MatchString(o.Queue) {
+		return InsertParams{}, invalidJob("Queue", "%q must be 1-128 letters, digits, '_', '.', ':' or '-'", o.Queue)
+	}
+	if o.Priority == 0 {
+		o.Priority = DefaultPriority
+	}
+	if o.Priority < MinPriority || o.Priority > MaxPriority {
+		return InsertParams{}, invalidJob("Priority", "%d is outside %d..%d", o.Priority, MinPriority, MaxPriority)
+	}
+	if o.MaxAttempts < 0 {
+		return InsertParams{}, invalidJob("MaxAttempts", "must not be negative, got %d", o.MaxAttempts)
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = c.cfg.MaxAttempts
+	}
+	if o.Delay < 0 {
+		return InsertParams{}, invalidJob("Delay", "must not be negative, got %v", o.Delay)
+	}
+	if o.Delay > 0 && !o.RunAt.IsZero() {
+		return InsertParams{}, invalidJob("RunAt", "set RunAt or Delay, not both")
+	}
+	runAt := o.RunAt
+	if o.Delay > 0 {
+		runAt = time.Now().Add(o.Delay)
+	}
+	raw, err := json.Marshal(args)
+	if err != nil {
+		return InsertParams{}, invalidJob("args", "%s: cannot encode as JSON: %v", kind, err)
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return InsertParams{}, invalidJob("args", "%s: must encode as a JSON object, got %.40s", kind, raw)
+	}
+	if len(raw) > c.cfg.MaxArgsBytes {
+		return InsertParams{}, invalidJob("args", "%s: encoded size %d bytes exceeds the %d byte limit", kind, len(raw), c.cfg.MaxArgsBytes)
+	}
+	return InsertParams{Kind: kind, Queue: o.Queue, Priority: o.Priority, Args: raw, MaxAttempts: o.MaxAttempts, RunAt: runAt}, nil
+}
+
+func mergeOptions(base, over EnqueueOptions) EnqueueOptions {
+	if over.Queue != "" {
+		base.Queue = over.Queue
+	}
+	if over.Priority != 0 {
+		base.Priority = over.Priority
+	}
+	if !over.RunAt.IsZero() || over.Delay != 0 {
+		base.RunAt, base.Delay = over.RunAt, over.Delay
+	}
+	if over.MaxAttempts != 0 {
+		base.MaxAttempts = over.MaxAttempts
+	}
+	return base
+}

@@ -1,0 +1,104 @@
+package pgqueue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+)
+
+// workUnit runs jobs of one kind without the engine knowing their type.
+type workUnit interface {
+	run(ctx context.Context, row *JobRow, st *jobState) error
+	retryPolicy() (RetryPolicy, bool)
+}
+
+type typedUnit[T Args] struct {
+	kind   string
+	worker Worker[T]
+}
+
+func (u *typedUnit[T]) retryPolicy() (RetryPolicy, bool) {
+	if w, ok := u.worker.(WorkerWithRetry); ok {
+		return w.RetryPolicy(), true
+	}
+	return RetryPolicy{}, false
+}
+
+// run decodes the args and calls the worker, turning a panic into a
+// *PanicError and a decode failure into a *DecodeError.
+func (u *typedUnit[T]) run(ctx context.Context, row *JobRow, st *jobState) (err error) {
+	var args T
+	if err := json.Unmarshal(row.Args, &args); err != nil {
+		return &DecodeError{Kind: row.Kind, Err: err}
+	}
+	job := &Job[T]{
+		ID: row.ID, Kind: row.Kind, Queue: row.Queue, Priority: row.Priority,
+		Attempt: row.Attempt, MaxAttempts: row.MaxAttempts, Errors: row.Errors,
+		CreatedAt: row.CreatedAt, ScheduledAt: row.RunAt, AttemptedAt: row.AttemptedAt,
+		Args: args, state: st,
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: string(debug.Stack())}
+		}
+	}()
+	return u.worker.Work(ctx, job)
+}
+
+// jobState is the engine's record of one running job.
+type jobState struct {
+	ref    JobRef
+	cancel context.CancelCauseFunc
+	// completedTx is set once CompleteTx committed the completion inside
+	// the worker's own transaction (or at least was sent: if that
+	// transaction rolls back, the lease expires and the job runs again).
+	completedTx atomic.Bool
+	client      *Client
+}
+
+// runningSet is the jobs this client holds, for heartbeats and shutdown.
+type runningSet struct {
+	mu   sync.Mutex
+	jobs map[int64]*jobState
+}
+
+func (s *runningSet) add(st *jobState) {
+	s.mu.Lock()
+	if s.jobs == nil {
+		s.jobs = map[int64]*jobState{}
+	}
+	s.jobs[st.ref.ID] = st
+	s.mu.Unlock()
+}
+
+func (s *runningSet) remove(id int64) {
+	s.mu.Lock()
+	delete(s.jobs, id)
+	s.mu.Unlock()
+}
+
+func (s *runningSet) snapshot() []*jobState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*jobState, 0, len(s.jobs))
+	for _, st := range s.jobs {
+		out = append(out, st)
+	}
+	return out
+}
+
+func (s *runningSet) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.jobs)
+}
+
+func errorText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return fmt.Sprint(err)
+}
