@@ -1,0 +1,81 @@
+package pgqueue
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Listener timing. A half-open TCP connection looks alive for ever, so an
+// idle listener pings its connection every listenPing and reconnects if
+// the ping fails.
+const (
+	listenPing        = 15 * time.Second
+	listenPingTimeout = 5 * time.Second
+	listenBackoffMin  = 100 * time.Millisecond
+	listenBackoffMax  = 5 * time.Second
+)
+
+// Listen implements Backend. It holds one dedicated connection (dialled
+// from the pool's configuration, not taken from the pool) that LISTENs on
+// the schema's channel, reconnects with capped exponential backoff when the
+// connection fails, and calls wake("") after every (re)LISTEN so that jobs
+// enqueued while it was away are found at once. It returns nil when ctx
+// ends.
+func (b *PostgresBackend) Listen(ctx context.Context, wake func(queue string)) error {
+	backoff := listenBackoffMin
+	for ctx.Err() == nil {
+		err := b.listenOnce(ctx, wake)
+		if ctx.Err() != nil {
+			break
+		}
+		if err == nil {
+			backoff = listenBackoffMin
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, listenBackoffMax)
+	}
+	return nil
+}
+
+// listenOnce connects, listens and delivers wake-ups until the connection
+// fails or ctx ends.
+func (b *PostgresBackend) listenOnce(ctx context.Context, wake func(queue string)) error {
+	conn, err := pgx.ConnectConfig(ctx, b.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = conn.Close(closeCtx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{b.channel}.Sanitize()); err != nil {
+		return err
+	}
+	wake("")
+	for {
+		waitCtx, cancel := context.WithTimeout(ctx, listenPing)
+		n, err := conn.WaitForNotification(waitCtx)
+		cancel()
+		switch {
+		case err == nil:
+			wake(n.Payload)
+		case ctx.Err() != nil:
+			return nil
+		case waitCtx.Err() != nil:
+			pingCtx, cancel := context.WithTimeout(ctx, listenPingTimeout)
+			err = conn.Ping(pingCtx)
+			cancel()
+			if err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+}

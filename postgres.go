@@ -1,0 +1,365 @@
+package pgqueue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// promoteBatch caps how many scheduled jobs one promotion statement moves.
+const promoteBatch = 5000
+
+// PostgresOptions configures the Postgres backend.
+type PostgresOptions struct {
+	// Schema holds the pgqueue tables. Default "public". It must be the
+	// schema Migrate was run with.
+	Schema string
+}
+
+// PostgresBackend stores jobs in Postgres. Build it with NewPostgres. It is
+// the only backend that can join the caller's transaction (EnqueueTx,
+// CompleteTx).
+type PostgresBackend struct {
+	pool    *pgxpool.Pool
+	schema  string
+	channel string
+	lockKey int64
+	q       queries
+}
+
+var _ Backend = (*PostgresBackend)(nil)
+
+// NewPostgres returns a Backend over pool, using the tables in opts.Schema
+// (default "public"). It does not touch the database; run Migrate first.
+// It returns an error wrapping ErrInvalidConfig for a nil pool or an empty
+// or over-long schema name.
+func NewPostgres(pool *pgxpool.Pool, opts *PostgresOptions) (*PostgresBackend, error) {
+	if pool == nil {
+		return nil, invalidConfig("pool", "must not be nil")
+	}
+	schema := "public"
+	if opts != nil && opts.Schema != "" {
+		schema = opts.Schema
+	}
+	if err := validSchema(schema); err != nil {
+		return nil, err
+	}
+	q, err := renderQueries(schema)
+	if err != nil {
+		return nil, err
+	}
+	h := fnv.New64a()
+	h.Write([]byte("pgqueue.rescue\x00" + schema))
+	return &PostgresBackend{pool: pool, schema: schema, channel: notifyChannel(schema), lockKey: int64(h.Sum64()), q: q}, nil
+}
+
+func validSchema(schema string) error {
+	if schema == "" || len(schema) > 63 {
+		return invalidConfig("Schema", "%q must be 1-63 bytes", schema)
+	}
+	return nil
+}
+
+// notifyChannel is the LISTEN/NOTIFY channel of one schema's queues, so
+// that apps sharing a database in separate schemas do not wake each other.
+// Channel names are identifiers: at most 63 bytes.
+func notifyChannel(schema string) string {
+	ch := "pgqueue." + schema
+	if len(ch) > 63 {
+		h := fnv.New64a()
+		h.Write([]byte(schema))
+		ch = fmt.Sprintf("pgqueue.%x", h.Sum64())
+	}
+	return ch
+}
+
+// Pool returns the pool the backend uses.
+func (b *PostgresBackend) Pool() *pgxpool.Pool { return b.pool }
+
+// Schema returns the schema holding the backend's tables.
+func (b *PostgresBackend) Schema() string { return b.schema }
+
+func dbErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("pgqueue: %s: %w", op, err)
+	}
+	if isUndefinedTable(err) {
+		return fmt.Errorf("%w: %s: %w (have the migrations been run in this schema? see pgqueue.Migrate)", ErrDatabase, op, err)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrDatabase, op, err)
+}
+
+func micros(d time.Duration) int64 { return d.Microseconds() }
+
+// Insert implements Backend.
+func (b *PostgresBackend) Insert(ctx context.Context, jobs []InsertParams) ([]int64, error) {
+	return b.insert(ctx, b.pool, jobs)
+}
+
+// insert runs the insert statement on db: the pool, or the caller's
+// transaction for EnqueueTx.
+func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertParams) ([]int64, error) {
+	n := len(jobs)
+	queues, kinds, args := make([]string, n), make([]string, n), make([]string, n)
+	prios, maxAtt := make([]int16, n), make([]int32, n)
+	runAt := make([]pgtype.Timestamptz, n)
+	for i, j := range jobs {
+		queues[i], kinds[i], args[i] = j.Queue, j.Kind, string(j.Args)
+		prios[i], maxAtt[i] = int16(j.Priority), int32(j.MaxAttempts)
+		if !j.RunAt.IsZero() {
+			runAt[i] = pgtype.Timestamptz{Time: j.RunAt, Valid: true}
+		}
+	}
+	rows, _ := db.Query(ctx, b.q.insert, queues, kinds, prios, args, maxAtt, runAt, b.channel)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, dbErr("insert jobs", err)
+	}
+	if len(ids) != n {
+		return nil, fmt.Errorf("%w: insert returned %d ids for %d jobs", ErrDatabase, len(ids), n)
+	}
+	return ids, nil
+}
+
+// Claim implements Backend.
+func (b *PostgresBackend) Claim(ctx context.Context, p ClaimParams) ([]*JobRow, error) {
+	if p.Limit <= 0 || len(p.Kinds) == 0 {
+		return nil, nil
+	}
+	rows, _ := b.pool.Query(ctx, b.q.claim, p.Queue, p.Kinds, p.Limit, micros(p.Lease), p.ClientID)
+	out, err := pgx.CollectRows(rows, scanJobRow)
+	if err != nil {
+		return nil, dbErr("claim jobs", err)
+	}
+	sort.Slice(out, func(i, k int) bool {
+		a, c := out[i], out[k]
+		if a.Priority != c.Priority {
+			return a.Priority < c.Priority
+		}
+		if !a.RunAt.Equal(c.RunAt) {
+			return a.RunAt.Before(c.RunAt)
+		}
+		return a.ID < c.ID
+	})
+	return out, nil
+}
+
+func scanJobRow(row pgx.CollectableRow) (*JobRow, error) {
+	var (
+		j       JobRow
+		prio    int16
+		errs    []byte
+		attempt pgtype.Timestamptz
+		lease   pgtype.Timestamptz
+	)
+	if err := row.Scan(&j.ID, &j.Kind, &j.Queue, &prio, &j.Args, &j.Attempt, &j.MaxAttempts,
+		&errs, &j.CreatedAt, &j.RunAt, &attempt, &lease, &j.Token); err != nil {
+		return nil, err
+	}
+	j.Priority = int(prio)
+	j.AttemptedAt, j.LeaseUntil = attempt.Time, lease.Time
+	if len(errs) > 0 {
+		if err := json.Unmarshal(errs, &j.Errors); err != nil {
+			return nil, fmt.Errorf("job %d: decode error history: %w", j.ID, err)
+		}
+	}
+	return &j, nil
+}
+
+func splitRefs(refs []JobRef) (ids, tokens []int64) {
+	ids, tokens = make([]int64, len(refs)), make([]int64, len(refs))
+	for i, r := range refs {
+		ids[i], tokens[i] = r.ID, r.Token
+	}
+	return ids, tokens
+}
+
+// lostRefs returns the refs whose ID is not in kept.
+func lostRefs(refs []JobRef, kept []int64) []JobRef {
+	if len(kept) == len(refs) {
+		return nil
+	}
+	seen := make(map[int64]bool, len(kept))
+	for _, id := range kept {
+		seen[id] = true
+	}
+	var lost []JobRef
+	for _, r := range refs {
+		if !seen[r.ID] {
+			lost = append(lost, r)
+		}
+	}
+	return lost
+}
+
+// Complete implements Backend.
+func (b *PostgresBackend) Complete(ctx context.Context, refs []JobRef) ([]JobRef, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	ids, tokens := splitRefs(refs)
+	rows, _ := b.pool.Query(ctx, b.q.complete, ids, tokens)
+	done, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, dbErr("complete jobs", err)
+	}
+	return lostRefs(refs, done), nil
+}
+
+// Reschedule implements Backend.
+func (b *PostgresBackend) Reschedule(ctx context.Context, ref JobRef, p RescheduleParams) error {
+	var errJSON []byte
+	if p.Error != nil {
+		var err error
+		if errJSON, err = json.Marshal(p.Error); err != nil {
+			return fmt.Errorf("pgqueue: encode attempt error: %w", err)
+		}
+	}
+	var n, woke int64
+	err := b.pool.QueryRow(ctx, b.q.reschedule, ref.ID, ref.Token, micros(p.Delay), errJSON, p.RefundAttempt, b.channel).Scan(&n, &woke)
+	if err != nil {
+		return dbErr("reschedule job", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: job %d", ErrLeaseLost, ref.ID)
+	}
+	return nil
+}
+
+// DeadLetter implements Backend.
+func (b *PostgresBackend) DeadLetter(ctx context.Context, ref JobRef, info AttemptError) error {
+	errJSON, err := json.Marshal(info)
+	if err != nil {
+		return fmt.Errorf("pgqueue: encode attempt error: %w", err)
+	}
+	var id int64
+	err = b.pool.QueryRow(ctx, b.q.deadLetter, ref.ID, ref.Token, errJSON).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%w: job %d", ErrLeaseLost, ref.ID)
+	}
+	return dbErr("dead-letter job", err)
+}
+
+// Heartbeat implements Backend.
+func (b *PostgresBackend) Heartbeat(ctx context.Context, refs []JobRef, lease time.Duration) ([]JobRef, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	ids, tokens := splitRefs(refs)
+	rows, _ := b.pool.Query(ctx, b.q.heartbeat, ids, tokens, micros(lease))
+	held, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, dbErr("heartbeat", err)
+	}
+	return lostRefs(refs, held), nil
+}
+
+// queueCounts reads rows of (queue, count, ...) into a sorted queue list
+// and a total.
+func queueCounts(rows pgx.Rows) ([]string, int, error) {
+	var (
+		queues []string
+		total  int
+	)
+	for rows.Next() {
+		var (
+			q string
+			n int64
+		)
+		vals, err := rows.Values()
+		if err != nil {
+			return nil, 0, err
+		}
+		q, _ = vals[0].(string)
+		n, _ = vals[1].(int64)
+		queues = append(queues, q)
+		total += int(n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	sort.Strings(queues)
+	return queues, total, nil
+}
+
+// PromoteDue implements Backend.
+func (b *PostgresBackend) PromoteDue(ctx context.Context) (PromoteResult, error) {
+	var res PromoteResult
+	seen := map[string]bool{}
+	for {
+		rows, err := b.pool.Query(ctx, b.q.promote, b.channel, promoteBatch)
+		if err != nil {
+			return res, dbErr("promote scheduled jobs", err)
+		}
+		queues, n, err := queueCounts(rows)
+		if err != nil {
+			return res, dbErr("promote scheduled jobs", err)
+		}
+		for _, q := range queues {
+			if !seen[q] {
+				seen[q] = true
+				res.Queues = append(res.Queues, q)
+			}
+		}
+		if n < promoteBatch {
+			break
+		}
+	}
+	sort.Strings(res.Queues)
+	var next pgtype.Int8
+	if err := b.pool.QueryRow(ctx, b.q.nextDue).Scan(&next); err != nil {
+		return res, dbErr("find next scheduled job", err)
+	}
+	if next.Valid {
+		res.HasNext, res.NextIn = true, time.Duration(next.Int64)*time.Microsecond
+	}
+	return res, nil
+}
+
+// Rescue implements Backend.
+func (b *PostgresBackend) Rescue(ctx context.Context, info AttemptError) (RescueResult, error) {
+	var res RescueResult
+	errJSON, err := json.Marshal(info)
+	if err != nil {
+		return res, fmt.Errorf("pgqueue: encode attempt error: %w", err)
+	}
+	err = pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		var locked bool
+		if err := tx.QueryRow(ctx, b.q.rescueLock, b.lockKey).Scan(&locked); err != nil || !locked {
+			return err
+		}
+		rows, err := tx.Query(ctx, b.q.rescueRequeue, errJSON, b.channel)
+		if err != nil {
+			return err
+		}
+		if res.Queues, res.Requeued, err = queueCounts(rows); err != nil {
+			return err
+		}
+		rows, _ = tx.Query(ctx, b.q.rescueDead, errJSON)
+		dead, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		res.DeadLettered = len(dead)
+		return err
+	})
+	if err != nil {
+		return RescueResult{}, dbErr("rescue expired leases", err)
+	}
+	return res, nil
+}
+
+// isUndefinedTable reports a missing pgqueue table: Migrate was not run.
+func isUndefinedTable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42P01"
+}

@@ -1,0 +1,23 @@
+-- Claim up to $3 due jobs of queue $1 whose kind is in $2, in priority,
+-- run_at, id order, taking a lease of $4 microseconds for client $5.
+-- MATERIALIZED keeps the locking subquery from being re-run by the planner,
+-- which could otherwise claim more than $3 rows.
+WITH picked AS MATERIALIZED (
+    SELECT id
+    FROM {{jobs}}
+    WHERE state = 'available' AND queue = $1 AND kind = ANY($2::text[])
+    ORDER BY priority, run_at, id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE {{jobs}} AS j
+SET state        = 'running',
+    attempt      = j.attempt + 1,
+    lease_token  = j.lease_token + 1,
+    lease_until  = now() + $4::bigint * interval '1 microsecond',
+    attempted_at = now(),
+    claimed_by   = $5
+FROM picked
+WHERE j.id = picked.id
+RETURNING j.id, j.kind, j.queue, j.priority, j.args, j.attempt, j.max_attempts,
+          j.errors, j.created_at, j.run_at, j.attempted_at, j.lease_until, j.lease_token
