@@ -45,7 +45,14 @@ func (b *PostgresBackend) Listen(ctx context.Context, wake func(queue string)) e
 // listenOnce connects, listens and delivers wake-ups until the connection
 // fails or ctx ends.
 func (b *PostgresBackend) listenOnce(ctx context.Context, wake func(queue string)) error {
-	conn, err := pgx.ConnectConfig(ctx, b.pool.Config().ConnConfig.Copy())
+	cfg := b.pool.Config().ConnConfig.Copy()
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	// Named so operators (and tests) can find the listener in
+	// pg_stat_activity.
+	cfg.RuntimeParams["application_name"] = b.ListenerName()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -78,4 +85,14 @@ func (b *PostgresBackend) listenOnce(ctx context.Context, wake func(queue string
 			return err
 		}
 	}
+}
+
+// ListenerName is the application_name of the backend's listener
+// connection, as shown in pg_stat_activity.
+func (b *PostgresBackend) ListenerName() string {
+	name := "pgqueue-listener:" + b.schema
+	if len(name) > 63 {
+		name = name[:63]
+	}
+	return name
 }

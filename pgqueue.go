@@ -343,7 +343,28 @@ func (c *Client) EnqueueMany(ctx context.Context, reqs []EnqueueRequest) ([]int6
 	if err != nil {
 		return nil, err
 	}
-	return c.backend.Insert(ctx, params)
+	ids, err := c.backend.Insert(ctx, params)
+	if err != nil {
+		return nil, err
+	}
+	// A job enqueued by a client that works its queue needs no round trip
+	// through NOTIFY to be picked up.
+	c.wakeLocal(dueQueues(params)...)
+	return ids, nil
+}
+
+// dueQueues lists the queues of the jobs that are due now.
+func dueQueues(params []InsertParams) []string {
+	var out []string
+	now := time.Now()
+	for _, p := range params {
+		if p.RunAt.IsZero() || !p.RunAt.After(now) {
+			if len(out) == 0 || out[len(out)-1] != p.Queue {
+				out = append(out, p.Queue)
+			}
+		}
+	}
+	return out
 }
 
 func (c *Client) prepare(reqs []EnqueueRequest) ([]InsertParams, error) {

@@ -1,0 +1,384 @@
+// Package memqueue is an in-memory pgqueue.Backend, for tests, demos and
+// programs that want a job queue with no infrastructure.
+//
+// It keeps the same semantics as the Postgres backend (claim order, lease
+// tokens, retries, dead letters, wake-ups) and is checked by the same
+// conformance suite (queuetest), but jobs live in the process's memory and
+// are gone when it exits, and it cannot join a Postgres transaction: the
+// Client's transactional methods report pgqueue.ErrTxUnsupported on it.
+//
+//	backend := memqueue.New()
+//	client, err := pgqueue.New(backend, pgqueue.Config{})
+//
+// Several Clients may share one Backend, as several processes share one
+// database: each gets every wake-up, and claims never hand one job to two
+// of them while its lease is valid.
+package memqueue
+
+import (
+	"bytes"
+	"cmp"
+	"container/heap"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pgqueue/pgqueue"
+)
+
+var _ pgqueue.Backend = (*Backend)(nil)
+
+// Backend is an in-memory pgqueue.Backend. The zero value is not usable;
+// call New. It is safe for concurrent use by any number of goroutines and
+// Clients. Its methods return an error only when their context is already
+// done (ctx.Err()), and, for the methods that take a lease reference,
+// pgqueue.ErrLeaseLost as the Backend interface describes.
+type Backend struct {
+	now func() time.Time
+
+	mu        sync.Mutex
+	lastID    int64
+	available availableIndex
+	scheduled *jobHeap // ordered by run-at, then ID
+	running   map[int64]*job
+	dead      map[int64]*job
+
+	lmu       sync.Mutex
+	listeners map[*listener]struct{}
+}
+
+// Option configures a Backend built by New.
+type Option func(*Backend)
+
+// WithClock makes the Backend read the time from now instead of time.Now,
+// for tests that move time by hand (lease expiry, scheduled jobs) instead
+// of sleeping. It governs only the Backend's own decisions: run-at, lease
+// and dead-letter times. A Client driving the Backend still waits in real
+// time, so use a fake clock for backend-level tests, not with a running
+// Client. A nil now leaves the default, time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(b *Backend) {
+		if now != nil {
+			b.now = now
+		}
+	}
+}
+
+// New returns an empty Backend. With no options it reads time.Now.
+func New(opts ...Option) *Backend {
+	b := &Backend{
+		now:       time.Now,
+		available: availableIndex{},
+		scheduled: &jobHeap{less: dueBefore},
+		running:   map[int64]*job{},
+		dead:      map[int64]*job{},
+		listeners: map[*listener]struct{}{},
+	}
+	for _, o := range opts {
+		o(b)
+	}
+	return b
+}
+
+// Stats counts a Backend's jobs by state.
+type Stats struct {
+	// Available jobs are due and waiting to be claimed.
+	Available int
+	// Scheduled jobs wait for a future run-at (new, retrying or snoozed).
+	// A scheduled job stays scheduled past its run-at until PromoteDue runs.
+	Scheduled int
+	// Running jobs are claimed and hold a lease, valid or expired.
+	Running int
+	// Dead jobs are in the dead-letter store.
+	Dead int
+}
+
+// Stats returns how many jobs the Backend holds in each state, taken in one
+// consistent snapshot. It is meant for tests, for example to wait until a
+// Client has worked every job: Available, Scheduled and Running all zero.
+func (b *Backend) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return Stats{
+		Available: b.available.len(),
+		Scheduled: b.scheduled.Len(),
+		Running:   len(b.running),
+		Dead:      len(b.dead),
+	}
+}
+
+// Insert stores jobs and returns their IDs in the order given; IDs start at
+// 1 and only increase. A job whose RunAt is zero or not after now is stored
+// available (a zero RunAt becomes now), the others scheduled. The queues
+// that received available jobs are woken once each. All jobs are stored, or
+// none when ctx is done.
+func (b *Backend) Insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	now := b.now()
+	ids := make([]int64, len(jobs))
+	var woken []string
+	for i, p := range jobs {
+		b.lastID++
+		j := &job{row: pgqueue.JobRow{
+			ID:          b.lastID,
+			Kind:        p.Kind,
+			Queue:       p.Queue,
+			Priority:    p.Priority,
+			Args:        bytes.Clone(p.Args),
+			MaxAttempts: p.MaxAttempts,
+			CreatedAt:   now,
+			RunAt:       p.RunAt,
+		}}
+		if j.row.RunAt.IsZero() {
+			j.row.RunAt = now
+		}
+		if j.row.RunAt.After(now) {
+			j.state = pgqueue.StateScheduled
+			heap.Push(b.scheduled, j)
+		} else {
+			j.state = pgqueue.StateAvailable
+			b.available.push(j)
+			woken = append(woken, j.row.Queue)
+		}
+		ids[i] = j.row.ID
+	}
+	b.mu.Unlock()
+	b.notify(sortedUnique(woken))
+	return ids, nil
+}
+
+// Claim marks up to p.Limit available jobs of p.Queue whose kind is in
+// p.Kinds as running, in priority, run-at, ID order, and returns copies of
+// them. Each claimed job's attempt goes up by one, its token by one (a
+// token is never reused for a job, across dead-lettering and requeueing
+// too), its AttemptedAt becomes now and its lease ends p.Lease from now.
+// A scheduled job whose run-at has passed is not claimable until PromoteDue
+// makes it available, as in Postgres. p.ClientID is not stored: there is
+// no operator view of running jobs to show it in. Claim returns no jobs and no error
+// when none match, p.Limit is not positive or p.Kinds is empty.
+func (b *Backend) Claim(ctx context.Context, p pgqueue.ClaimParams) ([]*pgqueue.JobRow, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	taken := b.available.take(p.Queue, p.Kinds, p.Limit)
+	if len(taken) == 0 {
+		return nil, nil
+	}
+	now := b.now()
+	out := make([]*pgqueue.JobRow, len(taken))
+	for i, j := range taken {
+		j.state = pgqueue.StateRunning
+		j.row.Attempt++
+		j.row.Token++
+		j.row.AttemptedAt = now
+		j.row.LeaseUntil = now.Add(p.Lease)
+		b.running[j.row.ID] = j
+		out[i] = j.rowCopy()
+	}
+	return out, nil
+}
+
+// held returns the running job that ref names, or nil when the job is not
+// running under ref's token. b.mu must be held.
+func (b *Backend) held(ref pgqueue.JobRef) *job {
+	j := b.running[ref.ID]
+	if j == nil || j.row.Token != ref.Token {
+		return nil
+	}
+	return j
+}
+
+func leaseLost(op string, ref pgqueue.JobRef) error {
+	return fmt.Errorf("memqueue: %s job %d (token %d): %w", op, ref.ID, ref.Token, pgqueue.ErrLeaseLost)
+}
+
+// Complete removes the running jobs that refs name, and returns, in the
+// order given, the refs whose job was not running under that token (lease
+// lost, or finished already). A ref given twice is lost the second time.
+func (b *Backend) Complete(ctx context.Context, refs []pgqueue.JobRef) (lost []pgqueue.JobRef, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, ref := range refs {
+		if b.held(ref) == nil {
+			lost = append(lost, ref)
+			continue
+		}
+		delete(b.running, ref.ID)
+	}
+	return lost, nil
+}
+
+// Reschedule puts the running job ref names back in its queue: available
+// at once (run-at now) when p.Delay <= 0, else scheduled p.Delay from now.
+// p.Error, when set, is appended to the job's errors; p.RefundAttempt takes
+// back the attempt its claim counted. The lease is cleared; the token is
+// kept, so the next claim gets a new one. The queue is woken when the job
+// became available. It returns an error matching pgqueue.ErrLeaseLost, and
+// changes nothing, when the job is not running under ref's token.
+func (b *Backend) Reschedule(ctx context.Context, ref pgqueue.JobRef, p pgqueue.RescheduleParams) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	j := b.held(ref)
+	if j == nil {
+		b.mu.Unlock()
+		return leaseLost("reschedule", ref)
+	}
+	now := b.now()
+	delete(b.running, ref.ID)
+	if p.Error != nil {
+		j.row.Errors = append(j.row.Errors, *p.Error)
+	}
+	if p.RefundAttempt && j.row.Attempt > 0 {
+		j.row.Attempt--
+	}
+	j.row.LeaseUntil = time.Time{}
+	var woken []string
+	if p.Delay <= 0 {
+		j.state = pgqueue.StateAvailable
+		j.row.RunAt = now
+		b.available.push(j)
+		woken = []string{j.row.Queue}
+	} else {
+		j.state = pgqueue.StateScheduled
+		j.row.RunAt = now.Add(p.Delay)
+		heap.Push(b.scheduled, j)
+	}
+	b.mu.Unlock()
+	b.notify(woken)
+	return nil
+}
+
+// DeadLetter moves the running job ref names to the dead-letter store with
+// errInfo appended to its errors and DiedAt now. It keeps the job's ID and
+// token, so a later RequeueDead and claim continue its token sequence. It
+// returns an error matching pgqueue.ErrLeaseLost, and changes nothing, when
+// the job is not running under ref's token.
+func (b *Backend) DeadLetter(ctx context.Context, ref pgqueue.JobRef, errInfo pgqueue.AttemptError) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	j := b.held(ref)
+	if j == nil {
+		return leaseLost("dead-letter", ref)
+	}
+	j.row.Errors = append(j.row.Errors, errInfo)
+	b.kill(j, b.now())
+	return nil
+}
+
+// kill moves running job j to the dead-letter store. b.mu must be held.
+func (b *Backend) kill(j *job, now time.Time) {
+	delete(b.running, j.row.ID)
+	j.state = pgqueue.StateDead
+	j.row.LeaseUntil = time.Time{}
+	j.diedAt = now
+	b.dead[j.row.ID] = j
+}
+
+// Heartbeat extends to lease from now the leases of the running jobs refs
+// name, expired or not as long as no Rescue took them, and returns, in the
+// order given, the refs whose job was not running under that token.
+func (b *Backend) Heartbeat(ctx context.Context, refs []pgqueue.JobRef, lease time.Duration) (lost []pgqueue.JobRef, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	until := b.now().Add(lease)
+	for _, ref := range refs {
+		j := b.held(ref)
+		if j == nil {
+			lost = append(lost, ref)
+			continue
+		}
+		j.row.LeaseUntil = until
+	}
+	return lost, nil
+}
+
+// PromoteDue makes every scheduled job whose run-at is not after now
+// available, keeping its run-at, and wakes the queues it touched. The
+// result lists those queues once each, sorted, and says how long until the
+// earliest job still scheduled falls due (HasNext false when none is).
+func (b *Backend) PromoteDue(ctx context.Context) (pgqueue.PromoteResult, error) {
+	if err := ctx.Err(); err != nil {
+		return pgqueue.PromoteResult{}, err
+	}
+	b.mu.Lock()
+	now := b.now()
+	var touched []string
+	for j := b.scheduled.peek(); j != nil && !j.row.RunAt.After(now); j = b.scheduled.peek() {
+		heap.Pop(b.scheduled)
+		j.state = pgqueue.StateAvailable
+		b.available.push(j)
+		touched = append(touched, j.row.Queue)
+	}
+	res := pgqueue.PromoteResult{Queues: sortedUnique(touched)}
+	if next := b.scheduled.peek(); next != nil {
+		res.NextIn, res.HasNext = next.row.RunAt.Sub(now), true
+	}
+	b.mu.Unlock()
+	b.notify(res.Queues)
+	return res, nil
+}
+
+// Rescue handles the running jobs whose lease ended before now. Each gets
+// errInfo appended to its errors, with errInfo.Attempt set to the job's
+// attempt. A job that has used all its attempts (attempt >= max attempts)
+// is dead-lettered; the others become available again at once (run-at
+// now, token kept so the stale holder stays fenced out) and their queues
+// are woken. The result counts both and lists the queues that received
+// available jobs, once each, sorted. Calls are serialized by the Backend's
+// lock, so one never sees another in progress.
+func (b *Backend) Rescue(ctx context.Context, errInfo pgqueue.AttemptError) (pgqueue.RescueResult, error) {
+	if err := ctx.Err(); err != nil {
+		return pgqueue.RescueResult{}, err
+	}
+	b.mu.Lock()
+	now := b.now()
+	var expired []*job
+	for _, j := range b.running {
+		if j.row.LeaseUntil.Before(now) {
+			expired = append(expired, j)
+		}
+	}
+	// Map order is random; ID order keeps results and errors repeatable.
+	slices.SortFunc(expired, func(a, b *job) int { return cmp.Compare(a.row.ID, b.row.ID) })
+	var res pgqueue.RescueResult
+	var woken []string
+	for _, j := range expired {
+		info := errInfo
+		info.Attempt = j.row.Attempt
+		j.row.Errors = append(j.row.Errors, info)
+		if j.row.Attempt >= j.row.MaxAttempts {
+			b.kill(j, now)
+			res.DeadLettered++
+			continue
+		}
+		delete(b.running, j.row.ID)
+		j.state = pgqueue.StateAvailable
+		j.row.RunAt = now
+		j.row.LeaseUntil = time.Time{}
+		b.available.push(j)
+		woken = append(woken, j.row.Queue)
+		res.Requeued++
+	}
+	res.Queues = sortedUnique(woken)
+	b.mu.Unlock()
+	b.notify(res.Queues)
+	return res, nil
+}
