@@ -109,7 +109,9 @@ func TestMigrateQuotesOddSchemaNames(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
 	schema := fmt.Sprintf(`Odd "schema"; DROP %d`, time.Now().UnixNano())
-	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE") })
+	t.Cleanup(func() {
+		_, _ = pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+	})
 	require.NoError(t, pgqueue.Migrate(ctx, pool, &pgqueue.MigrateOptions{Schema: schema}), "Migrate must quote the schema name")
 	b, err := pgqueue.NewPostgres(pool, &pgqueue.PostgresOptions{Schema: schema})
 	require.NoError(t, err)
