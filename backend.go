@@ -18,7 +18,9 @@ import (
 // and it was rescued, or it was completed already), the method changes
 // nothing and returns ErrLeaseLost (or, for batches, reports the ref as lost).
 type Backend interface {
-	// Insert stores new jobs and returns their IDs in the order given.
+	// Insert stores new jobs and returns their IDs in the order given;
+	// IDs grow in insertion order. Empty batches (here and in Complete and
+	// Heartbeat) are no-ops.
 	// Jobs whose RunAt is in the future are stored as scheduled; the
 	// others as available, and the queues they land in are woken.
 	Insert(ctx context.Context, jobs []InsertParams) ([]int64, error)
@@ -56,8 +58,10 @@ type Backend interface {
 	PromoteDue(ctx context.Context) (PromoteResult, error)
 
 	// Rescue handles running jobs whose lease has ended: those with
-	// attempts left become available again, with errInfo appended to their
-	// history; the others are dead-lettered. Only one Rescue runs at a time
+	// attempts left become available again (run-at now), with errInfo
+	// appended to their history, its Attempt set to the job's attempt; the
+	// others are dead-lettered the same way. RescueResult.Queues lists the
+	// queues that got jobs back. Only one Rescue runs at a time
 	// across every client of the same store; a call that finds another in
 	// progress returns a zero result and no error.
 	Rescue(ctx context.Context, errInfo AttemptError) (RescueResult, error)
@@ -73,7 +77,7 @@ type Backend interface {
 	ListDead(ctx context.Context, f DeadFilter) ([]*DeadJob, error)
 
 	// RequeueDead moves the dead-lettered jobs with the given IDs back into
-	// their queues as available, with their attempt count reset, keeping
+	// their queues as available, under the same ID, with their attempt count reset, keeping
 	// their error history. It returns how many it moved; unknown IDs are
 	// skipped.
 	RequeueDead(ctx context.Context, ids []int64) (int, error)

@@ -202,7 +202,7 @@ func (e *engine) fill(q *queueWorker) {
 		}
 		// The claim runs on bgCtx so that Stop cannot abort it between the
 		// database's commit and our receipt of the rows.
-		ctx, cancel := context.WithTimeout(e.bgCtx, 30*time.Second)
+		ctx, cancel := context.WithTimeout(e.bgCtx, 10*time.Second)
 		rows, err := e.backend.Claim(ctx, ClaimParams{Queue: q.name, Kinds: e.kinds, Limit: free, Lease: e.cfg.LeaseDuration, ClientID: e.cfg.ID})
 		cancel()
 		if err != nil {
@@ -226,7 +226,7 @@ func (e *engine) execute(q *queueWorker, row *JobRow) {
 	st := &jobState{ref: row.Ref(), cancel: cancel, client: e.c}
 	e.running.add(st)
 	defer func() {
-		e.running.remove(row.ID)
+		e.running.remove(row.Ref())
 		cancel(nil)
 		q.active.Add(-1)
 		if q.backlog.Load() {
@@ -357,13 +357,16 @@ func (e *engine) heartbeatLoop() {
 			continue
 		}
 		refs := make([]JobRef, 0, len(states))
-		byID := make(map[int64]*jobState, len(states))
+		byRef := make(map[JobRef]*jobState, len(states))
 		for _, st := range states {
 			if st.completedTx.Load() {
 				continue
 			}
 			refs = append(refs, st.ref)
-			byID[st.ref.ID] = st
+			byRef[st.ref] = st
+		}
+		if len(refs) == 0 {
+			continue
 		}
 		ctx, cancel := context.WithTimeout(e.bgCtx, e.cfg.HeartbeatInterval)
 		lost, err := e.backend.Heartbeat(ctx, refs, e.cfg.LeaseDuration)
@@ -373,7 +376,7 @@ func (e *engine) heartbeatLoop() {
 			continue
 		}
 		for _, ref := range lost {
-			if st := byID[ref.ID]; st != nil && st.ref == ref {
+			if st := byRef[ref]; st != nil {
 				st.cancel(ErrLeaseLost)
 			}
 		}

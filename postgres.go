@@ -178,6 +178,12 @@ func scanJobRow(row pgx.CollectableRow) (*JobRow, error) {
 	return &j, nil
 }
 
+func scanRef(row pgx.CollectableRow) (JobRef, error) {
+	var r JobRef
+	err := row.Scan(&r.ID, &r.Token)
+	return r, err
+}
+
 func splitRefs(refs []JobRef) (ids, tokens []int64) {
 	ids, tokens = make([]int64, len(refs)), make([]int64, len(refs))
 	for i, r := range refs {
@@ -186,18 +192,15 @@ func splitRefs(refs []JobRef) (ids, tokens []int64) {
 	return ids, tokens
 }
 
-// lostRefs returns the refs whose ID is not in kept.
-func lostRefs(refs []JobRef, kept []int64) []JobRef {
-	if len(kept) == len(refs) {
-		return nil
-	}
-	seen := make(map[int64]bool, len(kept))
-	for _, id := range kept {
-		seen[id] = true
+// lostRefs returns the refs not in kept.
+func lostRefs(refs []JobRef, kept []JobRef) []JobRef {
+	seen := make(map[JobRef]bool, len(kept))
+	for _, r := range kept {
+		seen[r] = true
 	}
 	var lost []JobRef
 	for _, r := range refs {
-		if !seen[r.ID] {
+		if !seen[r] {
 			lost = append(lost, r)
 		}
 	}
@@ -211,7 +214,7 @@ func (b *PostgresBackend) Complete(ctx context.Context, refs []JobRef) ([]JobRef
 	}
 	ids, tokens := splitRefs(refs)
 	rows, _ := b.pool.Query(ctx, b.q.complete, ids, tokens)
-	done, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	done, err := pgx.CollectRows(rows, scanRef)
 	if err != nil {
 		return nil, dbErr("complete jobs", err)
 	}
@@ -259,7 +262,7 @@ func (b *PostgresBackend) Heartbeat(ctx context.Context, refs []JobRef, lease ti
 	}
 	ids, tokens := splitRefs(refs)
 	rows, _ := b.pool.Query(ctx, b.q.heartbeat, ids, tokens, micros(lease))
-	held, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	held, err := pgx.CollectRows(rows, scanRef)
 	if err != nil {
 		return nil, dbErr("heartbeat", err)
 	}

@@ -60,23 +60,26 @@ type jobState struct {
 }
 
 // runningSet is the jobs this client holds, for heartbeats and shutdown.
+// It is keyed by claim (ID and token), not by ID: a run that lost its
+// lease and ignores cancellation may still be in the set when the same
+// job is claimed again, and the two must not overwrite each other.
 type runningSet struct {
 	mu   sync.Mutex
-	jobs map[int64]*jobState
+	jobs map[JobRef]*jobState
 }
 
 func (s *runningSet) add(st *jobState) {
 	s.mu.Lock()
 	if s.jobs == nil {
-		s.jobs = map[int64]*jobState{}
+		s.jobs = map[JobRef]*jobState{}
 	}
-	s.jobs[st.ref.ID] = st
+	s.jobs[st.ref] = st
 	s.mu.Unlock()
 }
 
-func (s *runningSet) remove(id int64) {
+func (s *runningSet) remove(ref JobRef) {
 	s.mu.Lock()
-	delete(s.jobs, id)
+	delete(s.jobs, ref)
 	s.mu.Unlock()
 }
 
