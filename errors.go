@@ -44,6 +44,7 @@ type ValidationError struct {
 	kind   error
 }
 
+// Error says which field was refused and why.
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("%v: %s: %s", e.kind, e.Field, e.Reason)
 }

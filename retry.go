@@ -105,6 +105,7 @@ type PanicError struct {
 	Stack string
 }
 
+// Error returns the panic value; the stack is in Stack.
 func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 
 // DecodeError is the error recorded for a job whose stored args no longer
@@ -114,8 +115,10 @@ type DecodeError struct {
 	Err  error
 }
 
+// Error names the kind and the decode failure.
 func (e *DecodeError) Error() string {
 	return fmt.Sprintf("decode args of %q: %v", e.Kind, e.Err)
 }
 
+// Unwrap returns the JSON decoding error.
 func (e *DecodeError) Unwrap() error { return e.Err }
