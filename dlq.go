@@ -114,7 +114,17 @@ func (b *PostgresBackend) ListDead(ctx context.Context, f DeadFilter) ([]*DeadJo
 
 // RequeueDead implements Backend.
 func (b *PostgresBackend) RequeueDead(ctx context.Context, ids []int64) (int, error) {
-	rows, err := b.pool.Query(ctx, b.q.deadRequeue, ids, b.channel)
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	return b.RequeueDeadWhere(ctx, DeadFilter{IDs: ids})
+}
+
+// RequeueDeadWhere moves every dead-lettered job matching f (Limit is
+// ignored; a zero filter matches all) back into its queue, as RequeueDead
+// does, and returns how many it moved.
+func (b *PostgresBackend) RequeueDeadWhere(ctx context.Context, f DeadFilter) (int, error) {
+	rows, err := b.pool.Query(ctx, b.q.deadRequeue, append(deadFilterArgs(f), b.channel)...)
 	if err != nil {
 		return 0, dbErr("requeue dead jobs", err)
 	}

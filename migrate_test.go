@@ -48,6 +48,8 @@ func describeSchema(t *testing.T, pool *pgxpool.Pool, schema string) string {
 		FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
 		WHERE con.connamespace = $1::regnamespace ORDER BY c.relname, con.conname`)
 	section("indexes", `SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = $1 ORDER BY tablename, indexname`)
+	section("functions", `SELECT p.proname, pg_get_function_identity_arguments(p.oid), pg_get_function_result(p.oid), coalesce(array_to_string(p.proconfig, ', '), '')
+		FROM pg_proc p WHERE p.pronamespace = $1::regnamespace ORDER BY p.proname`)
 	section("storage", `SELECT relname, coalesce(array_to_string(reloptions, ', '), '') FROM pg_class
 		WHERE relnamespace = $1::regnamespace AND relkind = 'r' ORDER BY relname`)
 	return sb.String()
@@ -80,7 +82,7 @@ func TestMigrateIsIdempotentAndReversible(t *testing.T) {
 	defer m.Close()
 	v, err := m.Version(ctx)
 	require.NoError(t, err)
-	require.EqualValues(t, 1, v, "version after migrating")
+	require.EqualValues(t, 2, v, "version after migrating")
 
 	require.NoError(t, m.DownTo(ctx, 0), "rolling back every migration")
 	var tables int

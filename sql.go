@@ -13,35 +13,46 @@ var sqlFiles embed.FS
 
 // queries holds every statement of the Postgres backend, rendered once for
 // one schema. Table names come from configuration, so they are quoted with
-// pgx's identifier sanitizer before they replace the {{jobs}} and {{dead}}
-// placeholders; nothing else is ever spliced into SQL.
+// pgx's identifier sanitizer before they replace the {{jobs}}, {{dead}}
+// and {{queues}} placeholders; nothing else is ever spliced into SQL.
 type queries struct {
 	insert, claim, complete, completeOne, reschedule, deadLetter, heartbeat,
 	promote, nextDue, rescueLock, rescueRequeue, rescueDead,
-	deadList, deadRequeue, deadPurge string
+	deadList, deadRequeue, deadPurge,
+	queuePause, queueResume, queueList,
+	statsQueue, statsRunning, statsDead, statsDeadEstimate,
+	jobGet, jobCancel, jobRetry string
+	statsEstimate map[State]string
 }
 
 func renderQueries(schema string) (queries, error) {
 	r := strings.NewReplacer(
 		"{{jobs}}", pgx.Identifier{schema, "pgqueue_jobs"}.Sanitize(),
 		"{{dead}}", pgx.Identifier{schema, "pgqueue_dead_jobs"}.Sanitize(),
+		"{{queues}}", pgx.Identifier{schema, "pgqueue_queues"}.Sanitize(),
 	)
-	var q queries
-	var firstErr error
-	load := func(name string) string {
+	q := queries{statsEstimate: map[State]string{}}
+	var est [3]string
+	files := map[string]*string{
+		"insert": &q.insert, "claim": &q.claim, "complete": &q.complete,
+		"complete_one": &q.completeOne, "reschedule": &q.reschedule,
+		"dead_letter": &q.deadLetter, "heartbeat": &q.heartbeat,
+		"promote": &q.promote, "next_due": &q.nextDue, "rescue_lock": &q.rescueLock,
+		"rescue_requeue": &q.rescueRequeue, "rescue_dead": &q.rescueDead,
+		"dead_list": &q.deadList, "dead_requeue": &q.deadRequeue, "dead_purge": &q.deadPurge,
+		"queue_pause": &q.queuePause, "queue_resume": &q.queueResume, "queue_list": &q.queueList,
+		"stats_queue": &q.statsQueue, "stats_running": &q.statsRunning,
+		"stats_dead": &q.statsDead, "stats_dead_estimate": &q.statsDeadEstimate,
+		"stats_estimate_available": &est[0], "stats_estimate_scheduled": &est[1], "stats_estimate_running": &est[2],
+		"job_get": &q.jobGet, "job_cancel": &q.jobCancel, "job_retry": &q.jobRetry,
+	}
+	for name, dst := range files {
 		b, err := sqlFiles.ReadFile("sql/" + name + ".sql")
-		if err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("pgqueue: missing embedded query %s: %w", name, err)
+		if err != nil {
+			return q, fmt.Errorf("pgqueue: missing embedded query %s: %w", name, err)
 		}
-		return r.Replace(string(b))
+		*dst = r.Replace(string(b))
 	}
-	q = queries{
-		insert: load("insert"), claim: load("claim"), complete: load("complete"),
-		completeOne: load("complete_one"), reschedule: load("reschedule"),
-		deadLetter: load("dead_letter"), heartbeat: load("heartbeat"),
-		promote: load("promote"), nextDue: load("next_due"), rescueLock: load("rescue_lock"),
-		rescueRequeue: load("rescue_requeue"), rescueDead: load("rescue_dead"),
-		deadList: load("dead_list"), deadRequeue: load("dead_requeue"), deadPurge: load("dead_purge"),
-	}
-	return q, firstErr
+	q.statsEstimate[StateAvailable], q.statsEstimate[StateScheduled], q.statsEstimate[StateRunning] = est[0], est[1], est[2]
+	return q, nil
 }

@@ -1,9 +1,14 @@
--- Move dead-lettered jobs back into their queues as available, attempts
--- reset, error history and fencing token kept; wake their queues.
--- $1 ids, $2 notify channel.
+-- Move the dead-lettered jobs matching the filters (null = any) back into
+-- their queues as available, attempts reset, error history and fencing
+-- token kept; wake their queues. $1 kind, $2 queue, $3 ids, $4 died
+-- before, $5 died after, $6 notify channel.
 WITH back AS (
     DELETE FROM {{dead}}
-    WHERE id = ANY($1::bigint[])
+    WHERE ($1::text IS NULL OR kind = $1)
+      AND ($2::text IS NULL OR queue = $2)
+      AND ($3::bigint[] IS NULL OR id = ANY($3))
+      AND ($4::timestamptz IS NULL OR died_at < $4)
+      AND ($5::timestamptz IS NULL OR died_at > $5)
     RETURNING *
 ), ins AS (
     INSERT INTO {{jobs}} (id, state, queue, kind, priority, args, attempt, max_attempts,
@@ -13,6 +18,6 @@ WITH back AS (
     FROM back
     RETURNING queue
 )
-SELECT queue, count(*), pg_notify($2, queue) IS NULL
+SELECT queue, count(*), pg_notify($6, queue) IS NULL
 FROM ins
 GROUP BY queue

@@ -1,0 +1,3 @@
+-- The planner's estimate of how many scheduled jobs queue $1 holds, used by
+-- stats once the exact count passes its cap.
+EXPLAIN (FORMAT JSON) SELECT 1 FROM {{jobs}} WHERE state = 'scheduled' AND queue = $1
