@@ -59,3 +59,16 @@ func invalidJob(field, format string, a ...any) error {
 func invalidConfig(field, format string, a ...any) error {
 	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, a...), kind: ErrInvalidConfig}
 }
+
+// Errors of the operator API (Admin).
+var (
+	// ErrJobNotFound is returned for a job ID that is neither in the queue
+	// nor in the dead-letter table.
+	ErrJobNotFound = errors.New("pgqueue: job not found")
+	// ErrJobRunning is returned by operations that only apply to waiting
+	// jobs (cancel, retry) when the job is running.
+	ErrJobRunning = errors.New("pgqueue: job is running")
+	// ErrNotMigrated is returned when the pgqueue tables are missing from
+	// the configured schema: run Migrate (or `pgqueue migrate up`).
+	ErrNotMigrated = errors.New("pgqueue: schema is not migrated")
+)

@@ -1,0 +1,347 @@
+package pgqueue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// Admin is the operator's API over a Postgres queue: statistics, dead
+// letters, pausing queues, cancelling and retrying jobs. The pgqueue CLI
+// is a thin shell around it, and dashboards can use it directly. It needs
+// no running Client.
+type Admin struct {
+	b *PostgresBackend
+}
+
+// NewAdmin returns an Admin over b's schema.
+func NewAdmin(b *PostgresBackend) *Admin { return &Admin{b: b} }
+
+// StatsExactLimit is the count up to which Stats counts jobs exactly;
+// past it, a count is the query planner's estimate (Count.Estimated).
+const StatsExactLimit = 10000
+
+// Count is a number of jobs, exact or estimated.
+type Count struct {
+	N int64 `json:"n"`
+	// Estimated is true when N is the planner's estimate because the
+	// exact count passed StatsExactLimit.
+	Estimated bool `json:"estimated,omitempty"`
+}
+
+// String formats the count, marking estimates with a "~".
+func (c Count) String() string {
+	if c.Estimated {
+		return fmt.Sprintf("~%d", c.N)
+	}
+	return fmt.Sprint(c.N)
+}
+
+// QueueStats describes one queue.
+type QueueStats struct {
+	Queue     string `json:"queue"`
+	Paused    bool   `json:"paused"`
+	Available Count  `json:"available"`
+	Scheduled Count  `json:"scheduled"`
+	Running   Count  `json:"running"`
+	// Lag is how long the oldest due job has been waiting; 0 when none is.
+	Lag time.Duration `json:"lag_ns"`
+}
+
+// RunningJob is a job some client holds.
+type RunningJob struct {
+	ID          int64     `json:"id"`
+	Queue       string    `json:"queue"`
+	Kind        string    `json:"kind"`
+	Attempt     int       `json:"attempt"`
+	MaxAttempts int       `json:"max_attempts"`
+	ClaimedBy   string    `json:"claimed_by"`
+	AttemptedAt time.Time `json:"attempted_at"`
+	LeaseUntil  time.Time `json:"lease_until"`
+}
+
+// KindCount is the number of dead letters of one kind.
+type KindCount struct {
+	Kind  string `json:"kind"`
+	Count Count  `json:"count"`
+}
+
+// Stats is a snapshot of a queue schema.
+type Stats struct {
+	At     time.Time    `json:"at"`
+	Queues []QueueStats `json:"queues"`
+	// Running lists up to 100 running jobs, soonest lease end first.
+	Running []RunningJob `json:"running"`
+	Dead    []KindCount  `json:"dead_by_kind"`
+}
+
+// Stats reports, per queue, its jobs by state, whether it is paused and
+// its lag; the running jobs and their lease deadlines; and dead letters by
+// kind. It stays fast on tables of millions of rows: queues and kinds are
+// found by skipping through indexes, and counts are exact up to
+// StatsExactLimit and planner estimates beyond. It returns ErrNotMigrated
+// when the schema has no pgqueue tables.
+func (a *Admin) Stats(ctx context.Context) (*Stats, error) {
+	if err := a.b.checkMigrated(ctx); err != nil {
+		return nil, err
+	}
+	st := &Stats{Queues: []QueueStats{}, Running: []RunningJob{}, Dead: []KindCount{}}
+	rows, _ := a.b.pool.Query(ctx, a.b.q.queueList)
+	queues, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (QueueStats, error) {
+		var (
+			qs     QueueStats
+			paused pgtype.Timestamptz
+		)
+		err := row.Scan(&qs.Queue, &paused)
+		qs.Paused = paused.Valid
+		return qs, err
+	})
+	if err != nil {
+		return nil, dbErr("list queues", err)
+	}
+	for _, qs := range queues {
+		var oldest pgtype.Timestamptz
+		var a1, s1, r1 int64
+		if err := a.b.pool.QueryRow(ctx, a.b.q.statsQueue, qs.Queue, StatsExactLimit).Scan(&a1, &s1, &r1, &oldest, &st.At); err != nil {
+			return nil, dbErr("queue stats", err)
+		}
+		if qs.Available, err = a.estimateOver(ctx, a1, a.b.q.statsEstimate[StateAvailable], qs.Queue); err != nil {
+			return nil, err
+		}
+		if qs.Scheduled, err = a.estimateOver(ctx, s1, a.b.q.statsEstimate[StateScheduled], qs.Queue); err != nil {
+			return nil, err
+		}
+		if qs.Running, err = a.estimateOver(ctx, r1, a.b.q.statsEstimate[StateRunning], qs.Queue); err != nil {
+			return nil, err
+		}
+		if oldest.Valid && st.At.After(oldest.Time) {
+			qs.Lag = st.At.Sub(oldest.Time)
+		}
+		st.Queues = append(st.Queues, qs)
+	}
+	if st.At.IsZero() {
+		st.At = time.Now()
+	}
+
+	rows, _ = a.b.pool.Query(ctx, a.b.q.statsRunning, 100)
+	st.Running, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (RunningJob, error) {
+		var (
+			r                 RunningJob
+			attempted, leased pgtype.Timestamptz
+		)
+		err := row.Scan(&r.ID, &r.Queue, &r.Kind, &r.Attempt, &r.MaxAttempts, &r.ClaimedBy, &attempted, &leased)
+		r.AttemptedAt, r.LeaseUntil = attempted.Time, leased.Time
+		return r, err
+	})
+	if err != nil {
+		return nil, dbErr("running jobs", err)
+	}
+
+	rows, _ = a.b.pool.Query(ctx, a.b.q.statsDead, StatsExactLimit)
+	dead, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (KindCount, error) {
+		var k KindCount
+		err := row.Scan(&k.Kind, &k.Count.N)
+		return k, err
+	})
+	if err != nil {
+		return nil, dbErr("dead letters by kind", err)
+	}
+	for i := range dead {
+		if dead[i].Count, err = a.estimateOver(ctx, dead[i].Count.N, a.b.q.statsDeadEstimate, dead[i].Kind); err != nil {
+			return nil, err
+		}
+	}
+	st.Dead = dead
+	return st, nil
+}
+
+// estimateOver returns exact as an exact Count, unless it reached the cap;
+// then it asks the planner for an estimate (never below the cap).
+func (a *Admin) estimateOver(ctx context.Context, exact int64, explain string, arg string) (Count, error) {
+	if exact < StatsExactLimit {
+		return Count{N: exact}, nil
+	}
+	var plan []struct {
+		Plan struct {
+			Rows float64 `json:"Plan Rows"`
+		} `json:"Plan"`
+	}
+	var raw []byte
+	if err := a.b.pool.QueryRow(ctx, explain, arg).Scan(&raw); err != nil {
+		return Count{}, dbErr("estimate count", err)
+	}
+	if err := json.Unmarshal(raw, &plan); err != nil || len(plan) == 0 {
+		return Count{}, fmt.Errorf("%w: estimate count: unreadable plan: %v", ErrDatabase, err)
+	}
+	return Count{N: max(int64(plan[0].Plan.Rows), exact), Estimated: true}, nil
+}
+
+// checkMigrated returns ErrNotMigrated, with the fix, when the schema
+// lacks the pgqueue tables.
+func (b *PostgresBackend) checkMigrated(ctx context.Context) error {
+	var ok bool
+	err := b.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL",
+		pgx.Identifier{b.schema, "pgqueue_jobs"}.Sanitize(), pgx.Identifier{b.schema, "pgqueue_queues"}.Sanitize()).Scan(&ok)
+	if err != nil {
+		return dbErr("check schema", err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: schema %q has no pgqueue tables (or an old version of them); run `pgqueue migrate up --schema %s` or pgqueue.Migrate", ErrNotMigrated, b.schema, b.schema)
+	}
+	return nil
+}
+
+// CheckMigrated returns nil when the schema holds the current pgqueue
+// tables, ErrNotMigrated (saying how to fix it) when it does not, and
+// ErrDatabase when the database cannot be reached.
+func (a *Admin) CheckMigrated(ctx context.Context) error { return a.b.checkMigrated(ctx) }
+
+// PauseQueue stops every client from claiming jobs of queue. Jobs already
+// running finish; new jobs can still be enqueued. Pausing a paused queue
+// is a no-op. The pause is stored, so it outlives client restarts, and it
+// applies at each client's next claim. ErrInvalidArgs for a bad name.
+func (a *Admin) PauseQueue(ctx context.Context, queue string) error {
+	if !queueNameRE.MatchString(queue) {
+		return invalidJob("queue", "%q is not a valid queue name", queue)
+	}
+	_, err := a.b.pool.Exec(ctx, a.b.q.queuePause, queue)
+	return dbErr("pause queue", err)
+}
+
+// ResumeQueue lets clients claim from a paused queue again and wakes them.
+// It reports whether the queue was paused.
+func (a *Admin) ResumeQueue(ctx context.Context, queue string) (bool, error) {
+	if !queueNameRE.MatchString(queue) {
+		return false, invalidJob("queue", "%q is not a valid queue name", queue)
+	}
+	var (
+		was   bool
+		woken int64
+	)
+	err := a.b.pool.QueryRow(ctx, a.b.q.queueResume, queue, a.b.channel).Scan(&was, &woken)
+	return was, dbErr("resume queue", err)
+}
+
+// JobInfo is a job in the queue table, in any state.
+type JobInfo struct {
+	JobRow
+	State     State  `json:"state"`
+	ClaimedBy string `json:"claimed_by,omitempty"`
+}
+
+// Job returns a job of the queue table. It returns ErrJobNotFound when the
+// job is not there (it may have completed, or be a dead letter: see
+// ListDead).
+func (a *Admin) Job(ctx context.Context, id int64) (*JobInfo, error) {
+	var (
+		info            JobInfo
+		prio            int16
+		errs            []byte
+		attempted, leas pgtype.Timestamptz
+		state           string
+	)
+	err := a.b.pool.QueryRow(ctx, a.b.q.jobGet, id).Scan(&info.ID, &info.Kind, &info.Queue, &prio, &info.Args,
+		&info.Attempt, &info.MaxAttempts, &errs, &info.CreatedAt, &info.RunAt, &attempted, &leas, &info.Token, &state, &info.ClaimedBy)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %d", ErrJobNotFound, id)
+	}
+	if err != nil {
+		return nil, dbErr("get job", err)
+	}
+	info.Priority, info.State = int(prio), State(state)
+	info.AttemptedAt, info.LeaseUntil = attempted.Time, leas.Time
+	if len(errs) > 0 {
+		if err := json.Unmarshal(errs, &info.Errors); err != nil {
+			return nil, fmt.Errorf("%w: job %d: decode error history: %v", ErrDatabase, id, err)
+		}
+	}
+	return &info, nil
+}
+
+// CancelJob cancels a waiting (available or scheduled) job: it moves to the
+// dead-letter table with a "cancelled" entry in its error history, where
+// it stays visible and can be requeued. It returns ErrJobRunning for a
+// running job and ErrJobNotFound for an ID that is not in the queue.
+func (a *Admin) CancelJob(ctx context.Context, id int64) error {
+	info, err := json.Marshal(AttemptError{At: time.Now().UTC(), Kind: "cancelled", Error: "cancelled by an operator"})
+	if err != nil {
+		return err
+	}
+	var got int64
+	err = a.b.pool.QueryRow(ctx, a.b.q.jobCancel, id, info).Scan(&got)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a.whyNotWaiting(ctx, id)
+	}
+	return dbErr("cancel job", err)
+}
+
+// RetryJob makes a job run as soon as a worker is free: a waiting job
+// (scheduled for later or waiting for a retry) becomes due now, and a dead
+// letter is requeued with its attempts reset. It returns ErrJobRunning for
+// a running job and ErrJobNotFound for an unknown ID.
+func (a *Admin) RetryJob(ctx context.Context, id int64) error {
+	var n, woken int64
+	if err := a.b.pool.QueryRow(ctx, a.b.q.jobRetry, id, a.b.channel).Scan(&n, &woken); err != nil {
+		return dbErr("retry job", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	moved, err := a.b.RequeueDead(ctx, []int64{id})
+	if err != nil || moved > 0 {
+		return err
+	}
+	return a.whyNotWaiting(ctx, id)
+}
+
+// whyNotWaiting explains why a job could not be changed as a waiting job.
+func (a *Admin) whyNotWaiting(ctx context.Context, id int64) error {
+	info, err := a.Job(ctx, id)
+	if err != nil {
+		return err
+	}
+	if info.State == StateRunning {
+		return fmt.Errorf("%w: job %d (held by %s until %s)", ErrJobRunning, id, info.ClaimedBy, info.LeaseUntil.Format(time.RFC3339))
+	}
+	return fmt.Errorf("%w: job %d is %s", ErrJobNotFound, id, info.State)
+}
+
+// ListDead returns dead letters matching f, newest first (Limit default
+// 100).
+func (a *Admin) ListDead(ctx context.Context, f DeadFilter) ([]*DeadJob, error) {
+	if f.Limit < 0 {
+		return nil, invalidJob("Limit", "must not be negative, got %d", f.Limit)
+	}
+	return a.b.ListDead(ctx, f)
+}
+
+// DeadJob returns one dead letter, or ErrJobNotFound.
+func (a *Admin) DeadJob(ctx context.Context, id int64) (*DeadJob, error) {
+	jobs, err := a.b.ListDead(ctx, DeadFilter{IDs: []int64{id}, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(jobs) == 0 {
+		return nil, fmt.Errorf("%w: no dead letter with ID %d", ErrJobNotFound, id)
+	}
+	return jobs[0], nil
+}
+
+// RequeueDead moves dead letters matching f back into their queues, due
+// now, with attempts reset and error history kept, and returns how many.
+// A zero filter matches every dead letter: callers that mean "all" should
+// have asked for confirmation.
+func (a *Admin) RequeueDead(ctx context.Context, f DeadFilter) (int, error) {
+	return a.b.RequeueDeadWhere(ctx, f)
+}
+
+// PurgeDead deletes dead letters matching f (Limit ignored) and returns
+// how many. A zero filter deletes every dead letter.
+func (a *Admin) PurgeDead(ctx context.Context, f DeadFilter) (int, error) {
+	return a.b.PurgeDead(ctx, f)
+}
