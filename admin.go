@@ -345,3 +345,10 @@ func (a *Admin) RequeueDead(ctx context.Context, f DeadFilter) (int, error) {
 func (a *Admin) PurgeDead(ctx context.Context, f DeadFilter) (int, error) {
 	return a.b.PurgeDead(ctx, f)
 }
+
+// CountDead returns how many dead letters match f (Limit ignored).
+func (a *Admin) CountDead(ctx context.Context, f DeadFilter) (int, error) {
+	var n int
+	err := a.b.pool.QueryRow(ctx, a.b.q.deadCount, deadFilterArgs(f)...).Scan(&n)
+	return n, dbErr("count dead letters", err)
+}

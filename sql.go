@@ -18,7 +18,7 @@ var sqlFiles embed.FS
 type queries struct {
 	insert, claim, complete, completeOne, reschedule, deadLetter, heartbeat,
 	promote, nextDue, rescueLock, rescueRequeue, rescueDead,
-	deadList, deadRequeue, deadPurge,
+	deadList, deadRequeue, deadPurge, deadCount,
 	queuePause, queueResume, queueList,
 	statsQueue, statsRunning, statsDead, statsDeadEstimate,
 	jobGet, jobCancel, jobRetry string
@@ -39,7 +39,7 @@ func renderQueries(schema string) (queries, error) {
 		"dead_letter": &q.deadLetter, "heartbeat": &q.heartbeat,
 		"promote": &q.promote, "next_due": &q.nextDue, "rescue_lock": &q.rescueLock,
 		"rescue_requeue": &q.rescueRequeue, "rescue_dead": &q.rescueDead,
-		"dead_list": &q.deadList, "dead_requeue": &q.deadRequeue, "dead_purge": &q.deadPurge,
+		"dead_list": &q.deadList, "dead_requeue": &q.deadRequeue, "dead_purge": &q.deadPurge, "dead_count": &q.deadCount,
 		"queue_pause": &q.queuePause, "queue_resume": &q.queueResume, "queue_list": &q.queueList,
 		"stats_queue": &q.statsQueue, "stats_running": &q.statsRunning,
 		"stats_dead": &q.statsDead, "stats_dead_estimate": &q.statsDeadEstimate,
