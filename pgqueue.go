@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 )
@@ -353,15 +354,13 @@ func (c *Client) EnqueueMany(ctx context.Context, reqs []EnqueueRequest) ([]int6
 	return ids, nil
 }
 
-// dueQueues lists the queues of the jobs that are due now.
+// dueQueues lists, once each, the queues of the jobs that are due now.
 func dueQueues(params []InsertParams) []string {
 	var out []string
 	now := time.Now()
 	for _, p := range params {
-		if p.RunAt.IsZero() || !p.RunAt.After(now) {
-			if len(out) == 0 || out[len(out)-1] != p.Queue {
-				out = append(out, p.Queue)
-			}
+		if (p.RunAt.IsZero() || !p.RunAt.After(now)) && !slices.Contains(out, p.Queue) {
+			out = append(out, p.Queue)
 		}
 	}
 	return out

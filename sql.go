@@ -21,7 +21,7 @@ type queries struct {
 	deadList, deadRequeue, deadPurge, deadCount,
 	queuePause, queueResume, queueList,
 	statsQueue, statsRunning, statsDead, statsDeadEstimate,
-	jobGet, jobCancel, jobRetry string
+	jobGet, jobCancel, jobRetry, notifyQueues string
 	statsEstimate map[State]string
 }
 
@@ -45,6 +45,7 @@ func renderQueries(schema string) (queries, error) {
 		"stats_dead": &q.statsDead, "stats_dead_estimate": &q.statsDeadEstimate,
 		"stats_estimate_available": &est[0], "stats_estimate_scheduled": &est[1], "stats_estimate_running": &est[2],
 		"job_get": &q.jobGet, "job_cancel": &q.jobCancel, "job_retry": &q.jobRetry,
+		"notify_queues": &q.notifyQueues,
 	}
 	for name, dst := range files {
 		b, err := sqlFiles.ReadFile("sql/" + name + ".sql")

@@ -76,7 +76,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.databaseURL, "database-url", "", "Postgres connection URL (default $DATABASE_URL)")
 	root.PersistentFlags().StringVar(&g.schema, "schema", "public", "schema holding the pgqueue tables")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(newMigrateCmd(g), newDLQCmd(g), newStatsCmd(g), newQueueCmd(g), newJobsCmd(g))
+	root.AddCommand(newMigrateCmd(g), newDLQCmd(g), newStatsCmd(g), newQueueCmd(g), newJobsCmd(g), newBenchCmd(g))
 	return root
 }
 

@@ -1,0 +1,101 @@
+// Package bench holds pgqueue's throughput and latency workloads, written
+// against a small System description so that the same code measures
+// pgqueue and, in bench/compare, other queues on the same database in one
+// run. The pgqueue CLI runs them as `pgqueue bench MODE`.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// System is one queue implementation under test, set up on its own empty
+// schema. Jobs are no-ops identified by a sequence number.
+type System struct {
+	// Name labels the results, e.g. "pgqueue" or "river(bench settings)".
+	Name string
+	// Begin opens a transaction for InsertTx.
+	Begin func(ctx context.Context) (pgx.Tx, error)
+	// InsertTx enqueues one job inside tx.
+	InsertTx func(ctx context.Context, tx pgx.Tx, seq int64) error
+	// InsertMany enqueues the jobs with the given sequence numbers with the
+	// system's multi-row path.
+	InsertMany func(ctx context.Context, seqs []int64) error
+	// InsertCopy enqueues with the system's COPY path; nil if it has none.
+	InsertCopy func(ctx context.Context, seqs []int64) error
+	// Start starts workers that call worked(seq) as each job begins, and
+	// returns a function that stops them.
+	Start func(ctx context.Context, worked func(seq int64)) (stop func(context.Context) error, err error)
+	// Reset empties the system's tables between runs.
+	Reset func(ctx context.Context) error
+}
+
+// Result is one measurement.
+type Result struct {
+	Mode       string  `json:"mode"`
+	System     string  `json:"system"`
+	Variant    string  `json:"variant,omitempty"`
+	Jobs       int64   `json:"jobs"`
+	Seconds    float64 `json:"seconds"`
+	JobsPerSec float64 `json:"jobs_per_sec"`
+	P50ms      float64 `json:"p50_ms,omitempty"`
+	P90ms      float64 `json:"p90_ms,omitempty"`
+	P99ms      float64 `json:"p99_ms,omitempty"`
+	MaxMs      float64 `json:"max_ms,omitempty"`
+}
+
+// String formats the result as one human-readable line.
+func (r Result) String() string {
+	s := fmt.Sprintf("%-10s %-28s %9d jobs in %7.2fs = %9.0f jobs/s", r.Mode+labelSuffix(r.Variant), r.System, r.Jobs, r.Seconds, r.JobsPerSec)
+	if r.P50ms > 0 || r.P99ms > 0 {
+		s += fmt.Sprintf("   pickup p50 %.2fms p90 %.2fms p99 %.2fms max %.2fms", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
+	}
+	return s
+}
+
+func labelSuffix(v string) string {
+	if v == "" {
+		return ""
+	}
+	return "/" + v
+}
+
+// WriteJSON writes each result as one JSON object per line.
+func WriteJSON(w io.Writer, results []Result) error {
+	enc := json.NewEncoder(w)
+	for _, r := range results {
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func seqs(from, n int64) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = from + int64(i)
+	}
+	return out
+}
+
+// percentiles fills the latency fields of r from samples.
+func percentiles(r *Result, samples []time.Duration) {
+	if len(samples) == 0 {
+		return
+	}
+	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
+	at := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(samples)))) - 1
+		i = max(0, min(i, len(samples)-1))
+		return float64(samples[i]) / float64(time.Millisecond)
+	}
+	r.P50ms, r.P90ms, r.P99ms, r.MaxMs = at(0.50), at(0.90), at(0.99), at(1)
+}

@@ -1,0 +1,80 @@
+package bench
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgqueue/pgqueue"
+)
+
+// Job is the no-op job the workloads enqueue.
+type Job struct {
+	Seq int64 `json:"seq"`
+}
+
+// Kind implements pgqueue.Args.
+func (Job) Kind() string { return "bench.noop" }
+
+// Pgqueue describes pgqueue on schema (already migrated) with cfg as its
+// client configuration; the zero Config is pgqueue's defaults.
+func Pgqueue(name string, pool *pgxpool.Pool, schema string, cfg pgqueue.Config) (System, error) {
+	backend, err := pgqueue.NewPostgres(pool, &pgqueue.PostgresOptions{Schema: schema})
+	if err != nil {
+		return System{}, err
+	}
+	enq, err := pgqueue.New(backend, pgqueue.Config{})
+	if err != nil {
+		return System{}, err
+	}
+	requests := func(seqs []int64) []pgqueue.EnqueueRequest {
+		reqs := make([]pgqueue.EnqueueRequest, len(seqs))
+		for i, s := range seqs {
+			reqs[i] = pgqueue.EnqueueRequest{Args: Job{Seq: s}}
+		}
+		return reqs
+	}
+	tables := pgx.Identifier{schema, "pgqueue_jobs"}.Sanitize() + ", " + pgx.Identifier{schema, "pgqueue_dead_jobs"}.Sanitize()
+	return System{
+		Name:  name,
+		Begin: pool.Begin,
+		InsertTx: func(ctx context.Context, tx pgx.Tx, seq int64) error {
+			_, err := enq.EnqueueTx(ctx, tx, Job{Seq: seq}, nil)
+			return err
+		},
+		InsertMany: func(ctx context.Context, seqs []int64) error {
+			_, err := enq.EnqueueMany(ctx, requests(seqs))
+			return err
+		},
+		InsertCopy: func(ctx context.Context, seqs []int64) error {
+			_, err := enq.EnqueueManyFast(ctx, requests(seqs))
+			return err
+		},
+		Start: func(ctx context.Context, worked func(int64)) (func(context.Context) error, error) {
+			c, err := pgqueue.New(backend, cfg)
+			if err != nil {
+				return nil, err
+			}
+			if err := pgqueue.Register(c, pgqueue.WorkFunc[Job](func(ctx context.Context, j *pgqueue.Job[Job]) error {
+				worked(j.Args.Seq)
+				return nil
+			})); err != nil {
+				return nil, err
+			}
+			if err := c.Start(ctx); err != nil {
+				return nil, err
+			}
+			return func(ctx context.Context) error {
+				ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				return c.Stop(ctx)
+			}, nil
+		},
+		Reset: func(ctx context.Context) error {
+			_, err := pool.Exec(ctx, "TRUNCATE "+tables)
+			return err
+		},
+	}, nil
+}

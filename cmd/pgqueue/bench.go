@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
+
+	"github.com/pgqueue/pgqueue"
+	"github.com/pgqueue/pgqueue/bench"
+)
+
+func newBenchCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure throughput and pickup latency on a fresh schema",
+		Long: "bench runs a workload against --database-url on a fresh schema it creates, migrates and drops, " +
+			"with pgqueue's default client configuration. Results are human-readable lines, and with --json also " +
+			"one JSON object per result as the last lines.",
+	}
+	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "also print each result as a JSON object")
+
+	run := func(fn func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, args []string) error {
+			s, err := g.connect(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			ctx := cmd.Context()
+			var b [4]byte
+			_, _ = rand.Read(b[:])
+			schema := "pgqueue_bench_" + hex.EncodeToString(b[:])
+			if err := pgqueue.Migrate(ctx, s.pool, &pgqueue.MigrateOptions{Schema: schema}); err != nil {
+				return err
+			}
+			defer func() {
+				dropCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				_, _ = s.pool.Exec(dropCtx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+			}()
+			sys, err := bench.Pgqueue("pgqueue", s.pool, schema, pgqueue.Config{})
+			if err != nil {
+				return err
+			}
+			var results []bench.Result
+			err = fn(ctx, sys, cmd.OutOrStdout(), func(r bench.Result) {
+				results = append(results, r)
+				fmt.Fprintln(cmd.OutOrStdout(), r)
+			})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return bench.WriteJSON(cmd.OutOrStdout(), results)
+			}
+			return nil
+		}
+	}
+
+	var jobs int64
+	burndown := &cobra.Command{
+		Use:   "burndown",
+		Short: "Insert --jobs no-op jobs, then time draining them",
+		Args:  cobra.NoArgs,
+		RunE: run(func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error {
+			if jobs <= 0 {
+				return fmt.Errorf("--jobs must be positive")
+			}
+			r, err := bench.Burndown(ctx, sys, jobs)
+			if err == nil {
+				out(r)
+			}
+			return err
+		}),
+	}
+	burndown.Flags().Int64Var(&jobs, "jobs", 200000, "jobs to insert and drain")
+
+	var duration time.Duration
+	var producers, batch int
+	continuous := &cobra.Command{
+		Use:   "continuous",
+		Short: "Producers and workers at once; jobs/s every 2 s and overall",
+		Args:  cobra.NoArgs,
+		RunE: run(func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error {
+			if duration <= 0 || producers <= 0 || batch <= 0 {
+				return fmt.Errorf("--duration, --producers and --batch must be positive")
+			}
+			r, err := bench.Continuous(ctx, sys, duration, producers, batch, 2*time.Second, func(el time.Duration, perSec float64) {
+				fmt.Fprintf(w, "  %5.0fs  %9.0f jobs/s\n", el.Seconds(), perSec)
+			})
+			if err == nil {
+				out(r)
+			}
+			return err
+		}),
+	}
+	continuous.Flags().DurationVar(&duration, "duration", 30*time.Second, "how long to run")
+	continuous.Flags().IntVar(&producers, "producers", 2, "concurrent producers")
+	continuous.Flags().IntVar(&batch, "batch", 100, "jobs per insert")
+
+	var rate float64
+	var latDur time.Duration
+	latency := &cobra.Command{
+		Use:   "latency",
+		Short: "One job per transaction at --rate; pickup latency p50/p90/p99/max",
+		Args:  cobra.NoArgs,
+		RunE: run(func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error {
+			if rate <= 0 || latDur <= 0 {
+				return fmt.Errorf("--rate and --duration must be positive")
+			}
+			r, err := bench.Latency(ctx, sys, rate, latDur)
+			if err == nil {
+				out(r)
+			}
+			return err
+		}),
+	}
+	latency.Flags().Float64Var(&rate, "rate", 200, "jobs per second")
+	latency.Flags().DurationVar(&latDur, "duration", 10*time.Second, "how long to enqueue")
+
+	var txJobs, bulkJobs int64
+	var goroutines int
+	insert := &cobra.Command{
+		Use:   "insert",
+		Short: "Enqueue paths: one per transaction, EnqueueMany, and COPY",
+		Args:  cobra.NoArgs,
+		RunE: run(func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error {
+			if txJobs <= 0 || bulkJobs <= 0 || goroutines <= 0 {
+				return fmt.Errorf("--tx-jobs, --jobs and --goroutines must be positive")
+			}
+			rs, err := bench.Insert(ctx, sys, txJobs, bulkJobs, goroutines)
+			for _, r := range rs {
+				out(r)
+			}
+			return err
+		}),
+	}
+	insert.Flags().Int64Var(&txJobs, "tx-jobs", 20000, "jobs for the one-per-transaction path")
+	insert.Flags().Int64Var(&bulkJobs, "jobs", 100000, "jobs for the bulk paths")
+	insert.Flags().IntVar(&goroutines, "goroutines", 8, "concurrent producers for the one-per-transaction path")
+
+	cmd.AddCommand(burndown, continuous, latency, insert)
+	return cmd
+}
