@@ -52,6 +52,11 @@ type queueWorker struct {
 	active  atomic.Int64
 	wake    chan struct{}
 	backlog atomic.Bool
+	// jobs feeds the queue's max long-lived worker goroutines. Reusing
+	// goroutines keeps their grown stacks: a fresh goroutine per job spent
+	// a quarter of the client's CPU growing its stack while decoding args.
+	// Its buffer holds max rows, so dispatch never blocks.
+	jobs chan *JobRow
 }
 
 func (q *queueWorker) poke() {
@@ -83,7 +88,7 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	sort.Strings(e.kinds)
 	for name, qc := range c.cfg.Queues {
-		e.queues[name] = &queueWorker{name: name, max: qc.MaxWorkers, wake: make(chan struct{}, 1)}
+		e.queues[name] = &queueWorker{name: name, max: qc.MaxWorkers, wake: make(chan struct{}, 1), jobs: make(chan *JobRow, qc.MaxWorkers)}
 	}
 	e.loopsCtx, e.cancelLoops = context.WithCancel(base)
 	e.jobsCtx, e.cancelJobs = context.WithCancelCause(base)
@@ -94,6 +99,9 @@ func (c *Client) Start(ctx context.Context) error {
 	go e.completer.loop()
 	go e.heartbeatLoop()
 	for _, q := range e.queues {
+		for range q.max {
+			go e.workLoop(q)
+		}
 		e.loopsWG.Add(1)
 		go e.fetchLoop(q)
 	}
@@ -134,6 +142,11 @@ func (c *Client) Stop(ctx context.Context) error {
 func (e *engine) stop(ctx context.Context) error {
 	e.cancelLoops()
 	e.loopsWG.Wait()
+	// No more claims: let the worker goroutines end once their queue's
+	// jobs are done.
+	for _, q := range e.queues {
+		close(q.jobs)
+	}
 
 	drained := make(chan struct{})
 	go func() { e.jobsWG.Wait(); close(drained) }()
@@ -213,11 +226,18 @@ func (e *engine) fill(q *queueWorker) {
 		for _, row := range rows {
 			q.active.Add(1)
 			e.jobsWG.Add(1)
-			go e.execute(q, row)
+			q.jobs <- row
 		}
 		if len(rows) < free {
 			return
 		}
+	}
+}
+
+// workLoop runs the queue's jobs one at a time until the queue closes.
+func (e *engine) workLoop(q *queueWorker) {
+	for row := range q.jobs {
+		e.execute(q, row)
 	}
 }
 

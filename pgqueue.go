@@ -102,6 +102,8 @@ const (
 	// DefaultMaxAttempts is used when neither the options nor the args
 	// defaults nor Config.MaxAttempts set one.
 	DefaultMaxAttempts = 25
+	// defaultMaxWorkers is QueueConfig.MaxWorkers's default.
+	defaultMaxWorkers = 100
 	// DefaultMaxArgsBytes is the largest encoded args accepted (1 MiB)
 	// unless Config.MaxArgsBytes says otherwise.
 	DefaultMaxArgsBytes = 1 << 20
@@ -135,14 +137,14 @@ type EnqueueRequest struct {
 // QueueConfig configures how a Client works one queue.
 type QueueConfig struct {
 	// MaxWorkers is how many jobs of the queue this client runs at once.
-	// Default 10.
+	// Default 100.
 	MaxWorkers int
 }
 
 // Config configures a Client. Zero fields take the documented defaults.
 type Config struct {
 	// Queues maps each queue this client works to its settings. Default:
-	// {"default": {MaxWorkers: 10}}. A client with no workers registered
+	// {"default": {MaxWorkers: 100}}. A client with no workers registered
 	// works no queue at all.
 	Queues map[string]QueueConfig
 	// ID names this client in the running jobs it holds. Default: host
@@ -184,7 +186,7 @@ type Config struct {
 
 func (c Config) withDefaults() (Config, error) {
 	if c.Queues == nil {
-		c.Queues = map[string]QueueConfig{DefaultQueue: {MaxWorkers: 10}}
+		c.Queues = map[string]QueueConfig{DefaultQueue: {MaxWorkers: defaultMaxWorkers}}
 	}
 	qs := make(map[string]QueueConfig, len(c.Queues))
 	for name, q := range c.Queues {
@@ -195,7 +197,7 @@ func (c Config) withDefaults() (Config, error) {
 			return c, invalidConfig("Queues["+name+"].MaxWorkers", "must not be negative, got %d", q.MaxWorkers)
 		}
 		if q.MaxWorkers == 0 {
-			q.MaxWorkers = 10
+			q.MaxWorkers = defaultMaxWorkers
 		}
 		qs[name] = q
 	}

@@ -138,9 +138,19 @@ func (b *PostgresBackend) Claim(ctx context.Context, p ClaimParams) ([]*JobRow, 
 	if p.Limit <= 0 || len(p.Kinds) == 0 {
 		return nil, nil
 	}
-	rows, _ := b.pool.Query(ctx, b.q.claim, p.Queue, p.Kinds, p.Limit, micros(p.Lease), p.ClientID)
-	out, err := pgx.CollectRows(rows, scanJobRow)
-	if err != nil {
+	// One round trip: the plan setting, the claim and the commit are
+	// pipelined in one batch.
+	batch := &pgx.Batch{}
+	batch.Queue("BEGIN")
+	batch.Queue(b.q.claimPlan)
+	var out []*JobRow
+	batch.Queue(b.q.claim, p.Queue, p.Kinds, p.Limit, micros(p.Lease), p.ClientID).Query(func(rows pgx.Rows) error {
+		var err error
+		out, err = pgx.CollectRows(rows, scanJobRow)
+		return err
+	})
+	batch.Queue("COMMIT")
+	if err := b.pool.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, dbErr("claim jobs", err)
 	}
 	sort.Slice(out, func(i, k int) bool {

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,6 +19,7 @@ import (
 
 func newBenchCmd(g *globals) *cobra.Command {
 	var asJSON bool
+	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure throughput and pickup latency on a fresh schema",
@@ -25,6 +28,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 			"one JSON object per result as the last lines.",
 	}
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "also print each result as a JSON object")
+	cmd.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the workload (the client side) to this file")
 
 	run := func(fn func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
@@ -48,6 +52,17 @@ func newBenchCmd(g *globals) *cobra.Command {
 			sys, err := bench.Pgqueue("pgqueue", s.pool, schema, pgqueue.Config{})
 			if err != nil {
 				return err
+			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
 			}
 			var results []bench.Result
 			err = fn(ctx, sys, cmd.OutOrStdout(), func(r bench.Result) {
