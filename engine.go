@@ -43,6 +43,7 @@ type engine struct {
 
 	running      runningSet
 	promoteKick  chan struct{}
+	lastMaintain time.Time
 	shuttingDown atomic.Bool
 }
 
@@ -435,6 +436,7 @@ func (e *engine) maintenanceLoop() {
 				next = max(res.NextIn, 0) + time.Millisecond
 			}
 		}
+		e.maintain()
 		if !promote.Stop() {
 			select {
 			case <-promote.C:
@@ -442,6 +444,21 @@ func (e *engine) maintenanceLoop() {
 			}
 		}
 		promote.Reset(next)
+	}
+}
+
+// maintain lets a backend that needs upkeep (vacuuming) do it, at most
+// once per PollInterval.
+func (e *engine) maintain() {
+	m, ok := e.backend.(Maintainer)
+	if !ok || time.Since(e.lastMaintain) < e.cfg.PollInterval {
+		return
+	}
+	e.lastMaintain = time.Now()
+	ctx, cancel := context.WithTimeout(e.loopsCtx, time.Minute)
+	defer cancel()
+	if err := m.Maintain(ctx); err != nil && e.loopsCtx.Err() == nil {
+		e.c.log.Warn("pgqueue: backend maintenance failed", "err", err)
 	}
 }
 

@@ -34,6 +34,7 @@ type PostgresBackend struct {
 	channel string
 	lockKey int64
 	q       queries
+	vacuum  vacuumState
 }
 
 var _ Backend = (*PostgresBackend)(nil)
