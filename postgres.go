@@ -112,6 +112,22 @@ func (b *PostgresBackend) Insert(ctx context.Context, jobs []InsertParams) ([]in
 // insert runs the insert statement on db: the pool, or the caller's
 // transaction for EnqueueTx.
 func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertParams) ([]int64, error) {
+	if len(jobs) == 1 {
+		j := jobs[0]
+		var (
+			runAt pgtype.Timestamptz
+			id    int64
+			woke  pgtype.Bool
+		)
+		if !j.RunAt.IsZero() {
+			runAt = pgtype.Timestamptz{Time: j.RunAt, Valid: true}
+		}
+		err := db.QueryRow(ctx, b.q.insertOne, j.Queue, j.Kind, int16(j.Priority), string(j.Args), int32(j.MaxAttempts), runAt, b.channel, true).Scan(&id, &woke)
+		if err != nil {
+			return nil, dbErr("insert job", err)
+		}
+		return []int64{id}, nil
+	}
 	n := len(jobs)
 	queues, kinds, args := make([]string, n), make([]string, n), make([]string, n)
 	prios, maxAtt := make([]int16, n), make([]int32, n)

@@ -16,7 +16,7 @@ var sqlFiles embed.FS
 // pgx's identifier sanitizer before they replace the {{jobs}}, {{dead}}
 // and {{queues}} placeholders; nothing else is ever spliced into SQL.
 type queries struct {
-	insert, claim, claimPlan, complete, completeOne, reschedule, deadLetter, heartbeat,
+	insert, insertOne, claim, claimPlan, complete, completeOne, reschedule, deadLetter, heartbeat,
 	promote, nextDue, rescueLock, rescueRequeue, rescueDead,
 	deadList, deadRequeue, deadPurge, deadCount,
 	queuePause, queueResume, queueList,
@@ -35,7 +35,7 @@ func renderQueries(schema string) (queries, error) {
 	q := queries{statsEstimate: map[State]string{}}
 	var est [3]string
 	files := map[string]*string{
-		"insert": &q.insert, "claim": &q.claim, "claim_plan": &q.claimPlan, "complete": &q.complete,
+		"insert": &q.insert, "insert_one": &q.insertOne, "claim": &q.claim, "claim_plan": &q.claimPlan, "complete": &q.complete,
 		"complete_one": &q.completeOne, "reschedule": &q.reschedule,
 		"dead_letter": &q.deadLetter, "heartbeat": &q.heartbeat,
 		"promote": &q.promote, "next_due": &q.nextDue, "rescue_lock": &q.rescueLock,
