@@ -122,7 +122,7 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 		if !j.RunAt.IsZero() {
 			runAt = pgtype.Timestamptz{Time: j.RunAt, Valid: true}
 		}
-		err := db.QueryRow(ctx, b.q.insertOne, j.Queue, j.Kind, int16(j.Priority), string(j.Args), int32(j.MaxAttempts), runAt, b.channel, true).Scan(&id, &woke)
+		err := db.QueryRow(ctx, b.q.insertOne, j.Queue, j.Kind, int16(j.Priority), string(j.Args), int32(j.MaxAttempts), runAt, b.channel).Scan(&id, &woke)
 		if err != nil {
 			return nil, dbErr("insert job", err)
 		}

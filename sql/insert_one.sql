@@ -1,5 +1,5 @@
 -- Insert one job (the common EnqueueTx case: cheaper to plan and run than
--- the array form) and, when it is due and $8 is true, wake its queue.
+-- the array form) and, when it is due, wake its queue.
 -- $1 queue, $2 kind, $3 priority, $4 args, $5 max_attempts, $6 run_at
 -- (null = now), $7 notify channel.
 WITH ins AS (
@@ -8,5 +8,5 @@ WITH ins AS (
             $1, $2, $3, $4, $5, coalesce($6::timestamptz, now()))
     RETURNING id, queue, state
 )
-SELECT id, CASE WHEN state = 'available' AND $8::boolean THEN pg_notify($7, queue) IS NULL END
+SELECT id, CASE WHEN state = 'available' THEN pg_notify($7, queue) IS NULL END
 FROM ins
