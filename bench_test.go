@@ -101,3 +101,63 @@ func BenchmarkWork(b *testing.B) {
 		})
 	}
 }
+
+// fill inserts n due jobs of kind "ping" with one statement per 1,000.
+func fill(b *testing.B, backend pgqueue.Backend, n int) {
+	b.Helper()
+	batch := make([]pgqueue.InsertParams, 0, 1000)
+	for i := 0; i < n; i++ {
+		batch = append(batch, pgqueue.InsertParams{Kind: "ping", Queue: "default", Priority: 5, Args: []byte(`{"seq":1}`), MaxAttempts: 25})
+		if len(batch) == cap(batch) || i == n-1 {
+			_, err := backend.Insert(context.Background(), batch)
+			require.NoError(b, err)
+			batch = batch[:0]
+		}
+	}
+}
+
+// BenchmarkClaim measures Backend.Claim taking 100 jobs at a time; ns/op
+// is per job.
+func BenchmarkClaim(b *testing.B) {
+	for name, newBackend := range benchBackends() {
+		b.Run(name, func(b *testing.B) {
+			backend := newBackend(b)
+			fill(b, backend, b.N+100)
+			ctx := context.Background()
+			b.ResetTimer()
+			for claimed := 0; claimed < b.N; {
+				rows, err := backend.Claim(ctx, pgqueue.ClaimParams{Queue: "default", Kinds: []string{"ping"}, Limit: 100, Lease: time.Minute})
+				if err != nil || len(rows) == 0 {
+					b.Fatalf("claim: %v (%d rows)", err, len(rows))
+				}
+				claimed += len(rows)
+			}
+		})
+	}
+}
+
+// BenchmarkComplete measures Backend.Complete of 100 refs per call; ns/op
+// is per job.
+func BenchmarkComplete(b *testing.B) {
+	for name, newBackend := range benchBackends() {
+		b.Run(name, func(b *testing.B) {
+			backend := newBackend(b)
+			fill(b, backend, b.N+100)
+			ctx := context.Background()
+			var refs []pgqueue.JobRef
+			for len(refs) < b.N {
+				rows, err := backend.Claim(ctx, pgqueue.ClaimParams{Queue: "default", Kinds: []string{"ping"}, Limit: 1000, Lease: time.Hour})
+				require.NoError(b, err)
+				for _, r := range rows {
+					refs = append(refs, r.Ref())
+				}
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i += 100 {
+				if _, err := backend.Complete(ctx, refs[i:min(i+100, b.N)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
