@@ -44,6 +44,7 @@ type engine struct {
 	running      runningSet
 	promoteKick  chan struct{}
 	lastMaintain time.Time
+	unworked     unworked
 	shuttingDown atomic.Bool
 }
 
@@ -437,6 +438,7 @@ func (e *engine) maintenanceLoop() {
 			}
 		}
 		e.maintain()
+		e.censusKinds()
 		if !promote.Stop() {
 			select {
 			case <-promote.C:

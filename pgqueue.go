@@ -176,6 +176,11 @@ type Config struct {
 	Retry RetryPolicy
 	// MaxArgsBytes caps the encoded args of a job. Default 1 MiB.
 	MaxArgsBytes int
+	// UnworkedKindsInterval is how often the client counts due jobs in its
+	// queues whose kind it has no worker for (and how long they must have
+	// waited to count); it logs them and reports them from UnworkedKinds,
+	// and never touches them. Default 1m.
+	UnworkedKindsInterval time.Duration
 	// ShutdownGrace is how long Stop waits, after its context ended and
 	// running jobs were cancelled, for them to return before it leaves
 	// them to lease expiry. Default 5s.
@@ -215,6 +220,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"PollInterval", &c.PollInterval, time.Second},
 		{"CompleteFlushInterval", &c.CompleteFlushInterval, 2 * time.Millisecond},
 		{"ShutdownGrace", &c.ShutdownGrace, 5 * time.Second},
+		{"UnworkedKindsInterval", &c.UnworkedKindsInterval, time.Minute},
 	}
 	for _, d := range durations {
 		if *d.v < 0 {

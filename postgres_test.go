@@ -348,3 +348,26 @@ func TestDeadLettersAreQueryableWithPlainSQL(t *testing.T) {
 	_, err = c.RequeueDead(ctx)
 	require.ErrorIs(t, err, pgqueue.ErrInvalidArgs, "requeue with no IDs must be refused")
 }
+
+func TestClientReportsKindsItHasNoWorkerFor(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Backend(t)
+	ctx := context.Background()
+	_, err := b.Insert(ctx, []pgqueue.InsertParams{
+		{Kind: "someone.else", Queue: "default", Priority: 5, Args: []byte(`{}`), MaxAttempts: 3},
+		{Kind: "someone.else", Queue: "default", Priority: 5, Args: []byte(`{}`), MaxAttempts: 3},
+	})
+	require.NoError(t, err)
+	c := startClient(t, b, pgqueue.Config{PollInterval: 20 * time.Millisecond, UnworkedKindsInterval: 50 * time.Millisecond},
+		func(ctx context.Context, j *pgqueue.Job[pingArgs]) error { return nil })
+	require.Eventually(t, func() bool {
+		return c.UnworkedKinds()["default"]["someone.else"] == 2
+	}, 10*time.Second, 20*time.Millisecond, "the client never reported the 2 waiting jobs of a kind it has no worker for; got %v", c.UnworkedKinds())
+	var attempts int
+	require.NoError(t, b.Pool().QueryRow(ctx, "SELECT coalesce(sum(attempt), 0) FROM "+pgx.Identifier{b.Schema(), "pgqueue_jobs"}.Sanitize()).Scan(&attempts))
+	require.Zero(t, attempts, "reporting must not touch the jobs")
+
+	idle, err := pgqueue.New(b, pgqueue.Config{})
+	require.NoError(t, err)
+	require.Nil(t, idle.UnworkedKinds(), "a client that is not running reports nothing")
+}
