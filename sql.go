@@ -46,9 +46,9 @@ func renderQueries(schema string) (queries, error) {
 		"stats_dead": &q.statsDead, "stats_dead_estimate": &q.statsDeadEstimate,
 		"stats_estimate_available": &est[0], "stats_estimate_scheduled": &est[1], "stats_estimate_running": &est[2],
 		"job_get": &q.jobGet, "job_cancel": &q.jobCancel, "job_retry": &q.jobRetry,
-		"notify_queues": &q.notifyQueues,
+		"notify_queues":  &q.notifyQueues,
 		"unworked_kinds": &q.unworkedKinds,
-		"vacuum_check":  &q.vacuumCheck, "vacuum_lock": &q.vacuumLock, "vacuum_unlock": &q.vacuumUnlock, "vacuum": &q.vacuum,
+		"vacuum_check":   &q.vacuumCheck, "vacuum_lock": &q.vacuumLock, "vacuum_unlock": &q.vacuumUnlock, "vacuum": &q.vacuum,
 	}
 	for name, dst := range files {
 		b, err := sqlFiles.ReadFile("sql/" + name + ".sql")
