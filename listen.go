@@ -8,17 +8,17 @@ import (
 )
 
 // Listener timing. A half-open TCP connection looks alive for ever, so an
-// idle listener pings its connection every listenPing and reconnects if
+// idle listener pings its connection every ListenerPingInterval and reconnects if
 // the ping fails.
 const (
-	listenPing        = 15 * time.Second
-	listenPingTimeout = 5 * time.Second
+	listenPingDefault = 15 * time.Second
 	listenBackoffMin  = 100 * time.Millisecond
 	listenBackoffMax  = 5 * time.Second
 )
 
 // Listen implements Backend. It holds one dedicated connection (dialled
-// from the pool's configuration, not taken from the pool) that LISTENs on
+// from the pool's configuration or PostgresOptions.ListenerConnConfig, not
+// taken from the pool) that LISTENs on
 // the schema's channel, reconnects with capped exponential backoff when the
 // connection fails, and calls wake("") after every (re)LISTEN so that jobs
 // enqueued while it was away are found at once. It returns nil when ctx
@@ -45,7 +45,7 @@ func (b *PostgresBackend) Listen(ctx context.Context, wake func(queue string)) e
 // listenOnce connects, listens and delivers wake-ups until the connection
 // fails or ctx ends.
 func (b *PostgresBackend) listenOnce(ctx context.Context, wake func(queue string)) error {
-	cfg := b.pool.Config().ConnConfig.Copy()
+	cfg := b.listenConfig.Copy()
 	if cfg.RuntimeParams == nil {
 		cfg.RuntimeParams = map[string]string{}
 	}
@@ -66,7 +66,7 @@ func (b *PostgresBackend) listenOnce(ctx context.Context, wake func(queue string
 	}
 	wake("")
 	for {
-		waitCtx, cancel := context.WithTimeout(ctx, listenPing)
+		waitCtx, cancel := context.WithTimeout(ctx, b.listenPing)
 		n, err := conn.WaitForNotification(waitCtx)
 		cancel()
 		switch {
@@ -75,7 +75,7 @@ func (b *PostgresBackend) listenOnce(ctx context.Context, wake func(queue string
 		case ctx.Err() != nil:
 			return nil
 		case waitCtx.Err() != nil:
-			pingCtx, cancel := context.WithTimeout(ctx, listenPingTimeout)
+			pingCtx, cancel := context.WithTimeout(ctx, max(b.listenPing/3, time.Second))
 			err = conn.Ping(pingCtx)
 			cancel()
 			if err != nil {

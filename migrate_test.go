@@ -149,6 +149,8 @@ func TestMigrateRejectsBadOptions(t *testing.T) {
 	require.ErrorIs(t, err, pgqueue.ErrInvalidConfig, "NewPostgres with a nil pool")
 	_, err = pgqueue.NewPostgres(pool, &pgqueue.PostgresOptions{Schema: strings.Repeat("s", 64)})
 	require.ErrorIs(t, err, pgqueue.ErrInvalidConfig, "NewPostgres with a 64-byte schema name")
+	_, err = pgqueue.NewPostgres(pool, &pgqueue.PostgresOptions{ListenerPingInterval: -time.Second})
+	require.ErrorIs(t, err, pgqueue.ErrInvalidConfig, "NewPostgres with a negative ListenerPingInterval")
 }
 
 func TestMigrationFilesAreGooseFiles(t *testing.T) {

@@ -23,6 +23,17 @@ type PostgresOptions struct {
 	// Schema holds the pgqueue tables. Default "public". It must be the
 	// schema Migrate was run with.
 	Schema string
+	// ListenerConnConfig, when set, is used to dial the LISTEN connection
+	// instead of the pool's configuration: for example a direct connection
+	// to Postgres when the pool goes through PgBouncer in transaction mode,
+	// where LISTEN does not work. Default: the pool's configuration.
+	ListenerConnConfig *pgx.ConnConfig
+	// ListenerPingInterval is how long the listener waits for a
+	// notification before it pings its connection, to find a half-open
+	// connection that looks alive but delivers nothing; a ping gets
+	// ListenerPingInterval/3 (at least 1s) to answer before the listener
+	// reconnects. Default 15s.
+	ListenerPingInterval time.Duration
 }
 
 // PostgresBackend stores jobs in Postgres. Build it with NewPostgres. It is
@@ -35,6 +46,9 @@ type PostgresBackend struct {
 	lockKey int64
 	q       queries
 	vacuum  vacuumState
+
+	listenConfig *pgx.ConnConfig
+	listenPing   time.Duration
 }
 
 var _ Backend = (*PostgresBackend)(nil)
@@ -60,7 +74,20 @@ func NewPostgres(pool *pgxpool.Pool, opts *PostgresOptions) (*PostgresBackend, e
 	}
 	h := fnv.New64a()
 	h.Write([]byte("pgqueue.rescue\x00" + schema))
-	return &PostgresBackend{pool: pool, schema: schema, channel: notifyChannel(schema), lockKey: int64(h.Sum64()), q: q}, nil
+	b := &PostgresBackend{pool: pool, schema: schema, channel: notifyChannel(schema), lockKey: int64(h.Sum64()), q: q,
+		listenConfig: pool.Config().ConnConfig, listenPing: listenPingDefault}
+	if opts != nil {
+		if opts.ListenerConnConfig != nil {
+			b.listenConfig = opts.ListenerConnConfig
+		}
+		if opts.ListenerPingInterval < 0 {
+			return nil, invalidConfig("ListenerPingInterval", "must not be negative, got %v", opts.ListenerPingInterval)
+		}
+		if opts.ListenerPingInterval > 0 {
+			b.listenPing = opts.ListenerPingInterval
+		}
+	}
+	return b, nil
 }
 
 func validSchema(schema string) error {
