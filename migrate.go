@@ -8,6 +8,7 @@ import (
 	"io/fs"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -92,7 +93,10 @@ func NewMigrator(pool *pgxpool.Pool, opts *MigrateOptions) (*Migrator, error) {
 // It returns an error wrapping ErrDatabase when the database cannot be
 // reached or a migration fails.
 func (m *Migrator) Up(ctx context.Context) error {
-	if _, err := m.pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{m.schema}.Sanitize()); err != nil {
+	// IF NOT EXISTS is not safe against a concurrent CREATE SCHEMA (two
+	// processes migrating a fresh database at deploy): the loser gets a
+	// unique violation, which means the schema exists, as wanted.
+	if _, err := m.pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{m.schema}.Sanitize()); err != nil && !isDuplicate(err) {
 		return dbErr("create schema "+m.schema, err)
 	}
 	_, err := m.provider.Up(ctx)
@@ -143,4 +147,10 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts *MigrateOptions) erro
 	}
 	defer m.Close()
 	return m.Up(ctx)
+}
+
+// isDuplicate reports a unique violation or an already existing schema.
+func isDuplicate(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "42P06")
 }

@@ -170,3 +170,19 @@ func TestMigrationFilesAreGooseFiles(t *testing.T) {
 type noopArgs struct{}
 
 func (noopArgs) Kind() string { return "noop" }
+
+func TestConcurrentMigratesOfAFreshSchemaAllSucceed(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	schema := fmt.Sprintf("pgqueue_test_concurrent_%d", time.Now().UnixNano())
+	t.Cleanup(func() {
+		_, _ = pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+	})
+	errs := make(chan error, 4)
+	for range cap(errs) {
+		go func() { errs <- pgqueue.Migrate(context.Background(), pool, &pgqueue.MigrateOptions{Schema: schema}) }()
+	}
+	for range cap(errs) {
+		require.NoError(t, <-errs, "four deploys migrating the same fresh schema at once must all succeed")
+	}
+}
