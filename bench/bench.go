@@ -35,6 +35,11 @@ type System struct {
 	Start func(ctx context.Context, worked func(seq int64)) (stop func(context.Context) error, err error)
 	// Reset empties the system's tables between runs.
 	Reset func(ctx context.Context) error
+	// TableStats and HoldHorizon serve the soak (optional elsewhere):
+	// the hot table's dead and live rows, and a transaction that pins the
+	// vacuum horizon until released.
+	TableStats  func(ctx context.Context) (TableStats, error)
+	HoldHorizon func(ctx context.Context) (release func(), err error)
 }
 
 // Result is one measurement.

@@ -12,7 +12,9 @@ import (
 const insertChunk = 1000
 
 // Burndown inserts n jobs, then times how long the system's workers take
-// to start all of them.
+// to work all of them: until the last job has started and the workers
+// have stopped, which waits for every job to finish and every batched
+// completion to be written.
 func Burndown(ctx context.Context, sys System, n int64) (Result, error) {
 	if err := sys.Reset(ctx); err != nil {
 		return Result{}, err
@@ -39,10 +41,10 @@ func Burndown(ctx context.Context, sys System, n int64) (Result, error) {
 		_ = stop(context.Background())
 		return Result{}, fmt.Errorf("burndown: %d of %d jobs worked: %w", done.Load(), n, ctx.Err())
 	}
-	elapsed := time.Since(start)
 	if err := stop(ctx); err != nil {
 		return Result{}, err
 	}
+	elapsed := time.Since(start)
 	return Result{Mode: "burndown", System: sys.Name, Jobs: n, Seconds: elapsed.Seconds(), JobsPerSec: float64(n) / elapsed.Seconds()}, nil
 }
 

@@ -76,5 +76,33 @@ func Pgqueue(name string, pool *pgxpool.Pool, schema string, cfg pgqueue.Config)
 			_, err := pool.Exec(ctx, "TRUNCATE "+tables)
 			return err
 		},
+		TableStats: func(ctx context.Context) (TableStats, error) {
+			return tableStats(ctx, pool, pgx.Identifier{schema, "pgqueue_jobs"}.Sanitize())
+		},
+		HoldHorizon: func(ctx context.Context) (func(), error) { return holdHorizon(ctx, pool) },
 	}, nil
+}
+
+// tableStats reads a table's dead and live rows from the statistics
+// collector and its size on disk (with indexes).
+func tableStats(ctx context.Context, pool *pgxpool.Pool, table string) (TableStats, error) {
+	var st TableStats
+	err := pool.QueryRow(ctx, `SELECT coalesce(n_dead_tup, 0), coalesce(n_live_tup, 0), pg_total_relation_size(to_regclass($1))
+		FROM pg_stat_user_tables WHERE relid = to_regclass($1)`, table).Scan(&st.Dead, &st.Live, &st.Bytes)
+	return st, err
+}
+
+// holdHorizon opens a repeatable-read transaction with an XID, which keeps
+// vacuum from removing any row version that died after it began, as a long
+// report or a forgotten idle-in-transaction session does.
+func holdHorizon(ctx context.Context, pool *pgxpool.Pool) (func(), error) {
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, "SELECT txid_current()"); err != nil {
+		_ = tx.Rollback(ctx)
+		return nil, err
+	}
+	return func() { _ = tx.Rollback(context.Background()) }, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"time"
 
@@ -28,6 +29,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 			"one JSON object per result as the last lines.",
 	}
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "also print each result as a JSON object")
+	cmd.PersistentFlags().Int32Var(&g.maxConns, "max-conns", 12, "connection pool size (enough for the insert workload's goroutines)")
 	cmd.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the workload (the client side) to this file")
 
 	run := func(fn func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error) func(*cobra.Command, []string) error {
@@ -161,6 +163,50 @@ func newBenchCmd(g *globals) *cobra.Command {
 	insert.Flags().Int64Var(&bulkJobs, "jobs", 100000, "jobs for the bulk paths")
 	insert.Flags().IntVar(&goroutines, "goroutines", 8, "concurrent producers for the one-per-transaction path")
 
-	cmd.AddCommand(burndown, continuous, latency, insert)
+	var soakCfg bench.SoakConfig
+	var soakOut string
+	soak := &cobra.Command{
+		Use:   "soak",
+		Short: "Sustained enqueue and work; throughput, pickup p99 and dead rows over time (CSV)",
+		Long: "soak runs producers and workers for --duration, sampling every --interval, and holds a transaction open " +
+			"(pinning the vacuum horizon, as a long analytics query would) from --hold-from for --hold-for. " +
+			"It writes the samples to --out/soak.csv and reports how much throughput the last minute lost against the first.",
+		Args: cobra.NoArgs,
+		RunE: run(func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error {
+			if soakCfg.Duration <= 0 || soakCfg.Interval <= 0 {
+				return fmt.Errorf("--duration and --interval must be positive")
+			}
+			if err := os.MkdirAll(soakOut, 0o755); err != nil {
+				return err
+			}
+			f, err := os.Create(filepath.Join(soakOut, "soak.csv"))
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			soakCfg.Producers, soakCfg.Batch = 2, 100
+			soakCfg.Stats = sys.TableStats
+			soakCfg.HoldHorizon = sys.HoldHorizon
+			samples, err := bench.Soak(ctx, sys, soakCfg, f, func(s bench.SoakSample) {
+				fmt.Fprintf(w, "  %6.0fs %9.0f jobs/s  pickup p99 %7.2fms  dead %8d  live %7d  %6.1f MB%s\n",
+					s.Elapsed.Seconds(), s.JobsPerSec, s.P99ms, s.Table.Dead, s.Table.Live, float64(s.Table.Bytes)/(1<<20), map[bool]string{true: "  [horizon held]"}[s.Holding])
+			})
+			if err != nil {
+				return err
+			}
+			first, lastMin := bench.SoakWindows(samples, time.Minute)
+			fmt.Fprintf(w, "soak: first minute %.0f jobs/s, last minute %.0f jobs/s (%+.1f%%); samples in %s\n",
+				first, lastMin, 100*(lastMin-first)/first, filepath.Join(soakOut, "soak.csv"))
+			out(bench.Result{Mode: "soak", System: sys.Name, Seconds: soakCfg.Duration.Seconds(), JobsPerSec: lastMin})
+			return nil
+		}),
+	}
+	soak.Flags().DurationVar(&soakCfg.Duration, "duration", 10*time.Minute, "how long to run")
+	soak.Flags().DurationVar(&soakCfg.Interval, "interval", 5*time.Second, "sampling period")
+	soak.Flags().DurationVar(&soakCfg.HoldFrom, "hold-from", 3*time.Minute, "when to open the horizon-pinning transaction")
+	soak.Flags().DurationVar(&soakCfg.HoldFor, "hold-for", 2*time.Minute, "how long to hold it (0: never)")
+	soak.Flags().StringVar(&soakOut, "out", "soak-out", "folder for soak.csv")
+
+	cmd.AddCommand(burndown, continuous, latency, insert, soak)
 	return cmd
 }

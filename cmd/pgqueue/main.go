@@ -56,6 +56,8 @@ type globals struct {
 	databaseURL string
 	schema      string
 	output      string
+	// maxConns sizes the connection pool (bench raises it).
+	maxConns int32
 }
 
 func newRootCmd() *cobra.Command {
@@ -102,6 +104,9 @@ func (g *globals) connect(ctx context.Context, forMigrate bool) (*session, error
 		return nil, fmt.Errorf("bad database URL: %w", err)
 	}
 	cfg.MaxConns = 4
+	if g.maxConns > 0 {
+		cfg.MaxConns = g.maxConns
+	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}

@@ -1,0 +1,173 @@
+package bench
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// TableStats is a sample of the hot table's health.
+type TableStats struct {
+	Dead, Live, Bytes int64
+}
+
+// SoakConfig describes a soak run.
+type SoakConfig struct {
+	Duration  time.Duration
+	Interval  time.Duration // sampling period
+	Producers int
+	Batch     int
+	// HoldFrom and HoldFor: a transaction pinning the vacuum horizon is
+	// held open from HoldFrom into the run, for HoldFor (0: never).
+	HoldFrom, HoldFor time.Duration
+	// Stats samples the hot table; HoldHorizon opens a transaction that
+	// pins the vacuum horizon and returns its release.
+	Stats       func(ctx context.Context) (TableStats, error)
+	HoldHorizon func(ctx context.Context) (release func(), err error)
+}
+
+// SoakSample is one row of the soak's time series.
+type SoakSample struct {
+	Elapsed    time.Duration
+	JobsPerSec float64
+	P99ms      float64
+	Table      TableStats
+	Holding    bool
+}
+
+// Soak runs producers and workers for cfg.Duration, sampling throughput,
+// pickup latency (commit of a batch to the start of each of its jobs) and
+// the hot table's dead rows every cfg.Interval, optionally while a
+// long-running transaction pins the vacuum horizon for part of the run.
+// Each sample is written to csvOut as it is taken.
+func Soak(ctx context.Context, sys System, cfg SoakConfig, csvOut io.Writer, onSample func(SoakSample)) ([]SoakSample, error) {
+	if err := sys.Reset(ctx); err != nil {
+		return nil, err
+	}
+	w := csv.NewWriter(csvOut)
+	_ = w.Write([]string{"elapsed_s", "jobs_per_sec", "pickup_p99_ms", "dead_tuples", "live_tuples", "table_bytes", "horizon_held"})
+	w.Flush()
+
+	var (
+		mu        sync.Mutex
+		committed = map[int64]time.Time{} // first seq of a batch -> commit time
+		latencies []time.Duration
+		worked    atomic.Int64
+		seq       atomic.Int64
+	)
+	batch := int64(cfg.Batch)
+	stop, err := sys.Start(ctx, func(s int64) {
+		now := time.Now()
+		mu.Lock()
+		if at, ok := committed[s-s%batch]; ok {
+			latencies = append(latencies, now.Sub(at))
+		}
+		mu.Unlock()
+		worked.Add(1)
+	})
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range cfg.Producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for runCtx.Err() == nil {
+				if seq.Load()-worked.Load() > 50*batch*int64(cfg.Producers) {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				from := seq.Add(batch) - batch
+				if err := sys.InsertMany(runCtx, seqs(from, batch)); err != nil {
+					continue
+				}
+				mu.Lock()
+				committed[from] = time.Now()
+				mu.Unlock()
+			}
+		}()
+	}
+
+	var (
+		samples []SoakSample
+		release func()
+		holding bool
+	)
+	start := time.Now()
+	tick := time.NewTicker(cfg.Interval)
+	defer tick.Stop()
+	last, lastAt := int64(0), start
+	for runCtx.Err() == nil {
+		select {
+		case <-runCtx.Done():
+		case now := <-tick.C:
+			el := now.Sub(start)
+			if cfg.HoldFor > 0 && cfg.HoldHorizon != nil {
+				if !holding && release == nil && el >= cfg.HoldFrom {
+					if release, err = cfg.HoldHorizon(ctx); err != nil {
+						return samples, fmt.Errorf("hold horizon: %w", err)
+					}
+					holding = true
+				} else if holding && el >= cfg.HoldFrom+cfg.HoldFor {
+					release()
+					holding = false
+				}
+			}
+			wk := worked.Load()
+			mu.Lock()
+			lat := latencies
+			latencies = nil
+			mu.Unlock()
+			var r Result
+			percentiles(&r, lat)
+			st, err := cfg.Stats(ctx)
+			if err != nil {
+				return samples, err
+			}
+			s := SoakSample{Elapsed: el, JobsPerSec: float64(wk-last) / now.Sub(lastAt).Seconds(), P99ms: r.P99ms, Table: st, Holding: holding}
+			last, lastAt = wk, now
+			samples = append(samples, s)
+			_ = w.Write([]string{strconv.FormatFloat(el.Seconds(), 'f', 1, 64), strconv.FormatFloat(s.JobsPerSec, 'f', 0, 64),
+				strconv.FormatFloat(s.P99ms, 'f', 2, 64), strconv.FormatInt(st.Dead, 10), strconv.FormatInt(st.Live, 10),
+				strconv.FormatInt(st.Bytes, 10), strconv.FormatBool(holding)})
+			w.Flush()
+			if onSample != nil {
+				onSample(s)
+			}
+		}
+	}
+	if holding {
+		release()
+	}
+	wg.Wait()
+	return samples, stop(context.Background())
+}
+
+// SoakWindows returns the mean jobs/s of the samples in the first and in
+// the last window of a run.
+func SoakWindows(samples []SoakSample, window time.Duration) (first, last float64) {
+	if len(samples) == 0 {
+		return 0, 0
+	}
+	end := samples[len(samples)-1].Elapsed
+	var fs, fn, ls, ln float64
+	for _, s := range samples {
+		if s.Elapsed <= window {
+			fs += s.JobsPerSec
+			fn++
+		}
+		if s.Elapsed > end-window {
+			ls += s.JobsPerSec
+			ln++
+		}
+	}
+	return fs / max(fn, 1), ls / max(ln, 1)
+}
