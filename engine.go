@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -12,8 +13,11 @@ import (
 )
 
 // errShutdown is the cancel cause of jobs still running when Stop's
-// context ends.
-var errShutdown = errors.New("pgqueue: client stopping")
+// context ends; errJobTimeout of jobs that outlived their timeout.
+var (
+	errShutdown   = errors.New("pgqueue: client stopping")
+	errJobTimeout = errors.New("pgqueue: job timeout")
+)
 
 // engine is the running half of a Client: fetch loops, executors,
 // heartbeats, maintenance and the completer. It exists between Start and
@@ -83,6 +87,33 @@ func (c *Client) Start(ctx context.Context) error {
 	case len(c.workers) == 0:
 		return ErrNoWorkers
 	}
+	e := c.newEngine(ctx)
+	e.bgWG.Add(2)
+	go e.completer.loop()
+	go e.heartbeatLoop()
+	for _, q := range e.queues {
+		for range q.max {
+			go e.workLoop(q)
+		}
+		e.loopsWG.Add(1)
+		go e.fetchLoop(q)
+	}
+	e.loopsWG.Add(2)
+	go e.maintenanceLoop()
+	go e.upkeepLoop()
+	if !c.cfg.PollOnly {
+		e.loopsWG.Add(1)
+		go e.listenLoop()
+	}
+	c.started = true
+	c.engine = e
+	c.log.Info("pgqueue: client started", "client", c.cfg.ID, "queues", len(e.queues), "kinds", e.kinds)
+	return nil
+}
+
+// newEngine builds an engine with its contexts but starts nothing. ctx
+// supplies values only.
+func (c *Client) newEngine(ctx context.Context) *engine {
 	base := context.WithoutCancel(ctx)
 	e := &engine{c: c, backend: c.backend, cfg: c.cfg, queues: map[string]*queueWorker{}, promoteKick: make(chan struct{}, 1)}
 	for kind := range c.workers {
@@ -96,27 +127,7 @@ func (c *Client) Start(ctx context.Context) error {
 	e.jobsCtx, e.cancelJobs = context.WithCancelCause(base)
 	e.bgCtx, e.cancelBG = context.WithCancel(base)
 	e.completer = newCompleter(e)
-
-	e.bgWG.Add(2)
-	go e.completer.loop()
-	go e.heartbeatLoop()
-	for _, q := range e.queues {
-		for range q.max {
-			go e.workLoop(q)
-		}
-		e.loopsWG.Add(1)
-		go e.fetchLoop(q)
-	}
-	e.loopsWG.Add(1)
-	go e.maintenanceLoop()
-	if !c.cfg.PollOnly {
-		e.loopsWG.Add(1)
-		go e.listenLoop()
-	}
-	c.started = true
-	c.engine = e
-	c.log.Info("pgqueue: client started", "client", c.cfg.ID, "queues", len(e.queues), "kinds", e.kinds)
-	return nil
+	return e
 }
 
 // Stop stops claiming, waits for running jobs to finish until ctx ends,
@@ -246,7 +257,6 @@ func (e *engine) workLoop(q *queueWorker) {
 func (e *engine) execute(q *queueWorker, row *JobRow) {
 	ctx, cancel := context.WithCancelCause(e.jobsCtx)
 	st := &jobState{ref: row.Ref(), cancel: cancel, client: e.c}
-	e.running.add(st)
 	defer func() {
 		e.running.remove(row.Ref())
 		cancel(nil)
@@ -265,33 +275,64 @@ func (e *engine) execute(q *queueWorker, row *JobRow) {
 		})
 		return
 	}
-	err := unit.run(ctx, row, st)
-	e.finish(ctx, row, st, unit, err)
+	timeout := e.cfg.JobTimeout
+	if t := unit.jobTimeout(); t > 0 {
+		timeout = t
+	}
+	if timeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, timeout, errJobTimeout)
+		defer stop()
+		st.abandonAt = time.Now().Add(timeout + e.cfg.ShutdownGrace)
+	}
+	e.running.add(st)
+
+	meta := metaOf(row)
+	h := Handler(func(ctx context.Context, _ *JobMeta) error { return unit.run(ctx, row, st) })
+	for i := len(e.cfg.Middleware) - 1; i >= 0; i-- {
+		h = e.cfg.Middleware[i](h)
+	}
+	started := time.Now()
+	err := runHandler(ctx, h, meta)
+	ev := e.finish(ctx, row, st, unit, err)
+	ev.Job, ev.Duration, ev.At = meta, time.Since(started), time.Now()
+	e.c.events.publish(ev)
 }
 
-// finish records the outcome of one run.
-func (e *engine) finish(ctx context.Context, row *JobRow, st *jobState, unit workUnit, err error) {
+// runHandler calls h, turning a panic raised in middleware (the worker's
+// own panics are caught closer to it) into a *PanicError.
+func runHandler(ctx context.Context, h Handler, meta *JobMeta) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: string(debug.Stack())}
+		}
+	}()
+	return h(ctx, meta)
+}
+
+// finish records the outcome of one run and returns the event to publish.
+func (e *engine) finish(ctx context.Context, row *JobRow, st *jobState, unit workUnit, err error) Event {
 	cause := context.Cause(ctx)
 	if errors.Is(cause, ErrLeaseLost) {
 		e.c.log.Warn("pgqueue: job lease lost while running; its result is dropped", "id", row.ID, "kind", row.Kind, "err", err)
-		return
+		return Event{Kind: EventLeaseLost, Err: err}
 	}
 	if err == nil {
 		if !st.completedTx.Load() {
 			e.completer.add(row.Ref())
 		}
-		return
+		return Event{Kind: EventCompleted}
 	}
 	if errors.Is(cause, errShutdown) {
 		e.record(row, "release on shutdown", func(ctx context.Context) error {
 			return e.backend.Reschedule(ctx, row.Ref(), RescheduleParams{RefundAttempt: true})
 		})
-		return
+		return Event{Kind: EventReleased, Err: err}
 	}
 	var snooze *snoozeError
 	if errors.As(err, &snooze) {
 		e.reschedule(row, RescheduleParams{Delay: snooze.d, RefundAttempt: true})
-		return
+		return Event{Kind: EventSnoozed}
 	}
 	info := AttemptError{Attempt: row.Attempt, At: time.Now().UTC(), Error: errorText(err), Kind: "error"}
 	var perr *PanicError
@@ -303,6 +344,10 @@ func (e *engine) finish(ctx context.Context, row *JobRow, st *jobState, unit wor
 		info.Kind, info.Stack = "panic", perr.Stack
 	case IsPermanent(err):
 		info.Kind = "permanent"
+	case errors.Is(cause, errJobTimeout):
+		info.Kind = "timeout"
+		info.Error = fmt.Sprintf("job timed out: %v", err)
+		err = fmt.Errorf("%w: %w", ErrJobTimeout, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		info.Kind = "timeout"
 	}
@@ -311,15 +356,14 @@ func (e *engine) finish(ctx context.Context, row *JobRow, st *jobState, unit wor
 		e.record(row, "dead-letter", func(ctx context.Context) error {
 			return e.backend.DeadLetter(ctx, row.Ref(), info)
 		})
-		return
+		return Event{Kind: EventDead, Err: err}
 	}
 	policy := e.cfg.Retry
-	if p, ok := unit.retryPolicy(); ok {
-		if p, err := p.withDefaults(); err == nil {
-			policy = p
-		}
+	if p := unit.retryPolicy(); p != nil {
+		policy = *p
 	}
 	e.reschedule(row, RescheduleParams{Delay: policy.Backoff(row.Attempt), Error: &info})
+	return Event{Kind: EventFailed, Err: err}
 }
 
 func (e *engine) reschedule(row *JobRow, p RescheduleParams) {
@@ -380,8 +424,11 @@ func (e *engine) heartbeatLoop() {
 		}
 		refs := make([]JobRef, 0, len(states))
 		byRef := make(map[JobRef]*jobState, len(states))
+		now := time.Now()
 		for _, st := range states {
-			if st.completedTx.Load() {
+			// A run that ignores its timeout loses its lease, so the job is
+			// rescued and runs elsewhere; fencing discards the stuck run.
+			if st.completedTx.Load() || (!st.abandonAt.IsZero() && now.After(st.abandonAt)) {
 				continue
 			}
 			refs = append(refs, st.ref)
@@ -405,21 +452,16 @@ func (e *engine) heartbeatLoop() {
 	}
 }
 
-// maintenanceLoop promotes due scheduled jobs (on the poll interval, or
-// sooner when one is known to fall due) and rescues expired leases.
+// maintenanceLoop promotes due scheduled jobs, on the poll interval or
+// sooner when one is known to fall due.
 func (e *engine) maintenanceLoop() {
 	defer e.loopsWG.Done()
 	promote := time.NewTimer(0)
 	defer promote.Stop()
-	rescue := time.NewTicker(e.cfg.RescueInterval)
-	defer rescue.Stop()
 	for {
 		select {
 		case <-e.loopsCtx.Done():
 			return
-		case <-rescue.C:
-			e.rescue()
-			continue
 		case <-promote.C:
 		case <-e.promoteKick:
 		}
@@ -437,8 +479,6 @@ func (e *engine) maintenanceLoop() {
 				next = max(res.NextIn, 0) + time.Millisecond
 			}
 		}
-		e.maintain()
-		e.censusKinds()
 		if !promote.Stop() {
 			select {
 			case <-promote.C:
@@ -446,6 +486,28 @@ func (e *engine) maintenanceLoop() {
 			}
 		}
 		promote.Reset(next)
+	}
+}
+
+// upkeepLoop rescues expired leases and does the slower upkeep (vacuum,
+// the unworked-kinds census) apart from promotion, so that a long vacuum
+// never delays a retry that falls due.
+func (e *engine) upkeepLoop() {
+	defer e.loopsWG.Done()
+	rescue := time.NewTicker(e.cfg.RescueInterval)
+	defer rescue.Stop()
+	upkeep := time.NewTicker(e.cfg.PollInterval)
+	defer upkeep.Stop()
+	for {
+		select {
+		case <-e.loopsCtx.Done():
+			return
+		case <-rescue.C:
+			e.rescue()
+		case <-upkeep.C:
+			e.maintain()
+			e.censusKinds()
+		}
 	}
 }
 

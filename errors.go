@@ -31,6 +31,9 @@ var (
 	ErrDuplicateKind = errors.New("pgqueue: kind already registered")
 	// ErrInvalidConfig reports a Config or option value that is out of range.
 	ErrInvalidConfig = errors.New("pgqueue: invalid configuration")
+	// ErrJobTimeout is wrapped into the error of a run that outlived its
+	// job timeout (Config.JobTimeout or WorkerWithTimeout); events carry it.
+	ErrJobTimeout = errors.New("pgqueue: job timed out")
 	// ErrDatabase wraps failures to reach or use the database.
 	ErrDatabase = errors.New("pgqueue: database error")
 )

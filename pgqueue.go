@@ -83,6 +83,13 @@ type WorkerWithRetry interface {
 	RetryPolicy() RetryPolicy
 }
 
+// WorkerWithTimeout is an optional interface for a Worker whose kind needs
+// its own job timeout instead of Config.JobTimeout. Timeout must return a
+// positive duration; Register refuses the worker otherwise.
+type WorkerWithTimeout interface {
+	Timeout() time.Duration
+}
+
 // WorkFunc adapts a plain function to a Worker.
 type WorkFunc[T Args] func(ctx context.Context, job *Job[T]) error
 
@@ -187,6 +194,18 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// Logger receives the client's logs. Default: discarded.
 	Logger *slog.Logger
+	// JobTimeout bounds every job run: past it, the job's context is
+	// cancelled and the attempt fails with a timeout error (retried by
+	// policy). A worker can set its own with a Timeout method
+	// (WorkerWithTimeout). 0 means no limit; negative is refused.
+	// A handler that ignores its context is given ShutdownGrace more,
+	// then its lease is no longer renewed, so the job is rescued and run
+	// elsewhere while the stuck run's result is discarded.
+	JobTimeout time.Duration
+	// Middleware wraps every job run, the first outermost.
+	Middleware []Middleware
+	// EnqueueMiddleware wraps every enqueue, the first outermost.
+	EnqueueMiddleware []EnqueueMiddleware
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -229,6 +248,9 @@ func (c Config) withDefaults() (Config, error) {
 		if *d.v == 0 {
 			*d.v = d.def
 		}
+	}
+	if c.JobTimeout < 0 {
+		return c, invalidConfig("JobTimeout", "must not be negative, got %v", c.JobTimeout)
 	}
 	if c.HeartbeatInterval < 0 {
 		return c, invalidConfig("HeartbeatInterval", "must not be negative, got %v", c.HeartbeatInterval)
@@ -275,6 +297,7 @@ type Client struct {
 	started bool
 	stopped bool
 	engine  *engine
+	events  events
 }
 
 // New returns a Client over backend. It returns an error wrapping
@@ -313,7 +336,20 @@ func Register[T Args](c *Client, w Worker[T]) error {
 	if _, dup := c.workers[kind]; dup {
 		return fmt.Errorf("%w: %q", ErrDuplicateKind, kind)
 	}
-	c.workers[kind] = &typedUnit[T]{kind: kind, worker: w}
+	unit := &typedUnit[T]{kind: kind, worker: w}
+	if wt, ok := w.(WorkerWithTimeout); ok {
+		if unit.timeout = wt.Timeout(); unit.timeout <= 0 {
+			return invalidConfig("Timeout", "worker for %q returned %v; a job timeout must be positive", kind, unit.timeout)
+		}
+	}
+	if wr, ok := w.(WorkerWithRetry); ok {
+		p, err := wr.RetryPolicy().withDefaults()
+		if err != nil {
+			return fmt.Errorf("worker for %q: %w", kind, err)
+		}
+		unit.retry = &p
+	}
+	c.workers[kind] = unit
 	return nil
 }
 
@@ -352,7 +388,7 @@ func (c *Client) EnqueueMany(ctx context.Context, reqs []EnqueueRequest) ([]int6
 	if err != nil {
 		return nil, err
 	}
-	ids, err := c.backend.Insert(ctx, params)
+	ids, err := c.insertThrough(ctx, params, c.backend.Insert)
 	if err != nil {
 		return nil, err
 	}
@@ -360,6 +396,15 @@ func (c *Client) EnqueueMany(ctx context.Context, reqs []EnqueueRequest) ([]int6
 	// through NOTIFY to be picked up.
 	c.wakeLocal(dueQueues(params)...)
 	return ids, nil
+}
+
+// insertThrough runs store behind the enqueue middleware.
+func (c *Client) insertThrough(ctx context.Context, params []InsertParams, store EnqueueHandler) ([]int64, error) {
+	h := store
+	for i := len(c.cfg.EnqueueMiddleware) - 1; i >= 0; i-- {
+		h = c.cfg.EnqueueMiddleware[i](h)
+	}
+	return h(ctx, params)
 }
 
 // dueQueues lists, once each, the queues of the jobs that are due now.

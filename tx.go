@@ -54,7 +54,9 @@ func (c *Client) EnqueueManyTx(ctx context.Context, tx DBTX, reqs []EnqueueReque
 	if err != nil {
 		return nil, err
 	}
-	return pg.insert(ctx, tx, params)
+	return c.insertThrough(ctx, params, func(ctx context.Context, jobs []InsertParams) ([]int64, error) {
+		return pg.insert(ctx, tx, jobs)
+	})
 }
 
 // CompleteTx marks job completed inside the caller's transaction tx, so

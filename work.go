@@ -7,25 +7,27 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // workUnit runs jobs of one kind without the engine knowing their type.
 type workUnit interface {
 	run(ctx context.Context, row *JobRow, st *jobState) error
-	retryPolicy() (RetryPolicy, bool)
+	// retryPolicy is the kind's own policy, or nil for the client's.
+	retryPolicy() *RetryPolicy
+	// jobTimeout is the kind's own timeout, or 0 for the client's.
+	jobTimeout() time.Duration
 }
 
 type typedUnit[T Args] struct {
-	kind   string
-	worker Worker[T]
+	kind    string
+	worker  Worker[T]
+	retry   *RetryPolicy
+	timeout time.Duration
 }
 
-func (u *typedUnit[T]) retryPolicy() (RetryPolicy, bool) {
-	if w, ok := u.worker.(WorkerWithRetry); ok {
-		return w.RetryPolicy(), true
-	}
-	return RetryPolicy{}, false
-}
+func (u *typedUnit[T]) retryPolicy() *RetryPolicy { return u.retry }
+func (u *typedUnit[T]) jobTimeout() time.Duration { return u.timeout }
 
 // run decodes the args and calls the worker, turning a panic into a
 // *PanicError and a decode failure into a *DecodeError.
@@ -52,6 +54,9 @@ func (u *typedUnit[T]) run(ctx context.Context, row *JobRow, st *jobState) (err 
 type jobState struct {
 	ref    JobRef
 	cancel context.CancelCauseFunc
+	// abandonAt, when set, is when a run that ignores its timeout stops
+	// having its lease renewed.
+	abandonAt time.Time
 	// completedTx is set once CompleteTx committed the completion inside
 	// the worker's own transaction (or at least was sent: if that
 	// transaction rolls back, the lease expires and the job runs again).

@@ -60,6 +60,7 @@ func Run(t *testing.T, h Harness) {
 	}{
 		{"Backend", backendBehaviours()},
 		{"Client", clientBehaviours()},
+		{"Features", featureBehaviours()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

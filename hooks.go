@@ -1,0 +1,137 @@
+package pgqueue
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+)
+
+// JobMeta describes a job without decoding its args: what middleware and
+// event subscribers see.
+type JobMeta struct {
+	ID          int64
+	Kind        string
+	Queue       string
+	Priority    int
+	Attempt     int
+	MaxAttempts int
+	Args        json.RawMessage
+	CreatedAt   time.Time
+	ScheduledAt time.Time
+}
+
+func metaOf(row *JobRow) *JobMeta {
+	return &JobMeta{ID: row.ID, Kind: row.Kind, Queue: row.Queue, Priority: row.Priority, Attempt: row.Attempt,
+		MaxAttempts: row.MaxAttempts, Args: row.Args, CreatedAt: row.CreatedAt, ScheduledAt: row.RunAt}
+}
+
+// Handler runs one job; the innermost Handler decodes the args and calls
+// the registered Worker.
+type Handler func(ctx context.Context, job *JobMeta) error
+
+// Middleware wraps every job run, for logging, tracing, tenancy or
+// metrics. It must call next to run the job, and return next's error
+// unless it means to change the outcome.
+type Middleware func(next Handler) Handler
+
+// EnqueueHandler stores jobs; the innermost one writes them to the
+// backend (or to the caller's transaction).
+type EnqueueHandler func(ctx context.Context, jobs []InsertParams) ([]int64, error)
+
+// EnqueueMiddleware wraps every enqueue (Enqueue, EnqueueMany and their Tx
+// forms) after validation: it may inspect the jobs, add context, or
+// refuse by returning an error without calling next.
+type EnqueueMiddleware func(next EnqueueHandler) EnqueueHandler
+
+// EventKind names what happened to a job.
+type EventKind string
+
+// The events a Client publishes to subscribers.
+const (
+	EventCompleted EventKind = "completed" // the worker succeeded
+	EventFailed    EventKind = "failed"    // the attempt failed; the job will retry
+	EventDead      EventKind = "dead"      // the job moved to the dead-letter table
+	EventSnoozed   EventKind = "snoozed"   // the worker asked to run it again later
+	EventReleased  EventKind = "released"  // put back unfinished on shutdown
+	EventLeaseLost EventKind = "lease_lost"
+)
+
+// Event reports the outcome of one job run.
+type Event struct {
+	Kind EventKind
+	Job  *JobMeta
+	// Err is the worker's error for failed and dead jobs.
+	Err error
+	// Duration is how long the worker ran.
+	Duration time.Duration
+	At       time.Time
+}
+
+// events fans events out to subscribers without ever blocking a worker:
+// a subscriber whose buffer is full misses events (counted in Dropped).
+type events struct {
+	mu   sync.Mutex
+	subs map[*subscription]struct{}
+}
+
+type subscription struct {
+	ch      chan Event
+	dropped int64
+}
+
+// Subscription is a stream of events from Subscribe.
+type Subscription struct {
+	// C delivers the events. It is closed by Close.
+	C   <-chan Event
+	sub *subscription
+	ev  *events
+}
+
+// Close stops the subscription and closes C.
+func (s *Subscription) Close() {
+	s.ev.mu.Lock()
+	defer s.ev.mu.Unlock()
+	if _, ok := s.ev.subs[s.sub]; ok {
+		delete(s.ev.subs, s.sub)
+		close(s.sub.ch)
+	}
+}
+
+// Dropped returns how many events this subscriber missed because its
+// buffer was full.
+func (s *Subscription) Dropped() int64 {
+	s.ev.mu.Lock()
+	defer s.ev.mu.Unlock()
+	return s.sub.dropped
+}
+
+// Subscribe returns a stream of the events of the jobs this client runs,
+// buffered to buffer events (default 256 when buffer <= 0). Events are
+// never allowed to slow workers down: when the buffer is full, events are
+// dropped and counted. Close the subscription when done.
+func (c *Client) Subscribe(buffer int) *Subscription {
+	if buffer <= 0 {
+		buffer = 256
+	}
+	s := &subscription{ch: make(chan Event, buffer)}
+	c.events.mu.Lock()
+	if c.events.subs == nil {
+		c.events.subs = map[*subscription]struct{}{}
+	}
+	c.events.subs[s] = struct{}{}
+	c.events.mu.Unlock()
+	return &Subscription{C: s.ch, sub: s, ev: &c.events}
+}
+
+func (ev *events) publish(e Event) {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	for s := range ev.subs {
+		select {
+		case s.ch <- e:
+		default:
+			s.dropped++
+		}
+	}
+}
