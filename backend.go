@@ -108,6 +108,9 @@ type InsertParams struct {
 	MaxAttempts int
 	// RunAt is when the job becomes due; the zero time means now.
 	RunAt time.Time
+	// UniqueKey, when set, makes the job unique while waiting or running
+	// (see UniqueInserter).
+	UniqueKey string
 }
 
 // ClaimParams says what Backend.Claim may take.

@@ -2,6 +2,7 @@ package pgqueue
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,12 +25,15 @@ var copyColumns = []string{"state", "queue", "kind", "priority", "args", "max_at
 func (c *Client) EnqueueManyFast(ctx context.Context, reqs []EnqueueRequest) (int, error) {
 	pg, ok := c.backend.(*PostgresBackend)
 	if !ok {
-		ids, err := c.EnqueueMany(ctx, reqs)
-		return len(ids), err
+		return stored(c.EnqueueMany(ctx, reqs))
 	}
 	params, err := c.prepare(reqs)
 	if err != nil {
 		return 0, err
+	}
+	if hasUnique(params) {
+		// COPY cannot skip duplicates; unique jobs take the insert path.
+		return stored(c.EnqueueMany(ctx, reqs))
 	}
 	tx, err := pg.pool.Begin(ctx)
 	if err != nil {
@@ -62,6 +66,9 @@ func (c *Client) EnqueueManyFastTx(ctx context.Context, tx CopyDBTX, reqs []Enqu
 	if err != nil {
 		return 0, err
 	}
+	if hasUnique(params) {
+		return stored(c.EnqueueManyTx(ctx, tx, reqs))
+	}
 	return pg.copyInsert(ctx, tx, params)
 }
 
@@ -89,4 +96,13 @@ func (b *PostgresBackend) copyInsert(ctx context.Context, db CopyDBTX, jobs []In
 		}
 	}
 	return int(n), nil
+}
+
+// stored counts the jobs an EnqueueMany stored, keeping its error.
+func stored(ids []int64, err error) (int, error) {
+	var dup *DuplicateError
+	if errors.As(err, &dup) {
+		return len(ids) - len(dup.Indexes), err
+	}
+	return len(ids), err
 }

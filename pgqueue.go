@@ -15,6 +15,7 @@ package pgqueue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -133,6 +134,9 @@ type EnqueueOptions struct {
 	// MaxAttempts is how many runs the job gets before it is dead-lettered.
 	// 0 means the default; negative is refused.
 	MaxAttempts int
+	// Unique, when set, refuses the job while another with the same unique
+	// key is waiting or running (see UniqueOpts). Default: not unique.
+	Unique *UniqueOpts
 }
 
 // EnqueueRequest is one job for EnqueueMany and EnqueueManyTx.
@@ -372,23 +376,46 @@ func kindOf(a Args) (kind string, err error) {
 
 // Enqueue stores one job and returns its ID. It returns an error matching
 // ErrInvalidArgs when the args or options are refused (nothing is stored),
+// a *DuplicateError (ErrDuplicateJob) with the existing job's ID when the
+// job is unique and its key is held,
 // ErrClientStopped after Stop, and the backend's error otherwise.
 func (c *Client) Enqueue(ctx context.Context, args Args, opts *EnqueueOptions) (int64, error) {
 	ids, err := c.EnqueueMany(ctx, []EnqueueRequest{{Args: args, Options: opts}})
-	if err != nil {
-		return 0, err
+	if len(ids) == 1 {
+		return ids[0], err
 	}
-	return ids[0], nil
+	return 0, err
 }
 
 // EnqueueMany stores many jobs in one round trip and returns their IDs in
-// order. Either all are stored or, on any error, none.
+// order. Either all are stored or, on any error, none — except unique
+// jobs whose key is held: those are skipped, the others stored, and a
+// *DuplicateError (matching ErrDuplicateJob) is returned with the IDs.
 func (c *Client) EnqueueMany(ctx context.Context, reqs []EnqueueRequest) ([]int64, error) {
 	params, err := c.prepare(reqs)
 	if err != nil {
 		return nil, err
 	}
-	ids, err := c.insertThrough(ctx, params, c.backend.Insert)
+	store := c.backend.Insert
+	if hasUnique(params) {
+		u, ok := c.backend.(UniqueInserter)
+		if !ok {
+			return nil, invalidJob("Unique", "backend %T does not support unique jobs", c.backend)
+		}
+		store = func(ctx context.Context, jobs []InsertParams) ([]int64, error) {
+			res, err := u.InsertUnique(ctx, jobs)
+			if err != nil {
+				return nil, err
+			}
+			return idsOf(res)
+		}
+	}
+	ids, err := c.insertThrough(ctx, params, store)
+	var dup *DuplicateError
+	if errors.As(err, &dup) {
+		c.wakeLocal(dueQueues(params)...)
+		return ids, err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -493,7 +520,11 @@ func (c *Client) prepareOne(args Args, opts *EnqueueOptions) (InsertParams, erro
 	if len(raw) > c.cfg.MaxArgsBytes {
 		return InsertParams{}, invalidJob("args", "%s: encoded size %d bytes exceeds the %d byte limit", kind, len(raw), c.cfg.MaxArgsBytes)
 	}
-	return InsertParams{Kind: kind, Queue: o.Queue, Priority: o.Priority, Args: raw, MaxAttempts: o.MaxAttempts, RunAt: runAt}, nil
+	key, err := uniqueKey(kind, o.Queue, raw, runAt, o.Unique)
+	if err != nil {
+		return InsertParams{}, err
+	}
+	return InsertParams{Kind: kind, Queue: o.Queue, Priority: o.Priority, Args: raw, MaxAttempts: o.MaxAttempts, RunAt: runAt, UniqueKey: key}, nil
 }
 
 func mergeOptions(base, over EnqueueOptions) EnqueueOptions {
@@ -508,6 +539,9 @@ func mergeOptions(base, over EnqueueOptions) EnqueueOptions {
 	}
 	if over.MaxAttempts != 0 {
 		base.MaxAttempts = over.MaxAttempts
+	}
+	if over.Unique != nil {
+		base.Unique = over.Unique
 	}
 	return base
 }

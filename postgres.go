@@ -131,14 +131,29 @@ func dbErr(op string, err error) error {
 
 func micros(d time.Duration) int64 { return d.Microseconds() }
 
-// Insert implements Backend.
+// Insert implements Backend. Jobs with a unique key should go through
+// InsertUnique; here a duplicate makes Insert return a *DuplicateError
+// along with the IDs.
 func (b *PostgresBackend) Insert(ctx context.Context, jobs []InsertParams) ([]int64, error) {
+	res, err := b.insert(ctx, b.pool, jobs)
+	if err != nil {
+		return nil, err
+	}
+	return idsOf(res)
+}
+
+// InsertUnique implements UniqueInserter.
+func (b *PostgresBackend) InsertUnique(ctx context.Context, jobs []InsertParams) ([]InsertResult, error) {
 	return b.insert(ctx, b.pool, jobs)
 }
 
 // insert runs the insert statement on db: the pool, or the caller's
-// transaction for EnqueueTx.
-func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertParams) ([]int64, error) {
+// transaction for EnqueueTx. A job whose unique key is taken is reported
+// as a duplicate with the holder's ID (0 if the holder finished before it
+// could be read).
+func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertParams) ([]InsertResult, error) {
+	out := make([]InsertResult, len(jobs))
+	var dupKeys []string
 	if len(jobs) == 1 {
 		j := jobs[0]
 		var (
@@ -149,32 +164,88 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 		if !j.RunAt.IsZero() {
 			runAt = pgtype.Timestamptz{Time: j.RunAt, Valid: true}
 		}
-		err := db.QueryRow(ctx, b.q.insertOne, j.Queue, j.Kind, int16(j.Priority), string(j.Args), int32(j.MaxAttempts), runAt, b.channel).Scan(&id, &woke)
-		if err != nil {
+		key := pgtype.Text{String: j.UniqueKey, Valid: j.UniqueKey != ""}
+		err := db.QueryRow(ctx, b.q.insertOne, j.Queue, j.Kind, int16(j.Priority), string(j.Args), int32(j.MaxAttempts), runAt, b.channel, key).Scan(&id, &woke)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows) && key.Valid:
+			out[0].Duplicate = true
+			dupKeys = append(dupKeys, j.UniqueKey)
+		case err != nil:
 			return nil, dbErr("insert job", err)
+		default:
+			out[0].ID = id
+			return out, nil
 		}
-		return []int64{id}, nil
-	}
-	n := len(jobs)
-	queues, kinds, args := make([]string, n), make([]string, n), make([]string, n)
-	prios, maxAtt := make([]int16, n), make([]int32, n)
-	runAt := make([]pgtype.Timestamptz, n)
-	for i, j := range jobs {
-		queues[i], kinds[i], args[i] = j.Queue, j.Kind, string(j.Args)
-		prios[i], maxAtt[i] = int16(j.Priority), int32(j.MaxAttempts)
-		if !j.RunAt.IsZero() {
-			runAt[i] = pgtype.Timestamptz{Time: j.RunAt, Valid: true}
+	} else {
+		n := len(jobs)
+		queues, kinds, args := make([]string, n), make([]string, n), make([]string, n)
+		prios, maxAtt := make([]int16, n), make([]int32, n)
+		runAt, keys := make([]pgtype.Timestamptz, n), make([]pgtype.Text, n)
+		for i, j := range jobs {
+			queues[i], kinds[i], args[i] = j.Queue, j.Kind, string(j.Args)
+			prios[i], maxAtt[i] = int16(j.Priority), int32(j.MaxAttempts)
+			if !j.RunAt.IsZero() {
+				runAt[i] = pgtype.Timestamptz{Time: j.RunAt, Valid: true}
+			}
+			keys[i] = pgtype.Text{String: j.UniqueKey, Valid: j.UniqueKey != ""}
+		}
+		rows, _ := db.Query(ctx, b.q.insert, queues, kinds, prios, args, maxAtt, runAt, b.channel, keys)
+		type inserted struct {
+			id  int64
+			key pgtype.Text
+		}
+		got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (inserted, error) {
+			var r inserted
+			err := row.Scan(&r.id, &r.key)
+			return r, err
+		})
+		if err != nil {
+			return nil, dbErr("insert jobs", err)
+		}
+		// Inserted rows come back in insertion order (ascending IDs);
+		// walk the input, skipping the jobs whose key was taken.
+		insertedKeys := map[string]bool{}
+		for _, r := range got {
+			if r.key.Valid {
+				insertedKeys[r.key.String] = true
+			}
+		}
+		next := 0
+		for i, j := range jobs {
+			if j.UniqueKey != "" && !insertedKeys[j.UniqueKey] {
+				out[i].Duplicate = true
+				dupKeys = append(dupKeys, j.UniqueKey)
+				continue
+			}
+			if j.UniqueKey != "" {
+				// Only the first job with a key is inserted; a later one in
+				// the same batch is its duplicate.
+				delete(insertedKeys, j.UniqueKey)
+			}
+			if next >= len(got) {
+				return nil, fmt.Errorf("%w: insert returned %d rows for %d jobs", ErrDatabase, len(got), n)
+			}
+			out[i].ID = got[next].id
+			next++
 		}
 	}
-	rows, _ := db.Query(ctx, b.q.insert, queues, kinds, prios, args, maxAtt, runAt, b.channel)
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, dbErr("insert jobs", err)
+	if len(dupKeys) > 0 {
+		rows, _ := db.Query(ctx, b.q.uniqueHolders, dupKeys)
+		holders := map[string]int64{}
+		var (
+			key string
+			id  int64
+		)
+		if _, err := pgx.ForEachRow(rows, []any{&key, &id}, func() error { holders[key] = id; return nil }); err != nil {
+			return nil, dbErr("find unique key holders", err)
+		}
+		for i, j := range jobs {
+			if out[i].Duplicate {
+				out[i].ID = holders[j.UniqueKey]
+			}
+		}
 	}
-	if len(ids) != n {
-		return nil, fmt.Errorf("%w: insert returned %d ids for %d jobs", ErrDatabase, len(ids), n)
-	}
-	return ids, nil
+	return out, nil
 }
 
 // Claim implements Backend.

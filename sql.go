@@ -22,7 +22,7 @@ type queries struct {
 	queuePause, queueResume, queueList,
 	statsQueue, statsRunning, statsDead, statsDeadEstimate,
 	jobGet, jobCancel, jobRetry, notifyQueues,
-	vacuumCheck, vacuumLock, vacuumUnlock, vacuum, unworkedKinds string
+	vacuumCheck, vacuumLock, vacuumUnlock, vacuum, unworkedKinds, uniqueHolders string
 	statsEstimate map[State]string
 }
 
@@ -47,8 +47,8 @@ func renderQueries(schema string) (queries, error) {
 		"stats_estimate_available": &est[0], "stats_estimate_scheduled": &est[1], "stats_estimate_running": &est[2],
 		"job_get": &q.jobGet, "job_cancel": &q.jobCancel, "job_retry": &q.jobRetry,
 		"notify_queues":  &q.notifyQueues,
-		"unworked_kinds": &q.unworkedKinds,
-		"vacuum_check":   &q.vacuumCheck, "vacuum_lock": &q.vacuumLock, "vacuum_unlock": &q.vacuumUnlock, "vacuum": &q.vacuum,
+		"unworked_kinds": &q.unworkedKinds, "unique_holders": &q.uniqueHolders,
+		"vacuum_check": &q.vacuumCheck, "vacuum_lock": &q.vacuumLock, "vacuum_unlock": &q.vacuumUnlock, "vacuum": &q.vacuum,
 	}
 	for name, dst := range files {
 		b, err := sqlFiles.ReadFile("sql/" + name + ".sql")

@@ -32,10 +32,10 @@ func (c *Client) postgres() (*PostgresBackend, error) {
 // then not stored anywhere.
 func (c *Client) EnqueueTx(ctx context.Context, tx DBTX, args Args, opts *EnqueueOptions) (int64, error) {
 	ids, err := c.EnqueueManyTx(ctx, tx, []EnqueueRequest{{Args: args, Options: opts}})
-	if err != nil {
-		return 0, err
+	if len(ids) == 1 {
+		return ids[0], err
 	}
-	return ids[0], nil
+	return 0, err
 }
 
 // EnqueueManyTx stores many jobs inside tx in one statement, with at most
@@ -55,7 +55,11 @@ func (c *Client) EnqueueManyTx(ctx context.Context, tx DBTX, reqs []EnqueueReque
 		return nil, err
 	}
 	return c.insertThrough(ctx, params, func(ctx context.Context, jobs []InsertParams) ([]int64, error) {
-		return pg.insert(ctx, tx, jobs)
+		res, err := pg.insert(ctx, tx, jobs)
+		if err != nil {
+			return nil, err
+		}
+		return idsOf(res)
 	})
 }
 

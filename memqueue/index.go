@@ -15,6 +15,8 @@ type job struct {
 	state pgqueue.State
 	// diedAt is set while the job is in the dead-letter store.
 	diedAt time.Time
+	// uniqueKey is held while the job waits or runs.
+	uniqueKey string
 }
 
 // rowCopy returns a copy of the job's row that shares no memory with the

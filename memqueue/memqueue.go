@@ -28,7 +28,10 @@ import (
 	"github.com/pgqueue/pgqueue"
 )
 
-var _ pgqueue.Backend = (*Backend)(nil)
+var (
+	_ pgqueue.Backend        = (*Backend)(nil)
+	_ pgqueue.UniqueInserter = (*Backend)(nil)
+)
 
 // Backend is an in-memory pgqueue.Backend. The zero value is not usable;
 // call New. It is safe for concurrent use by any number of goroutines and
@@ -44,6 +47,8 @@ type Backend struct {
 	scheduled *jobHeap // ordered by run-at, then ID
 	running   map[int64]*job
 	dead      map[int64]*job
+	// unique maps the unique key of each waiting or running job to its ID.
+	unique map[string]int64
 
 	lmu       sync.Mutex
 	listeners map[*listener]struct{}
@@ -74,6 +79,7 @@ func New(opts ...Option) *Backend {
 		scheduled: &jobHeap{less: dueBefore},
 		running:   map[int64]*job{},
 		dead:      map[int64]*job{},
+		unique:    map[string]int64{},
 		listeners: map[*listener]struct{}{},
 	}
 	for _, o := range opts {
@@ -115,16 +121,49 @@ func (b *Backend) Stats() Stats {
 // that received available jobs are woken once each. All jobs are stored, or
 // none when ctx is done.
 func (b *Backend) Insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]int64, error) {
+	res, err := b.InsertUnique(ctx, jobs)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(res))
+	var dup *pgqueue.DuplicateError
+	for i, r := range res {
+		ids[i] = r.ID
+		if r.Duplicate {
+			if dup == nil {
+				dup = &pgqueue.DuplicateError{}
+			}
+			dup.Indexes = append(dup.Indexes, i)
+			dup.ExistingIDs = append(dup.ExistingIDs, r.ID)
+		}
+	}
+	if dup != nil {
+		return ids, dup
+	}
+	return ids, nil
+}
+
+// InsertUnique implements pgqueue.UniqueInserter: it inserts as Insert
+// does, except that a job whose unique key is held by a waiting or running
+// job (or by an earlier job of the same batch) is skipped and reported as
+// a duplicate with the holder's ID.
+func (b *Backend) InsertUnique(ctx context.Context, jobs []pgqueue.InsertParams) ([]pgqueue.InsertResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
 	now := b.now()
-	ids := make([]int64, len(jobs))
+	out := make([]pgqueue.InsertResult, len(jobs))
 	var woken []string
 	for i, p := range jobs {
+		if p.UniqueKey != "" {
+			if holder, ok := b.unique[p.UniqueKey]; ok {
+				out[i] = pgqueue.InsertResult{ID: holder, Duplicate: true}
+				continue
+			}
+		}
 		b.lastID++
-		j := &job{row: pgqueue.JobRow{
+		j := &job{uniqueKey: p.UniqueKey, row: pgqueue.JobRow{
 			ID:          b.lastID,
 			Kind:        p.Kind,
 			Queue:       p.Queue,
@@ -145,11 +184,22 @@ func (b *Backend) Insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]in
 			b.available.push(j)
 			woken = append(woken, j.row.Queue)
 		}
-		ids[i] = j.row.ID
+		if j.uniqueKey != "" {
+			b.unique[j.uniqueKey] = j.row.ID
+		}
+		out[i].ID = j.row.ID
 	}
 	b.mu.Unlock()
 	b.notify(sortedUnique(woken))
-	return ids, nil
+	return out, nil
+}
+
+// release frees the unique key of a job that finished. b.mu must be held.
+func (b *Backend) release(j *job) {
+	if j.uniqueKey != "" && b.unique[j.uniqueKey] == j.row.ID {
+		delete(b.unique, j.uniqueKey)
+	}
+	j.uniqueKey = ""
 }
 
 // Claim marks up to p.Limit available jobs of p.Queue whose kind is in
@@ -213,6 +263,7 @@ func (b *Backend) Complete(ctx context.Context, refs []pgqueue.JobRef) (lost []p
 			lost = append(lost, ref)
 			continue
 		}
+		b.release(b.running[ref.ID])
 		delete(b.running, ref.ID)
 	}
 	return lost, nil
@@ -282,6 +333,7 @@ func (b *Backend) DeadLetter(ctx context.Context, ref pgqueue.JobRef, errInfo pg
 
 // kill moves running job j to the dead-letter store. b.mu must be held.
 func (b *Backend) kill(j *job, now time.Time) {
+	b.release(j)
 	delete(b.running, j.row.ID)
 	j.state = pgqueue.StateDead
 	j.row.LeaseUntil = time.Time{}

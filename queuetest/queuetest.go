@@ -61,6 +61,7 @@ func Run(t *testing.T, h Harness) {
 		{"Backend", backendBehaviours()},
 		{"Client", clientBehaviours()},
 		{"Features", featureBehaviours()},
+		{"Unique", uniqueBehaviours()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
