@@ -72,9 +72,10 @@ func (q *queueWorker) poke() {
 	}
 }
 
-// Start begins working the configured queues with the registered workers.
-// ctx supplies values only: the client runs until Stop. It returns
-// ErrNoWorkers when nothing was registered, ErrAlreadyStarted when called
+// Start begins working the configured queues with the registered workers,
+// and enqueueing Config.Periodic jobs. ctx supplies values only: the
+// client runs until Stop. It returns ErrNoWorkers when nothing was
+// registered and no periodic job is configured, ErrAlreadyStarted when called
 // twice, and ErrClientStopped after Stop.
 func (c *Client) Start(ctx context.Context) error {
 	c.mu.Lock()
@@ -84,7 +85,7 @@ func (c *Client) Start(ctx context.Context) error {
 		return ErrClientStopped
 	case c.started:
 		return ErrAlreadyStarted
-	case len(c.workers) == 0:
+	case len(c.workers) == 0 && len(c.cfg.Periodic) == 0:
 		return ErrNoWorkers
 	}
 	e := c.newEngine(ctx)
@@ -101,6 +102,10 @@ func (c *Client) Start(ctx context.Context) error {
 	e.loopsWG.Add(2)
 	go e.maintenanceLoop()
 	go e.upkeepLoop()
+	if len(c.cfg.Periodic) > 0 {
+		e.loopsWG.Add(1)
+		go e.periodicLoop()
+	}
 	if !c.cfg.PollOnly {
 		e.loopsWG.Add(1)
 		go e.listenLoop()

@@ -206,6 +206,10 @@ type Config struct {
 	// then its lease is no longer renewed, so the job is rescued and run
 	// elsewhere while the stuck run's result is discarded.
 	JobTimeout time.Duration
+	// Periodic lists jobs this client enqueues on a schedule (see
+	// PeriodicJob); they are checked at New. Every client may list the
+	// same ones: each tick is enqueued once. Default: none.
+	Periodic []PeriodicJob
 	// Middleware wraps every job run, the first outermost.
 	Middleware []Middleware
 	// EnqueueMiddleware wraps every enqueue, the first outermost.
@@ -314,7 +318,11 @@ func New(backend Backend, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{backend: backend, cfg: cfg, log: cfg.Logger, workers: map[string]workUnit{}}, nil
+	c := &Client{backend: backend, cfg: cfg, log: cfg.Logger, workers: map[string]workUnit{}}
+	if err := c.validatePeriodic(); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Backend returns the backend the client was built over.

@@ -13,8 +13,8 @@ var sqlFiles embed.FS
 
 // queries holds every statement of the Postgres backend, rendered once for
 // one schema. Table names come from configuration, so they are quoted with
-// pgx's identifier sanitizer before they replace the {{jobs}}, {{dead}}
-// and {{queues}} placeholders; nothing else is ever spliced into SQL.
+// pgx's identifier sanitizer before they replace the {{jobs}}, {{dead}},
+// {{queues}} and {{periodic}} placeholders; nothing else is ever spliced into SQL.
 type queries struct {
 	insert, insertOne, claim, claimPlan, complete, completeOne, reschedule, deadLetter, heartbeat,
 	promote, nextDue, rescueLock, rescueRequeue, rescueDead,
@@ -22,7 +22,7 @@ type queries struct {
 	queuePause, queueResume, queueList,
 	statsQueue, statsRunning, statsDead, statsDeadEstimate,
 	jobGet, jobCancel, jobRetry, notifyQueues,
-	vacuumCheck, vacuumLock, vacuumUnlock, vacuum, unworkedKinds, uniqueHolders string
+	vacuumCheck, vacuumLock, vacuumUnlock, vacuum, unworkedKinds, uniqueHolders, periodicTick string
 	statsEstimate map[State]string
 }
 
@@ -31,6 +31,7 @@ func renderQueries(schema string) (queries, error) {
 		"{{jobs}}", pgx.Identifier{schema, "pgqueue_jobs"}.Sanitize(),
 		"{{dead}}", pgx.Identifier{schema, "pgqueue_dead_jobs"}.Sanitize(),
 		"{{queues}}", pgx.Identifier{schema, "pgqueue_queues"}.Sanitize(),
+		"{{periodic}}", pgx.Identifier{schema, "pgqueue_periodic"}.Sanitize(),
 	)
 	q := queries{statsEstimate: map[State]string{}}
 	var est [3]string
@@ -48,7 +49,8 @@ func renderQueries(schema string) (queries, error) {
 		"job_get": &q.jobGet, "job_cancel": &q.jobCancel, "job_retry": &q.jobRetry,
 		"notify_queues":  &q.notifyQueues,
 		"unworked_kinds": &q.unworkedKinds, "unique_holders": &q.uniqueHolders,
-		"vacuum_check": &q.vacuumCheck, "vacuum_lock": &q.vacuumLock, "vacuum_unlock": &q.vacuumUnlock, "vacuum": &q.vacuum,
+		"periodic_tick": &q.periodicTick,
+		"vacuum_check":  &q.vacuumCheck, "vacuum_lock": &q.vacuumLock, "vacuum_unlock": &q.vacuumUnlock, "vacuum": &q.vacuum,
 	}
 	for name, dst := range files {
 		b, err := sqlFiles.ReadFile("sql/" + name + ".sql")

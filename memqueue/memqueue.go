@@ -29,9 +29,34 @@ import (
 )
 
 var (
-	_ pgqueue.Backend        = (*Backend)(nil)
-	_ pgqueue.UniqueInserter = (*Backend)(nil)
+	_ pgqueue.Backend          = (*Backend)(nil)
+	_ pgqueue.UniqueInserter   = (*Backend)(nil)
+	_ pgqueue.PeriodicEnqueuer = (*Backend)(nil)
 )
+
+// EnqueuePeriodic implements pgqueue.PeriodicEnqueuer: it inserts job as
+// tick of the periodic job name unless that tick, or a later one, was
+// enqueued already.
+func (b *Backend) EnqueuePeriodic(ctx context.Context, name string, tick time.Time, job pgqueue.InsertParams) (int64, bool, error) {
+	b.tickMu.Lock()
+	defer b.tickMu.Unlock()
+	b.mu.Lock()
+	last, seen := b.ticks[name]
+	if seen && !last.Before(tick) {
+		b.mu.Unlock()
+		return 0, false, nil
+	}
+	b.ticks[name] = tick
+	b.mu.Unlock()
+	res, err := b.InsertUnique(ctx, []pgqueue.InsertParams{job})
+	if err != nil {
+		return 0, false, err
+	}
+	if res[0].Duplicate {
+		return 0, false, nil
+	}
+	return res[0].ID, true, nil
+}
 
 // Backend is an in-memory pgqueue.Backend. The zero value is not usable;
 // call New. It is safe for concurrent use by any number of goroutines and
@@ -41,6 +66,8 @@ var (
 type Backend struct {
 	now func() time.Time
 
+	// tickMu makes a periodic tick and its insert one step.
+	tickMu    sync.Mutex
 	mu        sync.Mutex
 	lastID    int64
 	available availableIndex
@@ -49,6 +76,8 @@ type Backend struct {
 	dead      map[int64]*job
 	// unique maps the unique key of each waiting or running job to its ID.
 	unique map[string]int64
+	// ticks maps each periodic job's name to its last enqueued tick.
+	ticks map[string]time.Time
 
 	lmu       sync.Mutex
 	listeners map[*listener]struct{}
@@ -80,6 +109,7 @@ func New(opts ...Option) *Backend {
 		running:   map[int64]*job{},
 		dead:      map[int64]*job{},
 		unique:    map[string]int64{},
+		ticks:     map[string]time.Time{},
 		listeners: map[*listener]struct{}{},
 	}
 	for _, o := range opts {

@@ -62,6 +62,7 @@ func Run(t *testing.T, h Harness) {
 		{"Client", clientBehaviours()},
 		{"Features", featureBehaviours()},
 		{"Unique", uniqueBehaviours()},
+		{"Periodic", periodicBehaviours()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

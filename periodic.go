@@ -1,0 +1,203 @@
+package pgqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/robfig/cron/v3"
+)
+
+// Schedule says when a periodic job's ticks fall. Every client running
+// the same schedule must compute the same ticks: tick times, not clients,
+// identify a run.
+type Schedule interface {
+	// Next returns the first tick strictly after t.
+	Next(t time.Time) time.Time
+}
+
+// Every returns a Schedule ticking every d, aligned to the Unix epoch
+// (every hour on the hour, every 5 minutes on multiples of 5). It returns
+// ErrInvalidConfig when d is not positive.
+func Every(d time.Duration) (Schedule, error) {
+	if d <= 0 {
+		return nil, invalidConfig("Every", "interval must be positive, got %v", d)
+	}
+	return every(d), nil
+}
+
+type every time.Duration
+
+func (e every) Next(t time.Time) time.Time {
+	return t.Truncate(time.Duration(e)).Add(time.Duration(e))
+}
+
+// Cron parses a standard five-field cron expression (minute hour
+// day-of-month month day-of-week, or descriptors such as "@hourly"),
+// evaluated in UTC unless it starts with "CRON_TZ=Zone ". It returns
+// ErrInvalidConfig for an expression that does not parse.
+func Cron(expr string) (Schedule, error) {
+	s, err := cron.ParseStandard(expr)
+	if err != nil {
+		return nil, invalidConfig("Cron", "%q: %v", expr, err)
+	}
+	return utcSchedule{s}, nil
+}
+
+type utcSchedule struct{ s cron.Schedule }
+
+func (u utcSchedule) Next(t time.Time) time.Time { return u.s.Next(t.UTC()) }
+
+// PeriodicJob enqueues Args on a Schedule. However many clients run it,
+// each tick is enqueued exactly once (on Postgres, a row per periodic job
+// records the last tick enqueued, updated in the same transaction as the
+// job). Ticks missed while no client ran are skipped, not caught up.
+type PeriodicJob struct {
+	// Name identifies the periodic job across clients and deploys; keep it
+	// stable. Required.
+	Name     string
+	Schedule Schedule
+	Args     Args
+	Options  *EnqueueOptions
+	// RunOnStart enqueues the next tick's job as soon as the client
+	// starts instead of waiting for it (once across clients; that tick is
+	// then not enqueued again).
+	RunOnStart bool
+}
+
+// PeriodicEnqueuer is an optional Backend interface for periodic jobs.
+type PeriodicEnqueuer interface {
+	// EnqueuePeriodic inserts job as tick of the periodic job name, unless
+	// that tick (or a later one) was already enqueued: then it stores
+	// nothing and returns enqueued false. The tick record and the job are
+	// stored atomically.
+	EnqueuePeriodic(ctx context.Context, name string, tick time.Time, job InsertParams) (id int64, enqueued bool, err error)
+}
+
+var _ PeriodicEnqueuer = (*PostgresBackend)(nil)
+
+// EnqueuePeriodic implements PeriodicEnqueuer.
+func (b *PostgresBackend) EnqueuePeriodic(ctx context.Context, name string, tick time.Time, job InsertParams) (int64, bool, error) {
+	var (
+		id  int64
+		won bool
+	)
+	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		var got string
+		err := tx.QueryRow(ctx, b.q.periodicTick, name, tick).Scan(&got)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		res, err := b.insert(ctx, tx, []InsertParams{job})
+		if err != nil {
+			return err
+		}
+		if res[0].Duplicate {
+			// A unique key held by an earlier tick's job still running:
+			// the tick is recorded, and skipped.
+			return nil
+		}
+		id, won = res[0].ID, true
+		return nil
+	})
+	if err != nil {
+		return 0, false, dbErr("enqueue periodic job", err)
+	}
+	return id, won, nil
+}
+
+// validatePeriodic checks the periodic jobs at New, so that a bad schedule
+// fails at deploy, not at the first tick.
+func (c *Client) validatePeriodic() error {
+	seen := map[string]bool{}
+	for i, p := range c.cfg.Periodic {
+		switch {
+		case p.Name == "":
+			return invalidConfig(fmt.Sprintf("Periodic[%d].Name", i), "required")
+		case seen[p.Name]:
+			return invalidConfig(fmt.Sprintf("Periodic[%d].Name", i), "%q is used twice", p.Name)
+		case p.Schedule == nil:
+			return invalidConfig(fmt.Sprintf("Periodic[%d].Schedule", i), "required for %q", p.Name)
+		}
+		seen[p.Name] = true
+		if _, err := c.prepareOne(p.Args, p.Options); err != nil {
+			return fmt.Errorf("periodic job %q: %w", p.Name, err)
+		}
+	}
+	if len(c.cfg.Periodic) > 0 {
+		if _, ok := c.backend.(PeriodicEnqueuer); !ok {
+			return invalidConfig("Periodic", "backend %T does not support periodic jobs", c.backend)
+		}
+	}
+	return nil
+}
+
+// periodicLoop enqueues each periodic job at its ticks until Stop.
+func (e *engine) periodicLoop() {
+	defer e.loopsWG.Done()
+	pe := e.backend.(PeriodicEnqueuer)
+	now := time.Now()
+	next := make([]time.Time, len(e.cfg.Periodic))
+	for i, p := range e.cfg.Periodic {
+		next[i] = p.Schedule.Next(now)
+		if p.RunOnStart {
+			e.enqueueTick(pe, p, next[i])
+		}
+	}
+	for {
+		soonest := 0
+		for i := range next {
+			if next[i].Before(next[soonest]) {
+				soonest = i
+			}
+		}
+		timer := time.NewTimer(time.Until(next[soonest]))
+		select {
+		case <-e.loopsCtx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		now := time.Now()
+		for i, p := range e.cfg.Periodic {
+			if !next[i].After(now) {
+				e.enqueueTick(pe, p, next[i])
+				next[i] = p.Schedule.Next(now)
+			}
+		}
+	}
+}
+
+// enqueueTick enqueues one tick of p, retrying briefly on errors.
+func (e *engine) enqueueTick(pe PeriodicEnqueuer, p PeriodicJob, tick time.Time) {
+	params, err := e.c.prepareOne(p.Args, p.Options)
+	if err != nil {
+		e.c.log.Error("pgqueue: periodic job refused", "name", p.Name, "err", err)
+		return
+	}
+	if params.RunAt.IsZero() && !tick.After(time.Now()) {
+		// Stamping a due job with its tick lets workers (and operators) see
+		// which tick a run belongs to. A run-on-start job, whose tick is
+		// still ahead, stays due now.
+		params.RunAt = tick
+	}
+	for try := 1; try <= 3 && e.loopsCtx.Err() == nil; try++ {
+		ctx, cancel := context.WithTimeout(e.loopsCtx, 10*time.Second)
+		id, won, err := pe.EnqueuePeriodic(ctx, p.Name, tick.UTC(), params)
+		cancel()
+		if err == nil {
+			if won {
+				e.c.log.Info("pgqueue: periodic job enqueued", "name", p.Name, "tick", tick, "id", id)
+				e.wakeQueues(params.Queue)
+			}
+			return
+		}
+		e.c.log.Warn("pgqueue: enqueueing periodic job failed", "name", p.Name, "tick", tick, "try", try, "err", err)
+		time.Sleep(time.Duration(try) * 200 * time.Millisecond)
+	}
+}
