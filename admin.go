@@ -263,22 +263,8 @@ func (a *Admin) Job(ctx context.Context, id int64) (*JobInfo, error) {
 	return &info, nil
 }
 
-// CancelJob cancels a waiting (available or scheduled) job: it moves to the
-// dead-letter table with a "cancelled" entry in its error history, where
-// it stays visible and can be requeued. It returns ErrJobRunning for a
-// running job and ErrJobNotFound for an ID that is not in the queue.
-func (a *Admin) CancelJob(ctx context.Context, id int64) error {
-	info, err := json.Marshal(AttemptError{At: time.Now().UTC(), Kind: "cancelled", Error: "cancelled by an operator"})
-	if err != nil {
-		return err
-	}
-	var got int64
-	err = a.b.pool.QueryRow(ctx, a.b.q.jobCancel, id, info).Scan(&got)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return a.whyNotWaiting(ctx, id)
-	}
-	return dbErr("cancel job", err)
-}
+// CancelJob cancels a job: see PostgresBackend.CancelJob.
+func (a *Admin) CancelJob(ctx context.Context, id int64) error { return a.b.CancelJob(ctx, id) }
 
 // RetryJob makes a job run as soon as a worker is free: a waiting job
 // (scheduled for later or waiting for a retry) becomes due now, and a dead

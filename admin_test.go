@@ -154,8 +154,10 @@ func TestAdminCancelAndRetryJobs(t *testing.T) {
 	require.WithinDuration(t, time.Now(), info.RunAt, 10*time.Second)
 
 	held := claimOne(t, b, "later")
-	require.ErrorIs(t, admin.CancelJob(ctx, held.ID), pgqueue.ErrJobRunning)
 	require.ErrorIs(t, admin.RetryJob(ctx, held.ID), pgqueue.ErrJobRunning)
+	require.NoError(t, admin.CancelJob(ctx, held.ID), "a running job can be cancelled")
+	_, err = admin.DeadJob(ctx, held.ID)
+	require.NoError(t, err, "the cancelled running job is a dead letter")
 	require.ErrorIs(t, admin.CancelJob(ctx, 987654), pgqueue.ErrJobNotFound)
 	require.ErrorIs(t, admin.RetryJob(ctx, 987654), pgqueue.ErrJobNotFound)
 	_, err = admin.Job(ctx, 987654)

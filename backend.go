@@ -67,8 +67,9 @@ type Backend interface {
 	Rescue(ctx context.Context, errInfo AttemptError) (RescueResult, error)
 
 	// Listen blocks until ctx ends, calling wake with a queue name when
-	// jobs became available in that queue, and with "" when every queue
-	// should be polled (after a reconnect, for example). It returns
+	// jobs became available in that queue, with "" when every queue
+	// should be polled (after a reconnect, for example), and with
+	// CancelMessage(id) when running job id was cancelled. It returns
 	// ErrListenUnsupported at once when the backend has no wake-ups, in
 	// which case the client relies on polling alone.
 	Listen(ctx context.Context, wake func(queue string)) error

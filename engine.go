@@ -318,6 +318,10 @@ func runHandler(ctx context.Context, h Handler, meta *JobMeta) (err error) {
 // finish records the outcome of one run and returns the event to publish.
 func (e *engine) finish(ctx context.Context, row *JobRow, st *jobState, unit workUnit, err error) Event {
 	cause := context.Cause(ctx)
+	if errors.Is(cause, ErrJobCancelled) {
+		// The job already sits in the dead-letter store; nothing to record.
+		return Event{Kind: EventCancelled, Err: err}
+	}
 	if errors.Is(cause, ErrLeaseLost) {
 		e.c.log.Warn("pgqueue: job lease lost while running; its result is dropped", "id", row.ID, "kind", row.Kind, "err", err)
 		return Event{Kind: EventLeaseLost, Err: err}
@@ -549,7 +553,13 @@ func (e *engine) rescue() {
 
 func (e *engine) listenLoop() {
 	defer e.loopsWG.Done()
-	err := e.backend.Listen(e.loopsCtx, func(queue string) { e.wakeQueues(queue) })
+	err := e.backend.Listen(e.loopsCtx, func(msg string) {
+		if id, ok := parseCancel(msg); ok {
+			e.cancelRunning(id)
+			return
+		}
+		e.wakeQueues(msg)
+	})
 	if err != nil && !errors.Is(err, ErrListenUnsupported) && e.loopsCtx.Err() == nil {
 		e.c.log.Warn("pgqueue: listener ended; polling only", "err", err)
 	}

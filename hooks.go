@@ -55,6 +55,10 @@ const (
 	EventSnoozed   EventKind = "snoozed"   // the worker asked to run it again later
 	EventReleased  EventKind = "released"  // put back unfinished on shutdown
 	EventLeaseLost EventKind = "lease_lost"
+	// EventCancelled: cancelled while running. If the run's heartbeat
+	// notices the lost lease before the cancellation message arrives, the
+	// run reports EventLeaseLost instead.
+	EventCancelled EventKind = "cancelled"
 )
 
 // Event reports the outcome of one job run.

@@ -63,6 +63,7 @@ func Run(t *testing.T, h Harness) {
 		{"Features", featureBehaviours()},
 		{"Unique", uniqueBehaviours()},
 		{"Periodic", periodicBehaviours()},
+		{"Cancel", cancelBehaviours()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

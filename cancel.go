@@ -1,0 +1,105 @@
+package pgqueue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// ErrJobCancelled is the cancel cause of a running job's context when the
+// job was cancelled (Client.Cancel, Admin.CancelJob, `pgqueue jobs
+// cancel`).
+var ErrJobCancelled = errors.New("pgqueue: job cancelled")
+
+// cancelPrefix marks a Listen message that is not a queue name but a
+// cancellation: queue names cannot contain '!'.
+const cancelPrefix = "!cancel:"
+
+// CancelMessage is what a Backend's Listen passes to wake when the running
+// job id was cancelled, so that the client running it stops it.
+func CancelMessage(id int64) string { return cancelPrefix + strconv.FormatInt(id, 10) }
+
+// parseCancel returns the job ID of a CancelMessage.
+func parseCancel(msg string) (int64, bool) {
+	rest, ok := strings.CutPrefix(msg, cancelPrefix)
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(rest, 10, 64)
+	return id, err == nil
+}
+
+// Canceller is an optional Backend interface for cancelling jobs.
+type Canceller interface {
+	// CancelJob moves the job, in whatever state, to the dead-letter store
+	// with a "cancelled" error; a running job's lease is thereby lost, and
+	// the backend tells the client holding it (CancelMessage through
+	// Listen). It returns ErrJobNotFound when the job is not in the queue.
+	CancelJob(ctx context.Context, id int64) error
+}
+
+var _ Canceller = (*PostgresBackend)(nil)
+
+func cancelledError() AttemptError {
+	return AttemptError{At: time.Now().UTC(), Kind: "cancelled", Error: "cancelled"}
+}
+
+// CancelJob implements Canceller. A cancelled job is final: it is not
+// retried, and it stays visible in pgqueue_dead_jobs (last error kind
+// "cancelled") until requeued or purged.
+func (b *PostgresBackend) CancelJob(ctx context.Context, id int64) error {
+	info, err := json.Marshal(cancelledError())
+	if err != nil {
+		return err
+	}
+	var (
+		state string
+		sent  pgtype.Bool
+	)
+	err = b.pool.QueryRow(ctx, b.q.jobCancel, id, info, b.channel).Scan(&state, &sent)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%w: job %d is not in the queue", ErrJobNotFound, id)
+	}
+	return dbErr("cancel job", err)
+}
+
+// Cancel cancels a job wherever it is: a waiting job never runs, and a
+// running one has its context cancelled (cause ErrJobCancelled) on the
+// client running it, normally within milliseconds (at worst at its next
+// heartbeat), and its result is discarded. The job moves to the
+// dead-letter store marked "cancelled". It returns ErrJobNotFound when the
+// job is not waiting or running, and ErrInvalidArgs on a backend that
+// cannot cancel.
+func (c *Client) Cancel(ctx context.Context, id int64) error {
+	cc, ok := c.backend.(Canceller)
+	if !ok {
+		return invalidJob("id", "backend %T cannot cancel jobs", c.backend)
+	}
+	if err := cc.CancelJob(ctx, id); err != nil {
+		return err
+	}
+	// Cancelling a job this very client runs needs no round trip.
+	c.mu.Lock()
+	e := c.engine
+	c.mu.Unlock()
+	if e != nil {
+		e.cancelRunning(id)
+	}
+	return nil
+}
+
+// cancelRunning stops the runs of job id this client holds.
+func (e *engine) cancelRunning(id int64) {
+	for _, st := range e.running.snapshot() {
+		if st.ref.ID == id {
+			st.cancel(ErrJobCancelled)
+		}
+	}
+}
