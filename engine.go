@@ -88,6 +88,9 @@ func (c *Client) Start(ctx context.Context) error {
 	case len(c.workers) == 0 && len(c.cfg.Periodic) == 0:
 		return ErrNoWorkers
 	}
+	if err := c.applyLimits(ctx); err != nil {
+		return err
+	}
 	e := c.newEngine(ctx)
 	e.bgWG.Add(2)
 	go e.completer.loop()
@@ -209,7 +212,7 @@ func (e *engine) wakeQueues(names ...string) {
 
 func (e *engine) fetchLoop(q *queueWorker) {
 	defer e.loopsWG.Done()
-	t := time.NewTicker(e.cfg.PollInterval)
+	t := time.NewTicker(e.pollInterval(q.name))
 	defer t.Stop()
 	for {
 		e.fill(q)
@@ -220,6 +223,21 @@ func (e *engine) fetchLoop(q *queueWorker) {
 		case <-t.C:
 		}
 	}
+}
+
+// pollInterval is how often a queue is polled. A queue with global limits
+// is polled more often, because slots and tokens free up on other clients
+// (or with time) without any wake-up.
+func (e *engine) pollInterval(queue string) time.Duration {
+	qc := e.cfg.Queues[queue]
+	d := e.cfg.PollInterval
+	if qc.GlobalMaxWorkers > 0 {
+		d = min(d, 50*time.Millisecond)
+	}
+	if qc.RateLimit != nil {
+		d = min(d, max(time.Duration(float64(time.Second)/qc.RateLimit.PerSecond), 5*time.Millisecond))
+	}
+	return d
 }
 
 // fill claims as many jobs as the queue has free slots, repeating while

@@ -150,6 +150,14 @@ type QueueConfig struct {
 	// MaxWorkers is how many jobs of the queue this client runs at once.
 	// Default 100.
 	MaxWorkers int
+	// GlobalMaxWorkers, when positive, caps the queue's running jobs across
+	// all clients; it is stored at Start and enforced by the backend for
+	// every client. Default 0: no global cap.
+	GlobalMaxWorkers int
+	// RateLimit, when set, caps how many jobs of the queue start per second
+	// across all clients (stored at Start like GlobalMaxWorkers). Its
+	// PerSecond must be positive. Default nil: no cap.
+	RateLimit *RateLimit
 }
 
 // Config configures a Client. Zero fields take the documented defaults.
@@ -231,6 +239,11 @@ func (c Config) withDefaults() (Config, error) {
 		if q.MaxWorkers == 0 {
 			q.MaxWorkers = defaultMaxWorkers
 		}
+		l, err := QueueLimits{MaxRunning: q.GlobalMaxWorkers, Rate: q.RateLimit}.validate(name)
+		if err != nil {
+			return c, err
+		}
+		q.RateLimit = l.Rate
 		qs[name] = q
 	}
 	c.Queues = qs

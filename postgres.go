@@ -258,6 +258,7 @@ func (b *PostgresBackend) Claim(ctx context.Context, p ClaimParams) ([]*JobRow, 
 	batch := &pgx.Batch{}
 	batch.Queue("BEGIN")
 	batch.Queue(b.q.claimPlan)
+	batch.Queue(b.q.claimLock, p.Queue)
 	var out []*JobRow
 	batch.Queue(b.q.claim, p.Queue, p.Kinds, p.Limit, micros(p.Lease), p.ClientID).Query(func(rows pgx.Rows) error {
 		var err error

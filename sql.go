@@ -22,7 +22,8 @@ type queries struct {
 	queuePause, queueResume, queueList,
 	statsQueue, statsRunning, statsDead, statsDeadEstimate,
 	jobGet, jobCancel, jobRetry, notifyQueues,
-	vacuumCheck, vacuumLock, vacuumUnlock, vacuum, unworkedKinds, uniqueHolders, periodicTick string
+	vacuumCheck, vacuumLock, vacuumUnlock, vacuum, unworkedKinds, uniqueHolders, periodicTick,
+	claimLock, queueLimits string
 	statsEstimate map[State]string
 }
 
@@ -49,8 +50,8 @@ func renderQueries(schema string) (queries, error) {
 		"job_get": &q.jobGet, "job_cancel": &q.jobCancel, "job_retry": &q.jobRetry,
 		"notify_queues":  &q.notifyQueues,
 		"unworked_kinds": &q.unworkedKinds, "unique_holders": &q.uniqueHolders,
-		"periodic_tick": &q.periodicTick,
-		"vacuum_check":  &q.vacuumCheck, "vacuum_lock": &q.vacuumLock, "vacuum_unlock": &q.vacuumUnlock, "vacuum": &q.vacuum,
+		"periodic_tick": &q.periodicTick, "claim_lock": &q.claimLock, "queue_limits": &q.queueLimits,
+		"vacuum_check": &q.vacuumCheck, "vacuum_lock": &q.vacuumLock, "vacuum_unlock": &q.vacuumUnlock, "vacuum": &q.vacuum,
 	}
 	for name, dst := range files {
 		b, err := sqlFiles.ReadFile("sql/" + name + ".sql")

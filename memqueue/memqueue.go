@@ -78,6 +78,8 @@ type Backend struct {
 	unique map[string]int64
 	// ticks maps each periodic job's name to its last enqueued tick.
 	ticks map[string]time.Time
+	// limits holds the queues' global limits.
+	limits map[string]*queueLimit
 
 	lmu       sync.Mutex
 	listeners map[*listener]struct{}
@@ -110,6 +112,7 @@ func New(opts ...Option) *Backend {
 		dead:      map[int64]*job{},
 		unique:    map[string]int64{},
 		ticks:     map[string]time.Time{},
+		limits:    map[string]*queueLimit{},
 		listeners: map[*listener]struct{}{},
 	}
 	for _, o := range opts {
@@ -247,11 +250,13 @@ func (b *Backend) Claim(ctx context.Context, p pgqueue.ClaimParams) ([]*pgqueue.
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	taken := b.available.take(p.Queue, p.Kinds, p.Limit)
+	now := b.now()
+	limit, spend := b.allowed(p.Queue, p.Limit, now)
+	taken := b.available.take(p.Queue, p.Kinds, limit)
 	if len(taken) == 0 {
 		return nil, nil
 	}
-	now := b.now()
+	spend(len(taken))
 	out := make([]*pgqueue.JobRow, len(taken))
 	for i, j := range taken {
 		j.state = pgqueue.StateRunning

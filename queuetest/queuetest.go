@@ -64,6 +64,7 @@ func Run(t *testing.T, h Harness) {
 		{"Unique", uniqueBehaviours()},
 		{"Periodic", periodicBehaviours()},
 		{"Cancel", cancelBehaviours()},
+		{"Limits", limitBehaviours()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
