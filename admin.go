@@ -246,7 +246,7 @@ func (a *Admin) Job(ctx context.Context, id int64) (*JobInfo, error) {
 		state           string
 	)
 	err := a.b.pool.QueryRow(ctx, a.b.q.jobGet, id).Scan(&info.ID, &info.Kind, &info.Queue, &prio, &info.Args,
-		&info.Attempt, &info.MaxAttempts, &errs, &info.CreatedAt, &info.RunAt, &attempted, &leas, &info.Token, &state, &info.ClaimedBy)
+		&info.Attempt, &info.MaxAttempts, &errs, &info.CreatedAt, &info.RunAt, &attempted, &leas, &info.Token, &state, &info.ClaimedBy, &info.Metadata)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %d", ErrJobNotFound, id)
 	}

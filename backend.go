@@ -112,6 +112,8 @@ type InsertParams struct {
 	// UniqueKey, when set, makes the job unique while waiting or running
 	// (see UniqueInserter).
 	UniqueKey string
+	// Metadata is stored with the job and handed back on every claim.
+	Metadata map[string]string
 }
 
 // ClaimParams says what Backend.Claim may take.
@@ -146,6 +148,7 @@ type JobRow struct {
 	AttemptedAt time.Time
 	LeaseUntil  time.Time
 	Token       int64
+	Metadata    map[string]string
 }
 
 // Ref returns the row's claim reference.
@@ -199,6 +202,7 @@ type DeadJob struct {
 	Errors      []AttemptError
 	CreatedAt   time.Time
 	DiedAt      time.Time
+	Metadata    map[string]string
 }
 
 // DeadFilter selects dead-lettered jobs. Zero fields match everything.

@@ -15,7 +15,7 @@ type CopyDBTX interface {
 	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, rows pgx.CopyFromSource) (int64, error)
 }
 
-var copyColumns = []string{"state", "queue", "kind", "priority", "args", "max_attempts", "run_at"}
+var copyColumns = []string{"state", "queue", "kind", "priority", "args", "max_attempts", "run_at", "metadata"}
 
 // EnqueueManyFast stores many jobs with the backend's fastest bulk path and
 // returns how many it stored. On Postgres that is COPY, followed by one
@@ -84,7 +84,11 @@ func (b *PostgresBackend) copyInsert(ctx context.Context, db CopyDBTX, jobs []In
 		} else if runAt.After(now) {
 			state = StateScheduled
 		}
-		rows[i] = []any{string(state), j.Queue, j.Kind, int16(j.Priority), string(j.Args), int32(j.MaxAttempts), runAt}
+		var meta any
+		if len(j.Metadata) > 0 {
+			meta = j.Metadata
+		}
+		rows[i] = []any{string(state), j.Queue, j.Kind, int16(j.Priority), string(j.Args), int32(j.MaxAttempts), runAt, meta}
 	}
 	n, err := db.CopyFrom(ctx, pgx.Identifier{b.schema, "pgqueue_jobs"}, copyColumns, pgx.CopyFromRows(rows))
 	if err != nil {

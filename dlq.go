@@ -97,7 +97,7 @@ func (b *PostgresBackend) ListDead(ctx context.Context, f DeadFilter) ([]*DeadJo
 			prio int16
 			errs []byte
 		)
-		if err := row.Scan(&d.ID, &d.Kind, &d.Queue, &prio, &d.Args, &d.Attempt, &d.MaxAttempts, &errs, &d.CreatedAt, &d.DiedAt); err != nil {
+		if err := row.Scan(&d.ID, &d.Kind, &d.Queue, &prio, &d.Args, &d.Attempt, &d.MaxAttempts, &errs, &d.CreatedAt, &d.DiedAt, &d.Metadata); err != nil {
 			return nil, err
 		}
 		d.Priority = int(prio)

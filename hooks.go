@@ -19,11 +19,12 @@ type JobMeta struct {
 	Args        json.RawMessage
 	CreatedAt   time.Time
 	ScheduledAt time.Time
+	Metadata    map[string]string
 }
 
 func metaOf(row *JobRow) *JobMeta {
 	return &JobMeta{ID: row.ID, Kind: row.Kind, Queue: row.Queue, Priority: row.Priority, Attempt: row.Attempt,
-		MaxAttempts: row.MaxAttempts, Args: row.Args, CreatedAt: row.CreatedAt, ScheduledAt: row.RunAt}
+		MaxAttempts: row.MaxAttempts, Args: row.Args, CreatedAt: row.CreatedAt, ScheduledAt: row.RunAt, Metadata: row.Metadata}
 }
 
 // Handler runs one job; the innermost Handler decodes the args and calls

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
 	"slices"
 	"sync"
@@ -57,6 +58,8 @@ type Job[T Args] struct {
 	AttemptedAt time.Time
 	// Args is the decoded payload.
 	Args T
+	// Metadata is what EnqueueOptions.Metadata (or enqueue middleware) set.
+	Metadata map[string]string
 
 	state *jobState
 }
@@ -137,6 +140,9 @@ type EnqueueOptions struct {
 	// Unique, when set, refuses the job while another with the same unique
 	// key is waiting or running (see UniqueOpts). Default: not unique.
 	Unique *UniqueOpts
+	// Metadata is stored with the job and shown to workers, middleware
+	// and operators (trace context, tenant, tags). Keys must be non-empty.
+	Metadata map[string]string
 }
 
 // EnqueueRequest is one job for EnqueueMany and EnqueueManyTx.
@@ -545,7 +551,12 @@ func (c *Client) prepareOne(args Args, opts *EnqueueOptions) (InsertParams, erro
 	if err != nil {
 		return InsertParams{}, err
 	}
-	return InsertParams{Kind: kind, Queue: o.Queue, Priority: o.Priority, Args: raw, MaxAttempts: o.MaxAttempts, RunAt: runAt, UniqueKey: key}, nil
+	for k := range o.Metadata {
+		if k == "" {
+			return InsertParams{}, invalidJob("Metadata", "keys must not be empty")
+		}
+	}
+	return InsertParams{Kind: kind, Queue: o.Queue, Priority: o.Priority, Args: raw, MaxAttempts: o.MaxAttempts, RunAt: runAt, UniqueKey: key, Metadata: maps.Clone(o.Metadata)}, nil
 }
 
 func mergeOptions(base, over EnqueueOptions) EnqueueOptions {
@@ -563,6 +574,9 @@ func mergeOptions(base, over EnqueueOptions) EnqueueOptions {
 	}
 	if over.Unique != nil {
 		base.Unique = over.Unique
+	}
+	if over.Metadata != nil {
+		base.Metadata = over.Metadata
 	}
 	return base
 }

@@ -165,7 +165,7 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 			runAt = pgtype.Timestamptz{Time: j.RunAt, Valid: true}
 		}
 		key := pgtype.Text{String: j.UniqueKey, Valid: j.UniqueKey != ""}
-		err := db.QueryRow(ctx, b.q.insertOne, j.Queue, j.Kind, int16(j.Priority), string(j.Args), int32(j.MaxAttempts), runAt, b.channel, key).Scan(&id, &woke)
+		err := db.QueryRow(ctx, b.q.insertOne, j.Queue, j.Kind, int16(j.Priority), string(j.Args), int32(j.MaxAttempts), runAt, b.channel, key, metadataText(j.Metadata)).Scan(&id, &woke)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows) && key.Valid:
 			out[0].Duplicate = true
@@ -180,7 +180,7 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 		n := len(jobs)
 		queues, kinds, args := make([]string, n), make([]string, n), make([]string, n)
 		prios, maxAtt := make([]int16, n), make([]int32, n)
-		runAt, keys := make([]pgtype.Timestamptz, n), make([]pgtype.Text, n)
+		runAt, keys, metas := make([]pgtype.Timestamptz, n), make([]pgtype.Text, n), make([]pgtype.Text, n)
 		for i, j := range jobs {
 			queues[i], kinds[i], args[i] = j.Queue, j.Kind, string(j.Args)
 			prios[i], maxAtt[i] = int16(j.Priority), int32(j.MaxAttempts)
@@ -188,8 +188,9 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 				runAt[i] = pgtype.Timestamptz{Time: j.RunAt, Valid: true}
 			}
 			keys[i] = pgtype.Text{String: j.UniqueKey, Valid: j.UniqueKey != ""}
+			metas[i] = metadataText(j.Metadata)
 		}
-		rows, _ := db.Query(ctx, b.q.insert, queues, kinds, prios, args, maxAtt, runAt, b.channel, keys)
+		rows, _ := db.Query(ctx, b.q.insert, queues, kinds, prios, args, maxAtt, runAt, b.channel, keys, metas)
 		type inserted struct {
 			id  int64
 			key pgtype.Text
@@ -291,7 +292,7 @@ func scanJobRow(row pgx.CollectableRow) (*JobRow, error) {
 		lease   pgtype.Timestamptz
 	)
 	if err := row.Scan(&j.ID, &j.Kind, &j.Queue, &prio, &j.Args, &j.Attempt, &j.MaxAttempts,
-		&errs, &j.CreatedAt, &j.RunAt, &attempt, &lease, &j.Token); err != nil {
+		&errs, &j.CreatedAt, &j.RunAt, &attempt, &lease, &j.Token, &j.Metadata); err != nil {
 		return nil, err
 	}
 	j.Priority = int(prio)
@@ -308,6 +309,18 @@ func scanRef(row pgx.CollectableRow) (JobRef, error) {
 	var r JobRef
 	err := row.Scan(&r.ID, &r.Token)
 	return r, err
+}
+
+// metadataText encodes metadata for a jsonb parameter; null when empty.
+func metadataText(m map[string]string) pgtype.Text {
+	if len(m) == 0 {
+		return pgtype.Text{}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return pgtype.Text{} // a map[string]string always encodes
+	}
+	return pgtype.Text{String: string(b), Valid: true}
 }
 
 func splitRefs(refs []JobRef) (ids, tokens []int64) {

@@ -371,3 +371,24 @@ func TestClientReportsKindsItHasNoWorkerFor(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, idle.UnworkedKinds(), "a client that is not running reports nothing")
 }
+
+func TestEnqueueManyFastCopiesJobsWithMetadata(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Backend(t)
+	ctx := context.Background()
+	c, err := pgqueue.New(b, pgqueue.Config{})
+	require.NoError(t, err)
+	reqs := []pgqueue.EnqueueRequest{
+		{Args: pingArgs{Seq: 1}, Options: &pgqueue.EnqueueOptions{Metadata: map[string]string{"tenant": "acme"}}},
+		{Args: pingArgs{Seq: 2}, Options: &pgqueue.EnqueueOptions{Queue: "later", Delay: time.Hour}},
+	}
+	n, err := c.EnqueueManyFast(ctx, reqs)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	rows, err := b.Claim(ctx, pgqueue.ClaimParams{Queue: "default", Kinds: []string{"ping"}, Limit: 10, Lease: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, rows, 1, "the due job is claimable, the delayed one is not")
+	require.Equal(t, map[string]string{"tenant": "acme"}, rows[0].Metadata)
+	_, err = c.EnqueueManyFast(ctx, []pgqueue.EnqueueRequest{{Args: pingArgs{}, Options: &pgqueue.EnqueueOptions{Priority: 42}}})
+	require.ErrorIs(t, err, pgqueue.ErrInvalidArgs, "COPY validates like EnqueueMany")
+}

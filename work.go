@@ -40,7 +40,7 @@ func (u *typedUnit[T]) run(ctx context.Context, row *JobRow, st *jobState) (err 
 		ID: row.ID, Kind: row.Kind, Queue: row.Queue, Priority: row.Priority,
 		Attempt: row.Attempt, MaxAttempts: row.MaxAttempts, Errors: row.Errors,
 		CreatedAt: row.CreatedAt, ScheduledAt: row.RunAt, AttemptedAt: row.AttemptedAt,
-		Args: args, state: st,
+		Args: args, Metadata: row.Metadata, state: st,
 	}
 	defer func() {
 		if r := recover(); r != nil {

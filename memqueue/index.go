@@ -3,6 +3,7 @@ package memqueue
 import (
 	"bytes"
 	"container/heap"
+	"maps"
 	"slices"
 	"time"
 
@@ -25,6 +26,7 @@ func (j *job) rowCopy() *pgqueue.JobRow {
 	r := j.row
 	r.Args = bytes.Clone(j.row.Args)
 	r.Errors = slices.Clone(j.row.Errors)
+	r.Metadata = maps.Clone(j.row.Metadata)
 	return &r
 }
 
@@ -41,6 +43,7 @@ func (j *job) deadCopy() *pgqueue.DeadJob {
 		Errors:      slices.Clone(j.row.Errors),
 		CreatedAt:   j.row.CreatedAt,
 		DiedAt:      j.diedAt,
+		Metadata:    maps.Clone(j.row.Metadata),
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -205,6 +206,7 @@ func (b *Backend) InsertUnique(ctx context.Context, jobs []pgqueue.InsertParams)
 			MaxAttempts: p.MaxAttempts,
 			CreatedAt:   now,
 			RunAt:       p.RunAt,
+			Metadata:    maps.Clone(p.Metadata),
 		}}
 		if j.row.RunAt.IsZero() {
 			j.row.RunAt = now

@@ -23,6 +23,7 @@ func featureBehaviours() []behaviour {
 		{"MiddlewareWrapsEveryRun", testMiddlewareWrapsEveryRun},
 		{"EnqueueMiddlewareCanRefuse", testEnqueueMiddlewareCanRefuse},
 		{"EventsReportOutcomes", testEventsReportOutcomes},
+		{"MetadataTravelsWithTheJob", testMetadataTravelsWithTheJob},
 	}
 }
 
@@ -244,4 +245,37 @@ func testEventsReportOutcomes(t *testing.T, b pgqueue.Backend) {
 	}
 	require.Equal(t, want, got)
 	require.Zero(t, sub.Dropped())
+}
+
+// Metadata set at enqueue reaches the worker and the middleware, and
+// stays with the job when it is dead-lettered and requeued.
+func testMetadataTravelsWithTheJob(t *testing.T, b pgqueue.Backend) {
+	seen := make(chan map[string]string, 4)
+	cfg := fastConfig(t)
+	cfg.Middleware = []pgqueue.Middleware{func(next pgqueue.Handler) pgqueue.Handler {
+		return func(ctx context.Context, j *pgqueue.JobMeta) error {
+			seen <- j.Metadata
+			return next(ctx, j)
+		}
+	}}
+	c := newClient(t, b, cfg)
+	worker := make(chan map[string]string, 4)
+	register(t, c, func(ctx context.Context, j *pgqueue.Job[basicArgs]) error {
+		worker <- j.Metadata
+		return pgqueue.Permanent(errors.New("keep me"))
+	})
+	start(t, c)
+	md := map[string]string{"tenant": "acme", "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+	id := enqueue(t, c, basicArgs{N: 1}, &pgqueue.EnqueueOptions{Metadata: md})
+	require.Equal(t, md, recv(t, seen, "the middleware's view"))
+	require.Equal(t, md, recv(t, worker, "the worker's view"))
+	d := waitDead(t, b, id, "the worker failed permanently")
+	require.Equal(t, md, d.Metadata, "dead letters keep their metadata")
+	n, err := b.RequeueDead(context.Background(), []int64{id})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, md, recv(t, worker, "the requeued run's view"), "a requeued job keeps its metadata")
+
+	_, err = c.Enqueue(context.Background(), basicArgs{N: 2}, &pgqueue.EnqueueOptions{Metadata: map[string]string{"": "x"}})
+	require.ErrorIs(t, err, pgqueue.ErrInvalidArgs, "an empty metadata key is refused")
 }

@@ -34,7 +34,7 @@ WITH lim AS MATERIALIZED (
     FROM picked
     WHERE j.id = picked.id
     RETURNING j.id, j.kind, j.queue, j.priority, j.args, j.attempt, j.max_attempts,
-              j.errors, j.created_at, j.run_at, j.attempted_at, j.lease_until, j.lease_token
+              j.errors, j.created_at, j.run_at, j.attempted_at, j.lease_until, j.lease_token, j.metadata
 ), spent AS (
     UPDATE {{queues}} AS q
     SET tokens    = least(q.rate_burst, coalesce(q.tokens, q.rate_burst)

@@ -7,9 +7,9 @@ WITH gone AS (
     RETURNING *
 )
 INSERT INTO {{dead}} (id, queue, kind, priority, args, attempt, max_attempts, errors,
-                      created_at, attempted_at, died_at, lease_token)
+                      created_at, attempted_at, died_at, lease_token, metadata)
 SELECT id, queue, kind, priority, args, attempt, max_attempts,
        coalesce(errors, '[]'::jsonb) || jsonb_build_array($3::jsonb),
-       created_at, attempted_at, now(), lease_token
+       created_at, attempted_at, now(), lease_token, metadata
 FROM gone
 RETURNING id

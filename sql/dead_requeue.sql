@@ -12,9 +12,9 @@ WITH back AS (
     RETURNING *
 ), ins AS (
     INSERT INTO {{jobs}} (id, state, queue, kind, priority, args, attempt, max_attempts,
-                          errors, run_at, created_at, lease_token)
+                          errors, run_at, created_at, lease_token, metadata)
     SELECT id, 'available', queue, kind, priority, args, 0, max_attempts,
-           errors, now(), created_at, lease_token
+           errors, now(), created_at, lease_token, metadata
     FROM back
     RETURNING queue
 )

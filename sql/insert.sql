@@ -5,13 +5,15 @@
 -- from the result, which lists (id, unique key) of the inserted jobs in
 -- insertion order.
 -- $1 queue, $2 kind, $3 priority, $4 args (json text), $5 max_attempts,
--- $6 run_at (null = now), $7 notify channel, $8 unique key (null = none).
+-- $6 run_at (null = now), $7 notify channel, $8 unique key (null = none),
+-- $9 metadata (json text, null = none).
 WITH ins AS (
-    INSERT INTO {{jobs}} (state, queue, kind, priority, args, max_attempts, run_at, unique_key)
+    INSERT INTO {{jobs}} (state, queue, kind, priority, args, max_attempts, run_at, unique_key, metadata)
     SELECT CASE WHEN r.run_at IS NULL OR r.run_at <= now() THEN 'available' ELSE 'scheduled' END,
-           r.queue, r.kind, r.priority, r.args::jsonb, r.max_attempts, coalesce(r.run_at, now()), r.unique_key
-    FROM unnest($1::text[], $2::text[], $3::smallint[], $4::text[], $5::integer[], $6::timestamptz[], $8::text[])
-         WITH ORDINALITY AS r(queue, kind, priority, args, max_attempts, run_at, unique_key, ord)
+           r.queue, r.kind, r.priority, r.args::jsonb, r.max_attempts, coalesce(r.run_at, now()), r.unique_key,
+           r.metadata::jsonb
+    FROM unnest($1::text[], $2::text[], $3::smallint[], $4::text[], $5::integer[], $6::timestamptz[], $8::text[], $9::text[])
+         WITH ORDINALITY AS r(queue, kind, priority, args, max_attempts, run_at, unique_key, metadata, ord)
     ORDER BY r.ord
     ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
     RETURNING id, queue, state, unique_key

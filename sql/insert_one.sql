@@ -2,11 +2,11 @@
 -- the array form) and, when it is due, wake its queue. Returns no row when
 -- its unique key is held by a waiting or running job.
 -- $1 queue, $2 kind, $3 priority, $4 args, $5 max_attempts, $6 run_at
--- (null = now), $7 notify channel, $8 unique key (null = none).
+-- (null = now), $7 notify channel, $8 unique key (null = none), $9 metadata.
 WITH ins AS (
-    INSERT INTO {{jobs}} (state, queue, kind, priority, args, max_attempts, run_at, unique_key)
+    INSERT INTO {{jobs}} (state, queue, kind, priority, args, max_attempts, run_at, unique_key, metadata)
     VALUES (CASE WHEN $6::timestamptz IS NULL OR $6::timestamptz <= now() THEN 'available' ELSE 'scheduled' END,
-            $1, $2, $3, $4, $5, coalesce($6::timestamptz, now()), $8)
+            $1, $2, $3, $4, $5, coalesce($6::timestamptz, now()), $8, $9::jsonb)
     ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
     RETURNING id, queue, state
 )

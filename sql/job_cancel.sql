@@ -10,10 +10,10 @@ WITH gone AS (
     RETURNING *
 ), moved AS (
     INSERT INTO {{dead}} (id, queue, kind, priority, args, attempt, max_attempts, errors,
-                          created_at, attempted_at, died_at, lease_token)
+                          created_at, attempted_at, died_at, lease_token, metadata)
     SELECT id, queue, kind, priority, args, attempt, max_attempts,
            coalesce(errors, '[]'::jsonb) || jsonb_build_array(jsonb_set($2::jsonb, '{attempt}', to_jsonb(attempt))),
-           created_at, attempted_at, now(), lease_token
+           created_at, attempted_at, now(), lease_token, metadata
     FROM gone
 )
 SELECT state, CASE WHEN state = 'running' THEN pg_notify($3, '!cancel:' || id) IS NULL END

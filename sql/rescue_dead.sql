@@ -12,10 +12,10 @@ WITH expired AS MATERIALIZED (
     RETURNING j.*
 )
 INSERT INTO {{dead}} (id, queue, kind, priority, args, attempt, max_attempts, errors,
-                      created_at, attempted_at, died_at, lease_token)
+                      created_at, attempted_at, died_at, lease_token, metadata)
 SELECT id, queue, kind, priority, args, attempt, max_attempts,
        coalesce(errors, '[]'::jsonb)
        || jsonb_build_array(jsonb_set($1::jsonb, '{attempt}', to_jsonb(attempt))),
-       created_at, attempted_at, now(), lease_token
+       created_at, attempted_at, now(), lease_token, metadata
 FROM gone
 RETURNING queue
