@@ -97,6 +97,12 @@ func Snooze(d time.Duration) error { return &snoozeError{d: d} }
 
 type snoozeError struct{ d time.Duration }
 
+// IsSnooze reports whether err came from Snooze.
+func IsSnooze(err error) bool {
+	var s *snoozeError
+	return errors.As(err, &s)
+}
+
 func (e *snoozeError) Error() string { return fmt.Sprintf("snoozed for %v", e.d) }
 
 // PanicError is the error recorded for a Worker that panicked.
