@@ -181,4 +181,3 @@ func outcomeOf(ctx context.Context, job *pgqueue.JobMeta, err error) string {
 		return "failed"
 	}
 }
-
