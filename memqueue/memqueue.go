@@ -81,6 +81,8 @@ type Backend struct {
 	ticks map[string]time.Time
 	// limits holds the queues' global limits.
 	limits map[string]*queueLimit
+	// paused holds the paused queues.
+	paused map[string]bool
 
 	lmu       sync.Mutex
 	listeners map[*listener]struct{}
@@ -114,6 +116,7 @@ func New(opts ...Option) *Backend {
 		unique:    map[string]int64{},
 		ticks:     map[string]time.Time{},
 		limits:    map[string]*queueLimit{},
+		paused:    map[string]bool{},
 		listeners: map[*listener]struct{}{},
 	}
 	for _, o := range opts {
@@ -252,6 +255,9 @@ func (b *Backend) Claim(ctx context.Context, p pgqueue.ClaimParams) ([]*pgqueue.
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.paused[p.Queue] {
+		return nil, nil
+	}
 	now := b.now()
 	limit, spend := b.allowed(p.Queue, p.Limit, now)
 	taken := b.available.take(p.Queue, p.Kinds, limit)

@@ -65,6 +65,7 @@ func Run(t *testing.T, h Harness) {
 		{"Periodic", periodicBehaviours()},
 		{"Cancel", cancelBehaviours()},
 		{"Limits", limitBehaviours()},
+		{"PauseAndPriority", pausePriorityBehaviours()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
