@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -50,6 +54,43 @@ func (l QueueLimits) validate(queue string) (QueueLimits, error) {
 
 func (l QueueLimits) limited() bool { return l.MaxRunning > 0 || l.Rate != nil }
 
+// limitCacheTTL is how long a client trusts its list of limited queues:
+// limits set at run time (Admin.SetQueueLimits) apply within it.
+const limitCacheTTL = time.Second
+
+// limitCache remembers which queues have global limits, so that claims of
+// the (usual) unlimited queues skip the lock and the limit arithmetic.
+type limitCache struct {
+	mu      sync.Mutex
+	at      time.Time
+	limited map[string]bool
+}
+
+func (c *limitCache) isLimited(ctx context.Context, b *PostgresBackend, queue string) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.limited == nil || time.Since(c.at) > limitCacheTTL {
+		rows, _ := b.pool.Query(ctx, b.q.limitedQueues)
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return false, err
+		}
+		c.limited = make(map[string]bool, len(names))
+		for _, n := range names {
+			c.limited[n] = true
+		}
+		c.at = time.Now()
+	}
+	return c.limited[queue], nil
+}
+
+// invalidate makes the next claim re-read the limits.
+func (c *limitCache) invalidate() {
+	c.mu.Lock()
+	c.limited = nil
+	c.mu.Unlock()
+}
+
 // QueueLimiter is an optional Backend interface for global per-queue
 // limits.
 type QueueLimiter interface {
@@ -81,6 +122,7 @@ func (b *PostgresBackend) SetQueueLimits(ctx context.Context, queue string, l Qu
 		burst = pgtype.Float8{Float64: float64(l.Rate.Burst), Valid: true}
 	}
 	_, err = b.pool.Exec(ctx, b.q.queueLimits, queue, maxRunning, rate, burst)
+	b.limits.invalidate()
 	return dbErr("set queue limits", err)
 }
 

@@ -49,6 +49,7 @@ type PostgresBackend struct {
 
 	listenConfig *pgx.ConnConfig
 	listenPing   time.Duration
+	limits       limitCache
 }
 
 var _ Backend = (*PostgresBackend)(nil)
@@ -257,11 +258,19 @@ func (b *PostgresBackend) Claim(ctx context.Context, p ClaimParams) ([]*JobRow, 
 	// One round trip: the plan setting, the claim and the commit are
 	// pipelined in one batch.
 	batch := &pgx.Batch{}
+	limited, err := b.limits.isLimited(ctx, b, p.Queue)
+	if err != nil {
+		return nil, dbErr("read queue limits", err)
+	}
+	claim := b.q.claim
 	batch.Queue("BEGIN")
 	batch.Queue(b.q.claimPlan)
-	batch.Queue(b.q.claimLock, p.Queue)
+	if limited {
+		batch.Queue(b.q.claimLock, p.Queue)
+		claim = b.q.claimLimited
+	}
 	var out []*JobRow
-	batch.Queue(b.q.claim, p.Queue, p.Kinds, p.Limit, micros(p.Lease), p.ClientID).Query(func(rows pgx.Rows) error {
+	batch.Queue(claim, p.Queue, p.Kinds, p.Limit, micros(p.Lease), p.ClientID).Query(func(rows pgx.Rows) error {
 		var err error
 		out, err = pgx.CollectRows(rows, scanJobRow)
 		return err

@@ -23,7 +23,7 @@ type queries struct {
 	statsQueue, statsRunning, statsDead, statsDeadEstimate,
 	jobGet, jobCancel, jobRetry, notifyQueues,
 	vacuumCheck, vacuumLock, vacuumUnlock, vacuum, unworkedKinds, uniqueHolders, periodicTick,
-	claimLock, queueLimits string
+	claimLock, queueLimits, claimLimited, limitedQueues string
 	statsEstimate map[State]string
 }
 
@@ -51,6 +51,7 @@ func renderQueries(schema string) (queries, error) {
 		"notify_queues":  &q.notifyQueues,
 		"unworked_kinds": &q.unworkedKinds, "unique_holders": &q.uniqueHolders,
 		"periodic_tick": &q.periodicTick, "claim_lock": &q.claimLock, "queue_limits": &q.queueLimits,
+		"claim_limited": &q.claimLimited, "limited_queues": &q.limitedQueues,
 		"vacuum_check": &q.vacuumCheck, "vacuum_lock": &q.vacuumLock, "vacuum_unlock": &q.vacuumUnlock, "vacuum": &q.vacuum,
 	}
 	for name, dst := range files {

@@ -39,6 +39,11 @@ func (b *Backend) SetQueueLimits(ctx context.Context, queue string, l pgqueue.Qu
 		ql.rate, ql.burst = l.Rate.PerSecond, float64(max(1, l.Rate.Burst))
 		ql.tokens = ql.burst
 	}
+	// The same rate set again (every client does at Start) keeps its
+	// bucket, so restarts cannot grant extra bursts.
+	if old := b.limits[queue]; old != nil && old.rate == ql.rate && old.burst == ql.burst {
+		ql.tokens, ql.tokensAt = old.tokens, old.tokensAt
+	}
 	b.limits[queue] = ql
 	return nil
 }

@@ -25,7 +25,7 @@ CREATE TABLE pgqueue_jobs (
     created_at    timestamptz NOT NULL DEFAULT now(),
     attempted_at  timestamptz,
     -- The lease: the claim's fencing token and its deadline. The token
-    -- grows by one per claim and is kept across dead-letter and requeue, so
+    -- grows with every claim and is kept across dead-letter and requeue, so
     -- (id, lease_token) names one claim for ever.
     lease_until   timestamptz,
     lease_token   bigint      NOT NULL DEFAULT 0,

@@ -1,0 +1,225 @@
+// Package redistest gives each test its own key prefix on one real Redis,
+// so tests run in parallel without seeing each other's jobs.
+//
+// Redis is found, in order, at PGQUEUE_TEST_REDIS_URL (for example
+// redis://127.0.0.1:6379/0); on localhost:6379; or in a Redis container
+// started with testcontainers-go (needs Docker). With none of them a test
+// fails when CI=true and is skipped otherwise, with a message saying how to
+// provide one. Tests never flush the database: each deletes its own
+// prefix's keys when it ends.
+package redistest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	tcredis "github.com/testcontainers/testcontainers-go/modules/redis"
+
+	"github.com/pgqueue/pgqueue/redisqueue"
+)
+
+// EnvURL names the variable that points tests at a Redis server.
+const EnvURL = "PGQUEUE_TEST_REDIS_URL"
+
+const localURL = "redis://localhost:6379/0"
+
+var (
+	findOnce sync.Once
+	foundURL string
+	findErr  error
+)
+
+// URL returns the test Redis URL, or fails (CI=true) or skips the test when
+// there is none.
+func URL(t testing.TB) string {
+	t.Helper()
+	findOnce.Do(func() { foundURL, findErr = find() })
+	if findErr != nil {
+		msg := fmt.Sprintf("no Redis for tests: set %s, run one on localhost:6379, or start Docker (%v)", EnvURL, findErr)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return foundURL
+}
+
+func find() (string, error) {
+	if u := os.Getenv(EnvURL); u != "" {
+		return u, ping(u)
+	}
+	if ping(localURL) == nil {
+		return localURL, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := tcredis.Run(ctx, "redis:7-alpine")
+	if err != nil {
+		return "", fmt.Errorf("localhost:6379 did not answer and testcontainers failed: %w", err)
+	}
+	// The container lives for the test binary; testcontainers' reaper
+	// removes it when the process exits.
+	return c.ConnectionString(ctx)
+}
+
+func ping(url string) error {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return err
+	}
+	c := redis.NewClient(opts)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return c.Ping(ctx).Err()
+}
+
+// Options returns fresh client options for the test Redis, named name
+// (CLIENT SETNAME) so that a test can find its own connections in CLIENT
+// LIST.
+func Options(t testing.TB, name string) *redis.Options {
+	t.Helper()
+	opts, err := redis.ParseURL(URL(t))
+	if err != nil {
+		t.Fatalf("redistest: parse %s: %v", EnvURL, err)
+	}
+	opts.ClientName = name
+	return opts
+}
+
+// Client returns a client on the test Redis named name, closed when the
+// test ends.
+func Client(t testing.TB, name string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(Options(t, name))
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Prefix returns a key prefix no other test uses, and deletes every key
+// under it when the test ends (after the test's other cleanups, which were
+// registered later and run first).
+func Prefix(t testing.TB) string {
+	t.Helper()
+	url := URL(t)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	prefix := "pgqt-" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		opts, err := redis.ParseURL(url)
+		if err != nil {
+			return
+		}
+		c := redis.NewClient(opts)
+		defer c.Close()
+		if err := DeletePrefix(ctx, c, prefix); err != nil {
+			t.Logf("redistest: delete keys of prefix %s: %v", prefix, err)
+		}
+	})
+	return prefix
+}
+
+// DeletePrefix deletes every key of a redisqueue prefix: those tagged
+// {prefix} and {prefix:queue}, on one server.
+func DeletePrefix(ctx context.Context, c *redis.Client, prefix string) error {
+	keys, err := Keys(ctx, c, prefix)
+	if err != nil {
+		return err
+	}
+	for len(keys) > 0 {
+		n := min(len(keys), 500)
+		pipe := c.Pipeline()
+		for _, k := range keys[:n] {
+			pipe.Del(ctx, k)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
+		}
+		keys = keys[n:]
+	}
+	return nil
+}
+
+// Keys lists every key of a redisqueue prefix, with SCAN of one server
+// (not a cluster).
+func Keys(ctx context.Context, c *redis.Client, prefix string) ([]string, error) {
+	// '{' and '}' are not glob characters; the class matches the '}' of
+	// {prefix} and the ':' of {prefix:queue}.
+	pattern := "{" + globEscape(prefix) + "[}:]*"
+	var keys []string
+	iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	return keys, iter.Err()
+}
+
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Backend returns a redisqueue Backend on the test Redis under a fresh
+// prefix, with its own client named after the prefix.
+func Backend(t testing.TB) *redisqueue.Backend {
+	t.Helper()
+	prefix := Prefix(t)
+	b, err := redisqueue.New(Client(t, prefix), &redisqueue.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatalf("redistest: new backend: %v", err)
+	}
+	return b
+}
+
+// EnvClusterAddrs names the variable listing the nodes of a Redis Cluster
+// (host:port,host:port,...) for the tests that run on one. There is no
+// fallback: without it those tests are skipped, even under CI=true.
+const EnvClusterAddrs = "PGQUEUE_TEST_REDIS_CLUSTER_ADDRS"
+
+// ClusterBackend returns a redisqueue Backend over a cluster client on the
+// nodes in PGQUEUE_TEST_REDIS_CLUSTER_ADDRS, under a fresh prefix whose
+// keys are deleted from every master when the test ends. It skips the test
+// when the variable is unset.
+func ClusterBackend(t testing.TB) *redisqueue.Backend {
+	t.Helper()
+	addrs := os.Getenv(EnvClusterAddrs)
+	if addrs == "" {
+		t.Skipf("no Redis Cluster for tests: set %s=host:port,... to run this test on one", EnvClusterAddrs)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	prefix := "pgqt-" + hex.EncodeToString(b[:])
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ","), ClientName: prefix})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		err := c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			return DeletePrefix(ctx, node, prefix)
+		})
+		if err != nil {
+			t.Logf("redistest: delete keys of prefix %s: %v", prefix, err)
+		}
+		_ = c.Close()
+	})
+	backend, err := redisqueue.New(c, &redisqueue.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatalf("redistest: new backend: %v", err)
+	}
+	return backend
+}

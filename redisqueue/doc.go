@@ -1,0 +1,132 @@
+// Package redisqueue is a pgqueue.Backend that keeps jobs in Redis, through
+// github.com/redis/go-redis/v9.
+//
+// It keeps the semantics of the Postgres backend (claim order, lease
+// tokens, retries, dead letters kept until purged, wake-ups) and passes the
+// same conformance suite (queuetest), for apps that want a high-throughput
+// queue and do not need to enqueue inside a Postgres transaction: the
+// Client's EnqueueTx, EnqueueManyTx and CompleteTx return
+// pgqueue.ErrTxUnsupported on this backend.
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
+//	backend, err := redisqueue.New(rdb, nil)
+//	if err != nil { ... }
+//	client, err := pgqueue.New(backend, pgqueue.Config{})
+//
+// # Redis setup
+//
+// Redis 5.0 or later (scripts read the server's clock before they write,
+// which needs script effects replication); tested on 7.0, standalone and
+// as a cluster. Set maxmemory-policy to noeviction:
+// under any other policy Redis silently deletes keys when memory runs out,
+// and evicted jobs are gone (a job whose hash vanished while it was queued
+// is dead-lettered as a stub naming the cause, but its args are lost).
+// Durability is Redis's. Without an append-only file (Redis's default) a
+// restart loses everything since the last snapshot. With appendonly yes and
+// appendfsync everysec a crash of the Redis host can lose about the last
+// second of acknowledged writes: an enqueue the caller was told succeeded
+// may be gone, and a lost completion or claim makes the job run again
+// (and since a lost claim's token is handed out again, two workers may
+// then hold one job under the same token until one of them finishes it);
+// with appendfsync always nothing acknowledged is lost, at a throughput
+// cost. Replication is asynchronous, so a failover to a replica can lose
+// recent writes too.
+//
+// # Key layout
+//
+// Every key starts with the prefix P (Options.Prefix, default "pgqueue").
+// Keys that concern one queue Q carry the hash tag {P:Q}, so all of them
+// live in one cluster slot and every script touches one slot only:
+//
+//	{P:Q}:job:<id>        hash: one job in any state (fields below)
+//	{P:Q}:avail:<kind>    zset: available jobs of one kind, by priority then run-at
+//	{P:Q}:sched           zset: scheduled jobs, by run-at (µs)
+//	{P:Q}:running         zset: running jobs, by lease end (µs)
+//	{P:Q}:dead            zset: dead-lettered jobs, by time of death (µs)
+//	{P:Q}:dead:<kind>     zset: the same, for one kind (ListDead by kind)
+//
+// Keys for the whole prefix carry the tag {P}:
+//
+//	{P}:ids               string: the job ID counter (INCRBY)
+//	{P}:queues            hash: queue name -> queue index, every queue ever used
+//	{P}:queue-index       hash: queue index -> queue name
+//	{P}:rescue            string: the rescue lock (SET PX, released by token)
+//	{P}:insert:<random>   string: an Insert's retry guard, expiring after 30s
+//
+// Wake-ups are published on the pub/sub channel "P:wake" with the queue
+// name as the payload. Sorted-set members are job IDs zero-padded to 19
+// digits, so jobs with equal scores are taken in ID order. A job hash holds
+// kind, queue, priority, args, attempt, max_attempts, token, errors (a JSON
+// array), metadata (a JSON object, when set), created_at, run_at,
+// attempted_at, lease_until, died_at (times in microseconds since the
+// epoch, on the Redis server's clock), state and claimed_by.
+//
+// Prefixes sharing a database must not be one another followed by ':'
+// (say "app" and "app:eu"): queue "eu:mail" of the first and queue "mail"
+// of the second would share keys.
+//
+// # Scripts and atomicity
+//
+// Every state change is one Lua script (under lua/), loaded once and run by
+// SHA with a fallback to EVAL when the server's script cache was flushed.
+// Scripts build the keys of job hashes and per-kind sets from the queue's
+// tag: they are in the slot of the keys the script declares, which is what
+// Redis Cluster requires.
+//
+// Fencing tokens name the job's queue. Methods given only a JobRef
+// (Complete, Heartbeat, Reschedule, DeadLetter) must find the job's keys,
+// which carry its queue's tag. Rather than keep an ID -> queue map (one
+// more write per job, one more lookup per call, entries to clean up), each
+// queue gets a small index the first time it is used, fixed for good, and
+// a job's tokens are index<<32 + n, n counting its claims: each token is
+// the previous plus one (across retries, dead-lettering and requeue), and
+// its high bits name the queue. A process learns an index's name once from
+// {P}:queue-index and caches it. The queue's script then checks the job's
+// state and token atomically; a token naming another or no queue matches
+// nothing and reports the lease lost. Limits: 2^21-1 queue names per
+// prefix, 2^32-1 claims per job.
+//
+// Calls given only job IDs (RequeueDead, and ListDead or PurgeDead with
+// DeadFilter.IDs) cannot tell the queue from an ID, so they ask every
+// known queue (or DeadFilter.Queue) about every ID, in one pipelined round
+// trip: O(queues * IDs) cheap checks, fine for operator actions.
+//
+// Insert on a plain or failover client (*redis.Client: one server holds
+// every key) is one script, enqueue.lua, that allocates the IDs, registers
+// new queues and writes every queue's jobs: a batch across queues is all
+// or none, in one round trip. go-redis resends a command whose reply was
+// lost; so that such a resend cannot store the batch twice, the script
+// also writes a guard key, {P}:insert:<random>, holding the batch's first
+// ID for 30s, and a resent call finds it and returns the same IDs (one
+// small key per Insert call of the last 30s). A cluster cannot run one script across slots, so
+// there Insert allocates IDs and queue indexes with alloc.lua on {P}, then
+// writes each queue's jobs with insert.lua on {P:Q}, all queues pipelined:
+// each queue's jobs are stored all or none, but if Insert returns an error
+// the jobs of some queues may have been stored and will run. A resent
+// insert.lua skips jobs already written. An Insert that fails after
+// allocating IDs leaves those IDs unused; they are never reused.
+//
+// # Claiming, kinds and wake-ups
+//
+// Each kind of each queue has its own available set, scored by priority
+// then run-at (in milliseconds; jobs due in the same millisecond go in ID
+// order). A claim reads the heads of the sets of the kinds it asks for and
+// merges them: O(kinds * limit * log n), and jobs of other kinds are never
+// read or changed, however many there are (another deployment may own
+// them). Scheduled jobs wait in a separate set until PromoteDue moves them,
+// so a million future jobs do not slow claims.
+//
+// Wake-ups use pub/sub: the scripts that make jobs available (insert,
+// immediate reschedule, promote, rescue, requeue) publish the queue's name
+// on "P:wake", once per call and queue. In a cluster, PUBLISH reaches
+// subscribers on every node. Listen holds one subscription and resubscribes
+// after any failure; the engine's polling covers the gaps.
+//
+// PromoteDue and Rescue run one script per known queue, pipelined; each
+// queue's step is atomic. Rescue takes the {P}:rescue lock so that only one
+// client scans at a time; the per-queue script re-checks every lease it
+// handles, so even two rescuers racing (after a lock expiry) cannot handle
+// one expired lease twice. Their cost grows with the number of queue names
+// ever used ({P}:queues is never pruned: a queue's index must never be
+// given to another name while tokens naming it may exist).
+package redisqueue

@@ -1,0 +1,198 @@
+package redisqueue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/pgqueue/pgqueue"
+)
+
+// Complete deletes the running jobs held under the refs' tokens and returns
+// the refs that were no longer held (lease lost, job finished, or unknown
+// ID). Each queue's jobs are completed atomically; the queues of one batch
+// are written in one round trip. On an error, the jobs of some queues may
+// have been completed: a retry then reports them lost, which changes
+// nothing.
+func (b *Backend) Complete(ctx context.Context, refs []pgqueue.JobRef) ([]pgqueue.JobRef, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	ok, err := b.refsBatch(ctx, "complete jobs", refs, func(q queueKeys, group []pgqueue.JobRef) call {
+		args := make([]any, 0, 1+2*len(group))
+		args = append(args, q.tag)
+		for _, r := range group {
+			args = append(args, r.ID, r.Token)
+		}
+		return call{s: completeScript, keys: []string{q.running}, args: args}
+	})
+	if err != nil {
+		return nil, err
+	}
+	var lost []pgqueue.JobRef
+	for i, r := range refs {
+		if !ok[i] {
+			lost = append(lost, r)
+		}
+	}
+	return lost, nil
+}
+
+// Heartbeat moves the leases of the running jobs held under the refs'
+// tokens to lease from now, on the Redis server's clock, and returns the
+// refs that were no longer held.
+func (b *Backend) Heartbeat(ctx context.Context, refs []pgqueue.JobRef, lease time.Duration) ([]pgqueue.JobRef, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	us := max(lease, 0).Microseconds()
+	ok, err := b.refsBatch(ctx, "heartbeat", refs, func(q queueKeys, group []pgqueue.JobRef) call {
+		args := make([]any, 0, 2+2*len(group))
+		args = append(args, q.tag, us)
+		for _, r := range group {
+			args = append(args, r.ID, r.Token)
+		}
+		return call{s: heartbeatScript, keys: []string{q.running}, args: args}
+	})
+	if err != nil {
+		return nil, err
+	}
+	var lost []pgqueue.JobRef
+	for i, r := range refs {
+		if !ok[i] {
+			lost = append(lost, r)
+		}
+	}
+	return lost, nil
+}
+
+// refsBatch groups refs by queue, runs one script per queue built by mk,
+// and reports for each ref whether the script answered it among the
+// positions (1-based, within its group) it changed.
+func (b *Backend) refsBatch(ctx context.Context, op string, refs []pgqueue.JobRef, mk func(queueKeys, []pgqueue.JobRef) call) ([]bool, error) {
+	queues := make([]string, len(refs))
+	for i, r := range refs {
+		q, err := b.queueOfToken(ctx, r.Token)
+		if err != nil {
+			return nil, err
+		}
+		queues[i] = q
+	}
+	names, groups := byQueue(queues)
+	calls := make([]call, len(names))
+	for n, name := range names {
+		group := make([]pgqueue.JobRef, len(groups[name]))
+		for j, i := range groups[name] {
+			group[j] = refs[i]
+		}
+		calls[n] = mk(b.queue(name), group)
+	}
+	ok := make([]bool, len(refs))
+	if len(calls) == 0 {
+		return ok, nil
+	}
+	cmds, err := b.runAll(ctx, calls)
+	if err != nil {
+		return nil, wrapErr(op, err)
+	}
+	for n, name := range names {
+		positions, err := cmds[n].Int64Slice()
+		if err != nil {
+			return nil, wrapErr(op, err)
+		}
+		for _, p := range positions {
+			if p >= 1 && int(p) <= len(groups[name]) {
+				ok[groups[name][p-1]] = true
+			}
+		}
+	}
+	return ok, nil
+}
+
+// refQueue finds the queue of one ref's job from its token; ok is false
+// for a token no queue of this prefix issued.
+func (b *Backend) refQueue(ctx context.Context, ref pgqueue.JobRef) (q queueKeys, ok bool, err error) {
+	name, err := b.queueOfToken(ctx, ref.Token)
+	if err != nil || name == "" {
+		return queueKeys{}, false, err
+	}
+	return b.queue(name), true, nil
+}
+
+// Reschedule puts a running job back in its queue: available at once (and
+// its queue woken) when p.Delay <= 0, else scheduled p.Delay from now on the
+// Redis server's clock. p.Error, when set, is appended to its history; with
+// p.RefundAttempt the attempt the claim counted is given back. It returns
+// an error wrapping pgqueue.ErrLeaseLost, changing nothing, if the job is
+// not held under ref's token.
+func (b *Backend) Reschedule(ctx context.Context, ref pgqueue.JobRef, p pgqueue.RescheduleParams) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	errJSON := ""
+	if p.Error != nil {
+		raw, err := json.Marshal(p.Error)
+		if err != nil {
+			return fmt.Errorf("redisqueue: encode attempt error: %w", err)
+		}
+		errJSON = string(raw)
+	}
+	q, ok, err := b.refQueue(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: job %d", pgqueue.ErrLeaseLost, ref.ID)
+	}
+	refund := "0"
+	if p.RefundAttempt {
+		refund = "1"
+	}
+	n, err := rescheduleScript.Run(ctx, b.rdb, []string{q.running, q.sched},
+		q.tag, b.channel, q.name, ref.ID, ref.Token, p.Delay.Microseconds(), errJSON, refund).Int64()
+	if err != nil {
+		return wrapErr("reschedule job", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: job %d", pgqueue.ErrLeaseLost, ref.ID)
+	}
+	return nil
+}
+
+// DeadLetter moves a running job to its queue's dead-letter store, with
+// info appended to its history, in one atomic step. The job keeps its ID,
+// fields and history until PurgeDead. It returns an error wrapping
+// pgqueue.ErrLeaseLost, changing nothing, if the job is not held under
+// ref's token.
+func (b *Backend) DeadLetter(ctx context.Context, ref pgqueue.JobRef, info pgqueue.AttemptError) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	errJSON, err := json.Marshal(info)
+	if err != nil {
+		return fmt.Errorf("redisqueue: encode attempt error: %w", err)
+	}
+	q, ok, err := b.refQueue(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: job %d", pgqueue.ErrLeaseLost, ref.ID)
+	}
+	n, err := deadLetterScript.Run(ctx, b.rdb, []string{q.running, q.dead},
+		q.tag, ref.ID, ref.Token, string(errJSON), "0").Int64()
+	if err != nil {
+		return wrapErr("dead-letter job", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: job %d", pgqueue.ErrLeaseLost, ref.ID)
+	}
+	return nil
+}

@@ -1,0 +1,29 @@
+-- dead_letter.lua moves a running job held under the given token to the
+-- queue's dead-letter sets, appending the error to its history. The job
+-- keeps its hash (and so its ID, history and token) until it is purged.
+--
+-- KEYS[1] the queue's running set, KEYS[2] its dead-letter set.
+-- ARGV[1] queue tag, ARGV[2] id, ARGV[3] token, ARGV[4] the error as JSON,
+--         ARGV[5] '1' to start a new history because the stored one does
+--         not decode (it is kept aside in errors_unreadable).
+-- Returns 1 when the job was held and moved, 0 when the lease was lost.
+
+local tag, id, token, err, reset = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1'
+local key = job_key(tag, id)
+local f = redis.call('HMGET', key, 'state', 'token', 'kind', 'errors')
+if f[1] ~= 'running' or f[2] ~= token then
+  return 0
+end
+local now = int(now_us())
+local m = member(id)
+local hist = f[4]
+if reset and hist and hist ~= '' then
+  redis.call('HSET', key, 'errors_unreadable', hist)
+  hist = ''
+end
+redis.call('ZREM', KEYS[1], m)
+redis.call('HDEL', key, 'lease_until', 'claimed_by')
+redis.call('HSET', key, 'state', 'dead', 'died_at', now, 'errors', append_error(hist, err))
+redis.call('ZADD', KEYS[2], now, m)
+redis.call('ZADD', dead_kind_key(tag, f[3] or ''), now, m)
+return 1

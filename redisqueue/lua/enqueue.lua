@@ -1,0 +1,42 @@
+-- enqueue.lua stores a batch of new jobs, of any queues, in one atomic step
+-- and one round trip: it allocates their IDs and queue indexes and writes
+-- every queue's jobs (see alloc_ids and insert_jobs in lib.lua). It touches
+-- keys of several hash tags, so it is only for a single Redis server
+-- (plain or failover client); clusters use alloc.lua then insert.lua.
+--
+-- A client library may send a script again when the reply was lost; a
+-- retry guard, written with the batch, makes the retry return the first
+-- run's IDs instead of storing the batch twice.
+--
+-- KEYS[1] ID counter, KEYS[2] hash queue name -> index, KEYS[3] hash
+--         index -> queue name, KEYS[4] the batch's retry guard, KEYS[5..]
+--         the scheduled set of each queue, in the order of ARGV.
+-- ARGV[1] wake channel, ARGV[2] how many jobs, ARGV[3] the guard's expiry
+--         in ms, then for each queue: its tag, its name, how many of its
+--         jobs follow, and seven values per job as insert_jobs reads them.
+-- Returns { the batch's first ID, the index of each queue } (the indexes
+-- are left out when the call is a retry answered by the guard).
+
+local done = redis.call('GET', KEYS[4])
+if done then
+  return { tonumber(done) }
+end
+local channel, n = ARGV[1], tonumber(ARGV[2])
+local queues, names = {}, {}
+local pos = 4
+for q = 1, #KEYS - 4 do
+  local count = tonumber(ARGV[pos + 2])
+  queues[q] = { tag = ARGV[pos], name = ARGV[pos + 1], count = count, from = pos + 3 }
+  names[q] = ARGV[pos + 1]
+  pos = pos + 3 + 7 * count
+end
+local first, indexes = alloc_ids(KEYS[1], KEYS[2], KEYS[3], n, names)
+for q, spec in ipairs(queues) do
+  insert_jobs(spec.tag, channel, spec.name, indexes[q], KEYS[4 + q], first, ARGV, spec.from, spec.count)
+end
+redis.call('SET', KEYS[4], int(first), 'PX', ARGV[3])
+local out = { first }
+for _, index in ipairs(indexes) do
+  out[#out + 1] = index
+end
+return out

@@ -1,0 +1,66 @@
+-- rescue.lua handles running jobs of one queue whose lease has ended, a
+-- bounded batch per call: those with attempts left become available again
+-- (run-at now), the others are dead-lettered; either way the given error is
+-- appended to the history, stamped with the attempt that was lost. It
+-- wakes the queue if it made any job available.
+--
+-- Each job is handled inside this atomic script, and its lease end is
+-- re-read here, so concurrent rescuers (the lock is only an optimisation)
+-- can never handle one expiry twice.
+--
+-- KEYS[1] the queue's running set, KEYS[2] its dead-letter set.
+-- ARGV[1] queue tag, ARGV[2] wake channel, ARGV[3] queue name, ARGV[4] the
+--         error's JSON after its attempt number (from the first ','),
+--         ARGV[5] batch size, ARGV[6] the time to stamp on errors (RFC 3339).
+-- Returns { requeued, dead-lettered, 1 if the batch was full }.
+
+local tag, channel, queue, tail = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local batch, at = tonumber(ARGV[5]), ARGV[6]
+local now = now_us()
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. int(now), 'LIMIT', 0, batch)
+local requeued, dead = 0, 0
+local names = { 'state', 'kind', 'priority', 'attempt', 'max_attempts', 'errors' }
+for _, m in ipairs(expired) do
+  redis.call('ZREM', KEYS[1], m)
+  local id = id_of(m)
+  local key = job_key(tag, id)
+  local f = redis.call('HMGET', key, unpack(names))
+  if f[1] == 'running' then
+    local bad = missing_fields(f, { 'state', 'kind', 'priority', 'attempt', 'max_attempts' },
+      { priority = true, attempt = true, max_attempts = true })
+    if #bad > 0 then
+      bury(tag, queue, id, f[2] or nil, now, at, 'the stored job is corrupt: ' .. table.concat(bad, ', '))
+      dead = dead + 1
+    else
+      local attempt = intfield(f[4])
+      local hist = append_error(f[6], '{"attempt":' .. int(attempt) .. tail)
+      redis.call('HDEL', key, 'lease_until', 'claimed_by')
+      if attempt < intfield(f[5]) then
+        redis.call('HSET', key, 'state', 'available', 'run_at', int(now), 'errors', hist)
+        redis.call('ZADD', avail_key(tag, f[2]), int(avail_score(intfield(f[3]), now)), m)
+        requeued = requeued + 1
+      else
+        redis.call('HSET', key, 'state', 'dead', 'died_at', int(now), 'errors', hist)
+        redis.call('ZADD', KEYS[2], int(now), m)
+        redis.call('ZADD', dead_kind_key(tag, f[2]), int(now), m)
+        dead = dead + 1
+      end
+    end
+  elseif f[1] == false then
+    if redis.call('EXISTS', key) == 0 then
+      bury(tag, queue, id, nil, now, at, 'the job hash is gone (deleted or evicted: is maxmemory-policy noeviction?)')
+    else
+      bury(tag, queue, id, f[2] or nil, now, at, 'the stored job is corrupt: state (missing)')
+    end
+    dead = dead + 1
+  end
+  -- Any other state means the member was stale: removing it is all to do.
+end
+if requeued > 0 then
+  redis.call('PUBLISH', channel, queue)
+end
+local full = 0
+if #expired >= batch then
+  full = 1
+end
+return { requeued, dead, full }

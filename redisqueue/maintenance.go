@@ -1,0 +1,188 @@
+package redisqueue
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/pgqueue/pgqueue"
+)
+
+const (
+	// maintenanceBatch caps the jobs one promote or rescue script moves, so
+	// that no single script blocks Redis for long; the Go side repeats
+	// while batches come back full.
+	maintenanceBatch = 1000
+	// rescueLockTTL bounds how long a rescuer that crashed, or could not
+	// release the lock, keeps the others out. It may be short: the lock
+	// only saves duplicate scans, as rescue.lua re-checks every lease it
+	// handles, so a scan outliving it is still correct.
+	rescueLockTTL = 5 * time.Second
+)
+
+// PromoteDue makes scheduled jobs whose run-at has passed on the Redis
+// server's clock available, in every queue, and wakes the queues that got
+// jobs. It reports those queues (sorted, each once) and how long until the
+// earliest job still scheduled falls due. Each queue's step is atomic; all
+// queues are handled in one pipelined round trip per batch.
+func (b *Backend) PromoteDue(ctx context.Context) (pgqueue.PromoteResult, error) {
+	var res pgqueue.PromoteResult
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	names, err := b.knownQueues(ctx)
+	if err != nil {
+		return res, err
+	}
+	touched := map[string]bool{}
+	// The next due time per queue: a later pass over the queues whose
+	// batch was full replaces only theirs.
+	nextIn := map[string]time.Duration{}
+	for len(names) > 0 {
+		stamp := errorStamp()
+		calls := make([]call, len(names))
+		for i, name := range names {
+			q := b.queue(name)
+			calls[i] = call{s: promoteScript, keys: []string{q.sched}, args: []any{q.tag, b.channel, name, maintenanceBatch, stamp}}
+		}
+		cmds, err := b.runAll(ctx, calls)
+		if err != nil {
+			return pgqueue.PromoteResult{}, wrapErr("promote scheduled jobs", err)
+		}
+		var again []string
+		for i, cmd := range cmds {
+			v, err := cmd.Int64Slice()
+			if err != nil || len(v) != 4 {
+				return pgqueue.PromoteResult{}, wrapErr("promote scheduled jobs", fmt.Errorf("unexpected reply %v: %v", cmd.Val(), err))
+			}
+			if v[0] > 0 {
+				touched[names[i]] = true
+			}
+			if v[1] == 1 {
+				again = append(again, names[i])
+			}
+			delete(nextIn, names[i])
+			if v[2] == 1 {
+				nextIn[names[i]] = time.Duration(v[3]) * time.Microsecond
+			}
+		}
+		names = again
+	}
+	for _, next := range nextIn {
+		if !res.HasNext || next < res.NextIn {
+			res.HasNext, res.NextIn = true, next
+		}
+	}
+	for q := range touched {
+		res.Queues = append(res.Queues, q)
+	}
+	slices.Sort(res.Queues)
+	return res, nil
+}
+
+// Rescue handles running jobs whose lease ended on the Redis server's
+// clock, in every queue: those with attempts left become available again
+// (run-at now) and their queues are woken, the others are dead-lettered;
+// each gets info appended to its history with its Attempt set to the
+// attempt that was lost. Only one Rescue runs at a time across every
+// client of the prefix (a lock with a 5s expiry); a call that finds
+// another in progress returns a zero result and no error.
+func (b *Backend) Rescue(ctx context.Context, info pgqueue.AttemptError) (pgqueue.RescueResult, error) {
+	var res pgqueue.RescueResult
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	tail, err := errorTail(info)
+	if err != nil {
+		return res, err
+	}
+	token := lockToken()
+	got, err := lockScript.Run(ctx, b.rdb, []string{b.k.rescue}, token, rescueLockTTL.Milliseconds()).Int64()
+	if err != nil {
+		return res, wrapErr("take the rescue lock", err)
+	}
+	if got != 1 {
+		return res, nil
+	}
+	defer b.unlockRescue(ctx, token)
+
+	names, err := b.knownQueues(ctx)
+	if err != nil {
+		return res, err
+	}
+	woken := map[string]bool{}
+	for len(names) > 0 {
+		stamp := errorStamp()
+		calls := make([]call, len(names))
+		for i, name := range names {
+			q := b.queue(name)
+			calls[i] = call{s: rescueScript, keys: []string{q.running, q.dead}, args: []any{q.tag, b.channel, name, tail, maintenanceBatch, stamp}}
+		}
+		cmds, err := b.runAll(ctx, calls)
+		// Count what the scripts that ran did even if one failed: their
+		// work is done and must not be reported twice.
+		var again []string
+		for i, cmd := range cmds {
+			v, cerr := cmd.Int64Slice()
+			if cerr != nil || len(v) != 3 {
+				continue
+			}
+			res.Requeued += int(v[0])
+			res.DeadLettered += int(v[1])
+			if v[0] > 0 {
+				woken[names[i]] = true
+			}
+			if v[2] == 1 {
+				again = append(again, names[i])
+			}
+		}
+		if err != nil {
+			return res, wrapErr("rescue expired leases", err)
+		}
+		names = again
+	}
+	for q := range woken {
+		res.Queues = append(res.Queues, q)
+	}
+	slices.Sort(res.Queues)
+	return res, nil
+}
+
+// errorTail encodes info and returns what follows its attempt number, for
+// rescue.lua to prepend each job's own attempt to.
+func errorTail(info pgqueue.AttemptError) (string, error) {
+	info.Attempt = 0
+	raw, err := json.Marshal(info)
+	if err != nil {
+		return "", fmt.Errorf("redisqueue: encode attempt error: %w", err)
+	}
+	const head = `{"attempt":0`
+	if len(raw) <= len(head) || string(raw[:len(head)]) != head {
+		return "", fmt.Errorf("redisqueue: attempt error encodes as %s, not starting with %s", raw, head)
+	}
+	return string(raw[len(head):]), nil
+}
+
+// unlockRescue releases the rescue lock if token still holds it, trying
+// a few times: a lock left behind stops every rescue until it expires.
+// It uses a context of its own, since ctx may be what ended the scan.
+func (b *Backend) unlockRescue(ctx context.Context, token string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for try := 0; try < 3 && ctx.Err() == nil; try++ {
+		if unlockScript.Run(ctx, b.rdb, []string{b.k.rescue}, token).Err() == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func lockToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
