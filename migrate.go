@@ -55,14 +55,12 @@ type Migrator struct {
 // method is called. It returns ErrInvalidConfig for a nil pool or bad
 // schema name.
 func NewMigrator(pool *pgxpool.Pool, opts *MigrateOptions) (*Migrator, error) {
-	if pool == nil {
-		return nil, invalidConfig("pool", "must not be nil")
+	var name string
+	if opts != nil {
+		name = opts.Schema
 	}
-	schema := "public"
-	if opts != nil && opts.Schema != "" {
-		schema = opts.Schema
-	}
-	if err := validSchema(schema); err != nil {
+	schema, err := poolAndSchema(pool, name)
+	if err != nil {
 		return nil, err
 	}
 	cfg := pool.Config().ConnConfig.Copy()

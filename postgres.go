@@ -59,14 +59,12 @@ var _ Backend = (*PostgresBackend)(nil)
 // It returns an error wrapping ErrInvalidConfig for a nil pool or an empty
 // or over-long schema name.
 func NewPostgres(pool *pgxpool.Pool, opts *PostgresOptions) (*PostgresBackend, error) {
-	if pool == nil {
-		return nil, invalidConfig("pool", "must not be nil")
+	var name string
+	if opts != nil {
+		name = opts.Schema
 	}
-	schema := "public"
-	if opts != nil && opts.Schema != "" {
-		schema = opts.Schema
-	}
-	if err := validSchema(schema); err != nil {
+	schema, err := poolAndSchema(pool, name)
+	if err != nil {
 		return nil, err
 	}
 	q, err := renderQueries(schema)
@@ -89,6 +87,18 @@ func NewPostgres(pool *pgxpool.Pool, opts *PostgresOptions) (*PostgresBackend, e
 		}
 	}
 	return b, nil
+}
+
+// poolAndSchema checks the pool and the schema name (default "public")
+// given to NewPostgres and NewMigrator.
+func poolAndSchema(pool *pgxpool.Pool, schema string) (string, error) {
+	if pool == nil {
+		return "", invalidConfig("pool", "must not be nil")
+	}
+	if schema == "" {
+		schema = "public"
+	}
+	return schema, validSchema(schema)
 }
 
 func validSchema(schema string) error {

@@ -63,6 +63,34 @@ func (sel *selector) filter(ids []int64) (pgqueue.DeadFilter, error) {
 	return f, nil
 }
 
+// resolve turns job ID arguments or selector flags (not both) into a
+// filter, and counts the dead letters it matches. Every given ID must be a
+// dead letter, or nothing is done.
+func (sel *selector) resolve(cmd *cobra.Command, args []string, s *session, verb string) (pgqueue.DeadFilter, []int64, int, error) {
+	ids, err := parseIDs(args)
+	if err != nil {
+		return pgqueue.DeadFilter{}, nil, 0, err
+	}
+	if len(ids) == 0 && sel.empty() {
+		return pgqueue.DeadFilter{}, nil, 0, errors.New("say which dead letters: job IDs, or --kind, --queue, --since, --older-than or --all")
+	}
+	if len(ids) > 0 && !sel.empty() {
+		return pgqueue.DeadFilter{}, nil, 0, errors.New("give either job IDs or selector flags, not both")
+	}
+	f, err := sel.filter(ids)
+	if err != nil {
+		return f, nil, 0, err
+	}
+	n, err := s.admin.CountDead(cmd.Context(), f)
+	if err != nil {
+		return f, nil, 0, err
+	}
+	if len(ids) > 0 && n != len(ids) {
+		return f, nil, 0, fmt.Errorf("%d of the %d IDs are not dead letters (see `pgqueue dlq list`); nothing was %s", len(ids)-n, len(ids), verb)
+	}
+	return f, ids, n, nil
+}
+
 func parseIDs(args []string) ([]int64, error) {
 	ids := make([]int64, 0, len(args))
 	for _, a := range args {
@@ -150,26 +178,9 @@ func newDLQCmd(g *globals) *cobra.Command {
 		Short: "Move dead letters back into their queues (attempts reset, errors kept)",
 		Long:  "requeue moves the given dead letters, or those chosen by --kind, --queue, --since, --older-than or --all, back into their queues. Bulk selections need --yes.",
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
-			ids, err := parseIDs(args)
+			f, ids, n, err := rqSel.resolve(cmd, args, s, "requeued")
 			if err != nil {
 				return err
-			}
-			if len(ids) == 0 && rqSel.empty() {
-				return errors.New("say which dead letters: job IDs, or --kind, --queue, --since, --older-than or --all")
-			}
-			if len(ids) > 0 && !rqSel.empty() {
-				return errors.New("give either job IDs or selector flags, not both")
-			}
-			f, err := rqSel.filter(ids)
-			if err != nil {
-				return err
-			}
-			n, err := s.admin.CountDead(cmd.Context(), f)
-			if err != nil {
-				return err
-			}
-			if len(ids) > 0 && n != len(ids) {
-				return fmt.Errorf("%d of the %d IDs are not dead letters (see `pgqueue dlq list`); nothing was requeued", len(ids)-n, len(ids))
 			}
 			if len(ids) == 0 && !rqYes {
 				return fmt.Errorf("would requeue %d dead letter(s); rerun with --yes to do it", n)
@@ -191,26 +202,9 @@ func newDLQCmd(g *globals) *cobra.Command {
 		Short: "Delete dead letters for good (needs --yes)",
 		Long:  "purge deletes the given dead letters, or those chosen by --kind, --queue, --since, --older-than or --all. It always needs --yes; without it, it says how many it would delete.",
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
-			ids, err := parseIDs(args)
+			f, _, n, err := pgSel.resolve(cmd, args, s, "purged")
 			if err != nil {
 				return err
-			}
-			if len(ids) == 0 && pgSel.empty() {
-				return errors.New("say which dead letters: job IDs, or --kind, --queue, --since, --older-than or --all")
-			}
-			if len(ids) > 0 && !pgSel.empty() {
-				return errors.New("give either job IDs or selector flags, not both")
-			}
-			f, err := pgSel.filter(ids)
-			if err != nil {
-				return err
-			}
-			n, err := s.admin.CountDead(cmd.Context(), f)
-			if err != nil {
-				return err
-			}
-			if len(ids) > 0 && n != len(ids) {
-				return fmt.Errorf("%d of the %d IDs are not dead letters; nothing was purged", len(ids)-n, len(ids))
 			}
 			if !pgYes {
 				return fmt.Errorf("would delete %d dead letter(s) for good; rerun with --yes to do it", n)
