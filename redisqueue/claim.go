@@ -19,6 +19,10 @@ import (
 // Run-at orders at millisecond resolution; jobs due in the same millisecond
 // are taken in ID order.
 //
+// A paused queue (PauseQueue) gives no jobs, and a queue's global limits
+// (SetQueueLimits) cap the claim; both are checked inside the claim's
+// atomic script.
+//
 // A job whose stored hash is unusable (fields missing or not numbers, the
 // hash gone, or an error history that does not decode) is dead-lettered
 // with a "decode" error saying what is wrong, and is not returned. It
@@ -33,8 +37,8 @@ func (b *Backend) Claim(ctx context.Context, p pgqueue.ClaimParams) ([]*pgqueue.
 	}
 	kinds := slices.Compact(slices.Sorted(slices.Values(p.Kinds)))
 	q := b.queue(p.Queue)
-	keys := make([]string, 0, 1+len(kinds))
-	keys = append(keys, q.running)
+	keys := make([]string, 0, 2+len(kinds))
+	keys = append(keys, q.running, q.config)
 	args := make([]any, 0, 6+len(kinds))
 	args = append(args, q.tag, p.Queue, p.Limit, max(p.Lease, 0).Microseconds(), p.ClientID, errorStamp())
 	for _, k := range kinds {

@@ -44,6 +44,10 @@
 //	{P:Q}:running         zset: running jobs, by lease end (µs)
 //	{P:Q}:dead            zset: dead-lettered jobs, by time of death (µs)
 //	{P:Q}:dead:<kind>     zset: the same, for one kind (ListDead by kind)
+//	{P:Q}:unique          hash: unique key -> ID of the waiting or running job holding it
+//	{P:Q}:periodic        hash: periodic job name -> "<last tick µs>:<its job's ID or 0>"
+//	{P:Q}:config          hash: paused (pause time), max_running, rate, burst,
+//	                      tokens, tokens_at (the rate limit's token bucket)
 //
 // Keys for the whole prefix carry the tag {P}:
 //
@@ -59,7 +63,8 @@
 // kind, queue, priority, args, attempt, max_attempts, token, errors (a JSON
 // array), metadata (a JSON object, when set), created_at, run_at,
 // attempted_at, lease_until, died_at (times in microseconds since the
-// epoch, on the Redis server's clock), state and claimed_by.
+// epoch, on the Redis server's clock), state, claimed_by and unique_key
+// (while the job holds one).
 //
 // Prefixes sharing a database must not be one another followed by ':'
 // (say "app" and "app:eu"): queue "eu:mail" of the first and queue "mail"
@@ -86,7 +91,7 @@
 // nothing and reports the lease lost. Limits: 2^21-1 queue names per
 // prefix, 2^32-1 claims per job.
 //
-// Calls given only job IDs (RequeueDead, and ListDead or PurgeDead with
+// Calls given only job IDs (RequeueDead, CancelJob, and ListDead or PurgeDead with
 // DeadFilter.IDs) cannot tell the queue from an ID, so they ask every
 // known queue (or DeadFilter.Queue) about every ID, in one pipelined round
 // trip: O(queues * IDs) cheap checks, fine for operator actions.
@@ -97,7 +102,8 @@
 // or none, in one round trip. go-redis resends a command whose reply was
 // lost; so that such a resend cannot store the batch twice, the script
 // also writes a guard key, {P}:insert:<random>, holding the batch's first
-// ID for 30s, and a resent call finds it and returns the same IDs (one
+// ID and its duplicates for 30s, and a resent call finds it and returns the
+// same IDs (one
 // small key per Insert call of the last 30s). A cluster cannot run one script across slots, so
 // there Insert allocates IDs and queue indexes with alloc.lua on {P}, then
 // writes each queue's jobs with insert.lua on {P:Q}, all queues pipelined:
@@ -105,6 +111,51 @@
 // the jobs of some queues may have been stored and will run. A resent
 // insert.lua skips jobs already written. An Insert that fails after
 // allocating IDs leaves those IDs unused; they are never reused.
+//
+// # Unique jobs
+//
+// Insert and InsertUnique (pgqueue.UniqueInserter) skip a job whose
+// UniqueKey is held and report it as a duplicate with the holder's ID. The
+// check runs inside the insert script of the job's queue against
+// {P:Q}:unique, so it is race-free; complete, dead-letter (including
+// rescue's and corrupt-job burials) and cancel free the key in the same
+// script that changes the job's state, and drop it from the job's hash, so
+// a requeued dead letter is no longer unique. A holder found in a state
+// other than waiting or running (which no script leaves behind) is treated
+// as gone.
+//
+// Keys are unique per queue, not across queues as on Postgres and
+// memqueue. A key map for the whole prefix would live in {P}'s slot,
+// which on a Redis Cluster is generally on another node than the queue's
+// jobs: no script could check the key and store the job (or finish the job
+// and free the key) atomically, and a crash between two steps would leave
+// keys held forever or let duplicates in. Keeping the map in the queue's
+// slot keeps every step atomic, standalone and clustered alike, at the
+// cost of scope: the same UniqueOpts.Key used in two queues is held once
+// per queue. Derived keys with ByQueue are per queue anyway.
+//
+// # Cancelling, periodic jobs, limits and pausing
+//
+// CancelJob (pgqueue.Canceller) does not know a job's queue from its ID,
+// so, like RequeueDead, it runs cancel.lua on every known queue in one
+// pipelined round trip; the queue holding the job waiting or running
+// dead-letters it with a "cancelled" error and, if it was running,
+// publishes pgqueue.CancelMessage(id) on "P:wake", which Listen passes on.
+//
+// EnqueuePeriodic (pgqueue.PeriodicEnqueuer) takes an ID with alloc.lua,
+// then periodic.lua records the tick in {P:Q}:periodic (only if it is
+// later than the recorded one) and inserts the job in the same atomic
+// script, in the job's queue's slot. The record is per queue: a periodic
+// job moved to another queue starts afresh there.
+//
+// SetQueueLimits (pgqueue.QueueLimiter), PauseQueue and ResumeQueue
+// (pgqueue.QueuePauser) write {P:Q}:config; claim.lua reads it first, in
+// the same script that takes the jobs: a paused queue gives nothing,
+// max_running caps the claim at max_running minus the size of the running
+// set, and the rate's token bucket (refilled on the server's clock) caps it
+// at its whole tokens and pays one per job claimed. Setting the same rate
+// and burst again keeps the bucket. ResumeQueue publishes the queue's name
+// on "P:wake" when it was paused.
 //
 // # Claiming, kinds and wake-ups
 //
@@ -117,8 +168,9 @@
 // so a million future jobs do not slow claims.
 //
 // Wake-ups use pub/sub: the scripts that make jobs available (insert,
-// immediate reschedule, promote, rescue, requeue) publish the queue's name
-// on "P:wake", once per call and queue. In a cluster, PUBLISH reaches
+// immediate reschedule, promote, rescue, requeue, periodic, resume) publish
+// the queue's name on "P:wake", once per call and queue; cancel publishes
+// pgqueue.CancelMessage(id) there for a running job. In a cluster, PUBLISH reaches
 // subscribers on every node. Listen holds one subscription and resubscribes
 // after any failure; the engine's polling covers the gaps.
 //

@@ -34,19 +34,43 @@ const insertGuardTTL = 30 * time.Second
 // round trip: if Insert returns an error, the jobs of some queues may have
 // been stored and will run.
 //
+// Jobs with a UniqueKey are checked as InsertUnique does: when some are
+// duplicates, the others are stored and Insert returns all the IDs (a
+// duplicate's being its holder's) with a *pgqueue.DuplicateError.
+//
 // It returns an error wrapping pgqueue.ErrInvalidArgs, storing nothing, for
 // an empty kind, a queue name that is empty or has '{' or '}', a priority
-// outside 0..MaxPriority, or a UniqueKey (unique jobs are not supported).
+// outside 0..MaxPriority, or a UniqueKey longer than 512 bytes.
 func (b *Backend) Insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]int64, error) {
-	if err := ctx.Err(); err != nil {
+	res, err := b.insert(ctx, jobs)
+	if err != nil || len(res) == 0 {
 		return nil, err
 	}
-	if len(jobs) == 0 {
-		return nil, nil
+	ids := make([]int64, len(res))
+	var dup *pgqueue.DuplicateError
+	for i, r := range res {
+		ids[i] = r.ID
+		if r.Duplicate {
+			if dup == nil {
+				dup = &pgqueue.DuplicateError{}
+			}
+			dup.Indexes = append(dup.Indexes, i)
+			dup.ExistingIDs = append(dup.ExistingIDs, r.ID)
+		}
 	}
-	queues := make([]string, len(jobs))
-	// metadata holds each job's metadata as a JSON object, "" for none.
-	metadata := make([]string, len(jobs))
+	if dup != nil {
+		return ids, dup
+	}
+	return ids, nil
+}
+
+// maxUniqueKey is the longest UniqueKey stored, as on Postgres.
+const maxUniqueKey = 512
+
+// validateJobs checks jobs as Insert documents and encodes their metadata
+// ("" for none).
+func validateJobs(jobs []pgqueue.InsertParams) (metadata []string, err error) {
+	metadata = make([]string, len(jobs))
 	for i, j := range jobs {
 		if j.Kind == "" {
 			return nil, fmt.Errorf("%w: redisqueue: job %d: empty kind", pgqueue.ErrInvalidArgs, i)
@@ -54,15 +78,12 @@ func (b *Backend) Insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]in
 		if err := validQueue(j.Queue); err != nil {
 			return nil, fmt.Errorf("job %d: %w", i, err)
 		}
-		if j.UniqueKey != "" {
-			// Unique jobs need pgqueue.UniqueInserter, which this backend
-			// does not implement; the Client refuses them before this.
-			return nil, fmt.Errorf("%w: redisqueue: job %d: unique jobs are not supported on Redis", pgqueue.ErrInvalidArgs, i)
+		if len(j.UniqueKey) > maxUniqueKey {
+			return nil, fmt.Errorf("%w: redisqueue: job %d: unique key longer than %d bytes", pgqueue.ErrInvalidArgs, i, maxUniqueKey)
 		}
 		if j.Priority < 0 || j.Priority > MaxPriority {
 			return nil, fmt.Errorf("%w: redisqueue: job %d: priority %d is outside 0..%d", pgqueue.ErrInvalidArgs, i, j.Priority, MaxPriority)
 		}
-		queues[i] = j.Queue
 		if len(j.Metadata) > 0 {
 			raw, err := json.Marshal(j.Metadata)
 			if err != nil {
@@ -71,28 +92,55 @@ func (b *Backend) Insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]in
 			metadata[i] = string(raw)
 		}
 	}
+	return metadata, nil
+}
+
+// insert stores jobs (see Insert and InsertUnique) and reports each one's
+// outcome.
+func (b *Backend) insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]pgqueue.InsertResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	metadata, err := validateJobs(jobs)
+	if err != nil {
+		return nil, err
+	}
+	queues := make([]string, len(jobs))
+	for i, j := range jobs {
+		queues[i] = j.Queue
+	}
 	names, groups := byQueue(queues)
 
-	var first int64
-	var err error
+	var (
+		first int64
+		dups  []int64
+	)
 	if b.plain {
-		first, err = b.insertOneTrip(ctx, jobs, metadata, names, groups)
+		first, dups, err = b.insertOneTrip(ctx, jobs, metadata, names, groups)
 	} else {
-		first, err = b.insertPerQueue(ctx, jobs, metadata, names, groups)
+		first, dups, err = b.insertPerQueue(ctx, jobs, metadata, names, groups)
 	}
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]int64, len(jobs))
+	out := make([]pgqueue.InsertResult, len(jobs))
 	for i := range jobs {
-		ids[i] = first + int64(i)
+		out[i].ID = first + int64(i)
 	}
-	return ids, nil
+	for i := 0; i+1 < len(dups); i += 2 {
+		if off := dups[i]; off >= 0 && int(off) < len(out) {
+			out[off] = pgqueue.InsertResult{ID: dups[i+1], Duplicate: true}
+		}
+	}
+	return out, nil
 }
 
-// appendJobs appends, for each job of a queue, the seven values
+// appendJobs appends, for each job of a queue, the eight values
 // insert_jobs reads (offset in the batch, kind, priority, args, max
-// attempts, run-at, metadata).
+// attempts, run-at, metadata, unique key).
 func appendJobs(args []any, jobs []pgqueue.InsertParams, positions []int, metadata []string) []any {
 	for _, i := range positions {
 		j := jobs[i]
@@ -100,17 +148,18 @@ func appendJobs(args []any, jobs []pgqueue.InsertParams, positions []int, metada
 		if !j.RunAt.IsZero() {
 			runAt = strconv.FormatInt(micros(j.RunAt), 10)
 		}
-		args = append(args, i, j.Kind, j.Priority, string(j.Args), j.MaxAttempts, runAt, metadata[i])
+		args = append(args, i, j.Kind, j.Priority, string(j.Args), j.MaxAttempts, runAt, metadata[i], j.UniqueKey)
 	}
 	return args
 }
 
 // insertOneTrip stores the batch with enqueue.lua: one server holds every
-// key, so one script can do it all.
-func (b *Backend) insertOneTrip(ctx context.Context, jobs []pgqueue.InsertParams, metadata, names []string, groups map[string][]int) (int64, error) {
+// key, so one script can do it all. It returns the first ID and, flat, the
+// offset and holder of each duplicate.
+func (b *Backend) insertOneTrip(ctx context.Context, jobs []pgqueue.InsertParams, metadata, names []string, groups map[string][]int) (int64, []int64, error) {
 	keys := make([]string, 0, 4+len(names))
 	keys = append(keys, b.k.ids, b.k.queues, b.k.queueIndex, b.k.insertGuard(guardToken()))
-	args := make([]any, 0, 3+3*len(names)+7*len(jobs))
+	args := make([]any, 0, 3+3*len(names)+8*len(jobs))
 	args = append(args, b.channel, len(jobs), insertGuardTTL.Milliseconds())
 	for _, name := range names {
 		q := b.queue(name)
@@ -120,43 +169,64 @@ func (b *Backend) insertOneTrip(ctx context.Context, jobs []pgqueue.InsertParams
 	}
 	res, err := enqueueScript.Run(ctx, b.rdb, keys, args...).Int64Slice()
 	if err != nil {
-		return 0, wrapErr("insert jobs", err)
+		return 0, nil, wrapErr("insert jobs", err)
 	}
-	if len(res) == 0 {
-		return 0, wrapErr("insert jobs", fmt.Errorf("empty reply"))
+	if len(res) < 2 || res[1] < 0 || int(res[1]) > len(res)-2 {
+		return 0, nil, wrapErr("insert jobs", fmt.Errorf("unexpected reply %v", res))
 	}
-	b.rememberQueues(names, res[1:])
-	return res[0], nil
+	n := int(res[1])
+	b.rememberQueues(names, res[2:2+n])
+	return res[0], res[2+n:], nil
 }
 
 // insertPerQueue stores the batch the cluster way: alloc.lua on the
-// prefix's slot, then insert.lua on each queue's slot.
-func (b *Backend) insertPerQueue(ctx context.Context, jobs []pgqueue.InsertParams, metadata, names []string, groups map[string][]int) (int64, error) {
-	allocArgs := make([]any, 0, 1+len(names))
-	allocArgs = append(allocArgs, len(jobs))
-	for _, name := range names {
-		allocArgs = append(allocArgs, name)
-	}
-	res, err := allocScript.Run(ctx, b.rdb, []string{b.k.ids, b.k.queues, b.k.queueIndex}, allocArgs...).Int64Slice()
+// prefix's slot, then insert.lua on each queue's slot. It returns what
+// insertOneTrip does.
+func (b *Backend) insertPerQueue(ctx context.Context, jobs []pgqueue.InsertParams, metadata, names []string, groups map[string][]int) (int64, []int64, error) {
+	res, err := b.alloc(ctx, len(jobs), names)
 	if err != nil {
-		return 0, wrapErr("allocate job IDs", err)
-	}
-	if len(res) != 1+len(names) {
-		return 0, wrapErr("allocate job IDs", fmt.Errorf("unexpected reply %v", res))
+		return 0, nil, err
 	}
 	first := res[0]
-	b.rememberQueues(names, res[1:])
 	calls := make([]call, len(names))
 	for n, name := range names {
 		q := b.queue(name)
-		args := make([]any, 0, 5+7*len(groups[name]))
+		args := make([]any, 0, 5+8*len(groups[name]))
 		args = append(args, q.tag, b.channel, name, res[1+n], first)
 		calls[n] = call{s: insertScript, keys: []string{q.sched}, args: appendJobs(args, jobs, groups[name], metadata)}
 	}
-	if _, err := b.runAll(ctx, calls); err != nil {
-		return 0, wrapErr("insert jobs", err)
+	cmds, err := b.runAll(ctx, calls)
+	if err != nil {
+		return 0, nil, wrapErr("insert jobs", err)
 	}
-	return first, nil
+	var dups []int64
+	for _, cmd := range cmds {
+		d, err := cmd.Int64Slice()
+		if err != nil {
+			return 0, nil, wrapErr("insert jobs", err)
+		}
+		dups = append(dups, d...)
+	}
+	return first, dups, nil
+}
+
+// alloc runs alloc.lua: n IDs and the indexes of names. It returns the
+// first ID then each name's index.
+func (b *Backend) alloc(ctx context.Context, n int, names []string) ([]int64, error) {
+	args := make([]any, 0, 1+len(names))
+	args = append(args, n)
+	for _, name := range names {
+		args = append(args, name)
+	}
+	res, err := allocScript.Run(ctx, b.rdb, []string{b.k.ids, b.k.queues, b.k.queueIndex}, args...).Int64Slice()
+	if err != nil {
+		return nil, wrapErr("allocate job IDs", err)
+	}
+	if len(res) != 1+len(names) {
+		return nil, wrapErr("allocate job IDs", fmt.Errorf("unexpected reply %v", res))
+	}
+	b.rememberQueues(names, res[1:])
+	return res, nil
 }
 
 func guardToken() string {

@@ -20,7 +20,14 @@ const DefaultPrefix = "pgqueue"
 // the wider range exists for callers of Backend.Insert.
 const MaxPriority = 1023
 
-var _ pgqueue.Backend = (*Backend)(nil)
+var (
+	_ pgqueue.Backend          = (*Backend)(nil)
+	_ pgqueue.UniqueInserter   = (*Backend)(nil)
+	_ pgqueue.Canceller        = (*Backend)(nil)
+	_ pgqueue.PeriodicEnqueuer = (*Backend)(nil)
+	_ pgqueue.QueueLimiter     = (*Backend)(nil)
+	_ pgqueue.QueuePauser      = (*Backend)(nil)
+)
 
 // Options configures a Backend built by New. The zero value (or nil) is
 // valid.
@@ -39,7 +46,14 @@ type Options struct {
 // Its methods return errors wrapping pgqueue.ErrDatabase when Redis cannot
 // be reached or refuses a command, wrapping the context's error when ctx
 // ends first, wrapping pgqueue.ErrInvalidArgs for jobs it cannot store
-// (Insert), and pgqueue.ErrLeaseLost as the Backend interface describes.
+// (Insert) or a bad queue name, pgqueue.ErrInvalidConfig for bad limits
+// (SetQueueLimits), pgqueue.ErrJobNotFound (CancelJob), a
+// *pgqueue.DuplicateError from Insert for unique jobs whose key is held,
+// and pgqueue.ErrLeaseLost as the Backend interface describes.
+//
+// Besides pgqueue.Backend it implements pgqueue.UniqueInserter (unique
+// per queue: see the package documentation), pgqueue.Canceller,
+// pgqueue.PeriodicEnqueuer, pgqueue.QueueLimiter and pgqueue.QueuePauser.
 type Backend struct {
 	rdb redis.UniversalClient
 	// plain is true for a *redis.Client (standalone or failover): one
@@ -112,11 +126,13 @@ type queueKeys struct {
 	sched   string
 	running string
 	dead    string
+	// config holds the queue's pause flag and global limits.
+	config string
 }
 
 func (b *Backend) queue(name string) queueKeys {
 	tag := "{" + b.prefix + ":" + name + "}"
-	return queueKeys{name: name, tag: tag, sched: tag + ":sched", running: tag + ":running", dead: tag + ":dead"}
+	return queueKeys{name: name, tag: tag, sched: tag + ":sched", running: tag + ":running", dead: tag + ":dead", config: tag + ":config"}
 }
 
 func (q queueKeys) avail(kind string) string    { return q.tag + ":avail:" + kind }

@@ -2,6 +2,7 @@ package redisqueue_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,7 +58,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 
 // Insert refuses, storing nothing, jobs it cannot keep: an empty kind, a
 // queue name that would break the hash tag, a priority out of range, a
-// unique key (unique jobs are not supported on Redis).
+// unique key longer than 512 bytes.
 func TestInsertRefusesBadJobs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -69,7 +70,7 @@ func TestInsertRefusesBadJobs(t *testing.T) {
 		"queue with a brace":   func(p *pgqueue.InsertParams) { p.Queue = "a}b" },
 		"negative priority":    func(p *pgqueue.InsertParams) { p.Priority = -1 },
 		"priority above range": func(p *pgqueue.InsertParams) { p.Priority = redisqueue.MaxPriority + 1 },
-		"unique key":           func(p *pgqueue.InsertParams) { p.UniqueKey = "once" },
+		"long unique key":      func(p *pgqueue.InsertParams) { p.UniqueKey = strings.Repeat("k", 513) },
 	} {
 		bad := good
 		mutate(&bad)

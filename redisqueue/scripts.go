@@ -29,6 +29,10 @@ var (
 	purgeDeadScript   = loadScript("purge_dead")
 	lockScript        = loadScript("lock")
 	unlockScript      = loadScript("unlock")
+	cancelScript      = loadScript("cancel")
+	periodicScript    = loadScript("periodic")
+	setLimitsScript   = loadScript("set_limits")
+	resumeScript      = loadScript("resume")
 )
 
 // script is one Lua script.

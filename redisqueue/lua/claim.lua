@@ -11,10 +11,17 @@
 -- A job whose hash is unusable is dead-lettered here with the reason, and
 -- the claim goes on with the next job.
 --
--- KEYS[1] the queue's running set, KEYS[2..] the available set of each kind.
+-- The queue's config hash is read first: a paused queue gives nothing, and
+-- the queue's global limits cap the claim: no more than max_running minus
+-- the jobs running now (the running set's size), and no more than the
+-- whole tokens of the rate bucket (burst tokens, refilled at rate per
+-- second), which then pays one token per job claimed.
+--
+-- KEYS[1] the queue's running set, KEYS[2] its config hash, KEYS[3..] the
+--         available set of each kind.
 -- ARGV[1] queue tag, ARGV[2] queue name, ARGV[3] limit, ARGV[4] lease in
 --         microseconds, ARGV[5] claiming client ID, ARGV[6] the time to
---         stamp on errors (RFC 3339), ARGV[7..] the kind of each of KEYS[2..].
+--         stamp on errors (RFC 3339), ARGV[7..] the kind of each of KEYS[3..].
 -- Returns one array per job: id, kind, priority, args, attempt, max
 -- attempts, errors, created-at, run-at, attempted-at, lease-until, token,
 -- metadata (times in microseconds; metadata a JSON object or '').
@@ -24,6 +31,24 @@ local limit, lease, client, at = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], 
 local now = now_us()
 local now_s, until_s = int(now), int(now + lease)
 
+local cfg = redis.call('HMGET', KEYS[2], 'paused', 'max_running', 'rate', 'burst', 'tokens', 'tokens_at')
+if cfg[1] then
+  return {}
+end
+local max_running = tonumber(cfg[2])
+if max_running and max_running > 0 then
+  limit = math.min(limit, math.max(0, max_running - redis.call('ZCARD', KEYS[1])))
+end
+local rate, burst, tokens = tonumber(cfg[3]), tonumber(cfg[4]), nil
+if rate and rate > 0 and burst then
+  tokens = tonumber(cfg[5]) or burst
+  local since = now - (tonumber(cfg[6]) or now)
+  if since > 0 then
+    tokens = math.min(burst, tokens + since / 1000000 * rate)
+  end
+  limit = math.min(limit, math.floor(tokens))
+end
+
 local names = { 'kind', 'priority', 'args', 'attempt', 'max_attempts', 'token', 'created_at', 'run_at', 'errors', 'metadata' }
 local numeric = { priority = true, attempt = true, max_attempts = true, token = true, created_at = true, run_at = true }
 local required = { 'kind', 'priority', 'args', 'attempt', 'max_attempts', 'token', 'created_at', 'run_at' }
@@ -32,7 +57,7 @@ local out, claimed = {}, {}
 while #out < limit do
   local need = limit - #out
   local cands = {}
-  for k = 2, #KEYS do
+  for k = 3, #KEYS do
     local r = redis.call('ZRANGE', KEYS[k], 0, need - 1, 'WITHSCORES')
     for i = 1, #r, 2 do
       cands[#cands + 1] = { m = r[i], s = tonumber(r[i + 1]), k = k }
@@ -42,7 +67,7 @@ while #out < limit do
     break
   end
   -- One set comes out of ZRANGE in order already; several are merged.
-  if #KEYS > 2 then
+  if #KEYS > 3 then
     table.sort(cands, function(a, b)
       if a.s ~= b.s then
         return a.s < b.s
@@ -67,7 +92,7 @@ while #out < limit do
   for i = 1, take do
     local c = cands[i]
     local id = id_of(c.m)
-    local kind = ARGV[c.k + 5]
+    local kind = ARGV[c.k + 4]
     local key = job_key(tag, id)
     local f = redis.call('HMGET', key, unpack(names))
     local token, attempt = intfield(f[6]), intfield(f[4])
@@ -107,5 +132,8 @@ while #out < limit do
 end
 if #claimed > 0 then
   zadd_many(KEYS[1], claimed)
+end
+if tokens then
+  redis.call('HSET', KEYS[2], 'tokens', string.format('%.17g', tokens - #out), 'tokens_at', now_s)
 end
 return out

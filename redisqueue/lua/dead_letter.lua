@@ -1,6 +1,7 @@
 -- dead_letter.lua moves a running job held under the given token to the
 -- queue's dead-letter sets, appending the error to its history. The job
--- keeps its hash (and so its ID, history and token) until it is purged.
+-- keeps its hash (and so its ID, history and token) until it is purged;
+-- its unique key, if any, is freed.
 --
 -- KEYS[1] the queue's running set, KEYS[2] its dead-letter set.
 -- ARGV[1] queue tag, ARGV[2] id, ARGV[3] token, ARGV[4] the error as JSON,
@@ -10,10 +11,11 @@
 
 local tag, id, token, err, reset = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1'
 local key = job_key(tag, id)
-local f = redis.call('HMGET', key, 'state', 'token', 'kind', 'errors')
+local f = redis.call('HMGET', key, 'state', 'token', 'kind', 'errors', 'unique_key')
 if f[1] ~= 'running' or f[2] ~= token then
   return 0
 end
+release_unique(tag, id, f[5])
 local now = int(now_us())
 local m = member(id)
 local hist = f[4]

@@ -13,13 +13,19 @@
 --         the scheduled set of each queue, in the order of ARGV.
 -- ARGV[1] wake channel, ARGV[2] how many jobs, ARGV[3] the guard's expiry
 --         in ms, then for each queue: its tag, its name, how many of its
---         jobs follow, and seven values per job as insert_jobs reads them.
--- Returns { the batch's first ID, the index of each queue } (the indexes
--- are left out when the call is a retry answered by the guard).
+--         jobs follow, and eight values per job as insert_jobs reads them.
+-- Returns { the batch's first ID, the number of queue indexes that follow,
+-- the index of each queue, then an offset in the batch and a holder ID for
+-- each job skipped as a duplicate } (no indexes when the call is a retry
+-- answered by the guard, which keeps the first ID and the duplicates).
 
 local done = redis.call('GET', KEYS[4])
 if done then
-  return { tonumber(done) }
+  local out = {}
+  for v in string.gmatch(done, '%d+') do
+    out[#out + 1] = tonumber(v)
+  end
+  return out
 end
 local channel, n = ARGV[1], tonumber(ARGV[2])
 local queues, names = {}, {}
@@ -28,15 +34,24 @@ for q = 1, #KEYS - 4 do
   local count = tonumber(ARGV[pos + 2])
   queues[q] = { tag = ARGV[pos], name = ARGV[pos + 1], count = count, from = pos + 3 }
   names[q] = ARGV[pos + 1]
-  pos = pos + 3 + 7 * count
+  pos = pos + 3 + 8 * count
 end
 local first, indexes = alloc_ids(KEYS[1], KEYS[2], KEYS[3], n, names)
+local dups = {}
 for q, spec in ipairs(queues) do
-  insert_jobs(spec.tag, channel, spec.name, indexes[q], KEYS[4 + q], first, ARGV, spec.from, spec.count)
+  local _, d = insert_jobs(spec.tag, channel, spec.name, indexes[q], KEYS[4 + q], first, ARGV, spec.from, spec.count)
+  for _, v in ipairs(d) do
+    dups[#dups + 1] = v
+  end
 end
-redis.call('SET', KEYS[4], int(first), 'PX', ARGV[3])
-local out = { first }
+local guard = { int(first), '0' }
+local out = { first, #indexes }
 for _, index in ipairs(indexes) do
   out[#out + 1] = index
 end
+for _, v in ipairs(dups) do
+  out[#out + 1] = tonumber(v)
+  guard[#guard + 1] = v
+end
+redis.call('SET', KEYS[4], table.concat(guard, ','), 'PX', ARGV[3])
 return out

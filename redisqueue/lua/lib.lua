@@ -98,14 +98,35 @@ local function error_json(attempt, at, text, kind)
     ',"error":' .. cjson.encode(text) .. ',"kind":' .. cjson.encode(kind) .. '}'
 end
 
+-- uniques_key is the hash of a queue's held unique keys: key -> ID of
+-- the waiting or running job holding it.
+local function uniques_key(tag)
+  return tag .. ':unique'
+end
+
+-- release_unique frees the unique key ukey of job id (a string, no
+-- padding) if the job still holds it, and drops the key from the job's
+-- hash, so that the job, once requeued from the dead letters, is not
+-- unique any more. Called whenever a job stops waiting or running.
+local function release_unique(tag, id, ukey)
+  if ukey and ukey ~= '' then
+    local h = uniques_key(tag)
+    if redis.call('HGET', h, ukey) == id then
+      redis.call('HDEL', h, ukey)
+    end
+    redis.call('HDEL', job_key(tag, id), 'unique_key')
+  end
+end
+
 -- bury dead-letters a job whose stored hash is unusable (fields missing or
 -- not numbers, or the whole hash gone) with a "decode" error saying why. The
 -- caller has already removed its member from the set it was found in. A
 -- history that is not an array is kept aside in errors_unreadable.
 local function bury(tag, queue, id, kind, now, at, reason)
   local key = job_key(tag, id)
-  local f = redis.call('HMGET', key, 'kind', 'attempt', 'errors')
+  local f = redis.call('HMGET', key, 'kind', 'attempt', 'errors', 'unique_key')
   kind = f[1] or kind or ''
+  release_unique(tag, id, f[4])
   local hist = f[3]
   if hist and hist ~= '' and not is_array(hist) then
     redis.call('HSET', key, 'errors_unreadable', hist)
@@ -157,24 +178,45 @@ end
 local TOKEN_BASE = 4294967296 -- 2^32: a queue index's weight in a token
 
 -- insert_jobs stores count jobs of one queue, read from argv[from..] as
--- seven values each (offset in the batch, kind, priority, args, max
+-- eight values each (offset in the batch, kind, priority, args, max
 -- attempts, run-at in microseconds or '' for now, metadata as a JSON object
--- or ''); a job's ID is first + offset. Due
--- jobs become available, the others scheduled, and the queue's listeners
--- are woken if any became available. A job whose hash exists already is
--- skipped, so a call retried after a lost reply cannot reset a job a
--- worker may hold. Returns how many jobs it wrote.
+-- or '', unique key or ''); a job's ID is first + offset. Due jobs become
+-- available, the others scheduled, and the queue's listeners are woken if
+-- any became available. A job whose hash exists already is skipped, so a
+-- call retried after a lost reply cannot reset a job a worker may hold.
+--
+-- A job whose unique key is held, in this queue, by a waiting or running
+-- job (including an earlier job of this call) is not stored. Returns how
+-- many jobs it wrote and a flat list of offset, holder ID for each job
+-- skipped as a duplicate.
 local function insert_jobs(tag, channel, queue, index, sched_key, first, argv, from, count)
   local now = now_us()
   local now_s, token = int(now), int(index * TOKEN_BASE)
-  local written = 0
+  local written, dups = 0, {}
+  local uniques = uniques_key(tag)
   -- Sorted-set entries are gathered and added with one call per set.
   local avail, avail_order, sched = {}, {}, {}
-  for i = from, from + 7 * (count - 1), 7 do
+  for i = from, from + 8 * (count - 1), 8 do
     local id = int(first + tonumber(argv[i]))
     local kind, prio, args, max_attempts = argv[i + 1], argv[i + 2], argv[i + 3], argv[i + 4]
+    local ukey = argv[i + 7]
     local key = job_key(tag, id)
-    if redis.call('EXISTS', key) == 0 then
+    local holder = nil
+    if ukey ~= '' and redis.call('EXISTS', key) == 0 then
+      holder = redis.call('HGET', uniques, ukey)
+      if holder then
+        -- A holder that no longer waits or runs under this key (a state
+        -- change that missed the release) frees it.
+        local h = redis.call('HMGET', job_key(tag, holder), 'state', 'unique_key')
+        if h[2] ~= ukey or not (h[1] == 'available' or h[1] == 'scheduled' or h[1] == 'running') then
+          holder = nil
+        end
+      end
+    end
+    if holder then
+      dups[#dups + 1] = argv[i]
+      dups[#dups + 1] = holder
+    elseif redis.call('EXISTS', key) == 0 then
       local run_at = now
       if argv[i + 5] ~= '' then
         run_at = tonumber(argv[i + 5])
@@ -188,6 +230,10 @@ local function insert_jobs(tag, channel, queue, index, sched_key, first, argv, f
         'created_at', now_s, 'run_at', int(run_at), 'state', state)
       if argv[i + 6] ~= '' then
         redis.call('HSET', key, 'metadata', argv[i + 6])
+      end
+      if ukey ~= '' then
+        redis.call('HSET', key, 'unique_key', ukey)
+        redis.call('HSET', uniques, ukey, id)
       end
       local m = member(id)
       if state == 'available' then
@@ -214,5 +260,5 @@ local function insert_jobs(tag, channel, queue, index, sched_key, first, argv, f
   if #avail_order > 0 then
     redis.call('PUBLISH', channel, queue)
   end
-  return written
+  return written, dups
 end

@@ -1,7 +1,8 @@
 -- rescue.lua handles running jobs of one queue whose lease has ended, a
 -- bounded batch per call: those with attempts left become available again
 -- (run-at now), the others are dead-lettered; either way the given error is
--- appended to the history, stamped with the attempt that was lost. It
+-- appended to the history, stamped with the attempt that was lost (dead
+-- jobs free their unique keys). It
 -- wakes the queue if it made any job available.
 --
 -- Each job is handled inside this atomic script, and its lease end is
@@ -19,7 +20,7 @@ local batch, at = tonumber(ARGV[5]), ARGV[6]
 local now = now_us()
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. int(now), 'LIMIT', 0, batch)
 local requeued, dead = 0, 0
-local names = { 'state', 'kind', 'priority', 'attempt', 'max_attempts', 'errors' }
+local names = { 'state', 'kind', 'priority', 'attempt', 'max_attempts', 'errors', 'unique_key' }
 for _, m in ipairs(expired) do
   redis.call('ZREM', KEYS[1], m)
   local id = id_of(m)
@@ -40,6 +41,7 @@ for _, m in ipairs(expired) do
         redis.call('ZADD', avail_key(tag, f[2]), int(avail_score(intfield(f[3]), now)), m)
         requeued = requeued + 1
       else
+        release_unique(tag, id, f[7])
         redis.call('HSET', key, 'state', 'dead', 'died_at', int(now), 'errors', hist)
         redis.call('ZADD', KEYS[2], int(now), m)
         redis.call('ZADD', dead_kind_key(tag, f[2]), int(now), m)
