@@ -206,25 +206,13 @@ func (a *Admin) CheckMigrated(ctx context.Context) error { return a.b.checkMigra
 // is a no-op. The pause is stored, so it outlives client restarts, and it
 // applies at each client's next claim. ErrInvalidArgs for a bad name.
 func (a *Admin) PauseQueue(ctx context.Context, queue string) error {
-	if !queueNameRE.MatchString(queue) {
-		return invalidJob("queue", "%q is not a valid queue name", queue)
-	}
-	_, err := a.b.pool.Exec(ctx, a.b.q.queuePause, queue)
-	return dbErr("pause queue", err)
+	return a.b.PauseQueue(ctx, queue)
 }
 
 // ResumeQueue lets clients claim from a paused queue again and wakes them.
 // It reports whether the queue was paused.
 func (a *Admin) ResumeQueue(ctx context.Context, queue string) (bool, error) {
-	if !queueNameRE.MatchString(queue) {
-		return false, invalidJob("queue", "%q is not a valid queue name", queue)
-	}
-	var (
-		was   bool
-		woken int64
-	)
-	err := a.b.pool.QueryRow(ctx, a.b.q.queueResume, queue, a.b.channel).Scan(&was, &woken)
-	return was, dbErr("resume queue", err)
+	return a.b.ResumeQueue(ctx, queue)
 }
 
 // JobInfo is a job in the queue table, in any state.

@@ -76,11 +76,10 @@ func deadFilterArgs(f DeadFilter) []any {
 	if len(f.IDs) > 0 {
 		ids = f.IDs
 	}
-	ts := func(t interface{ IsZero() bool }) bool { return !t.IsZero() }
 	return []any{
 		text(f.Kind), text(f.Queue), ids,
-		pgtype.Timestamptz{Time: f.DiedBefore, Valid: ts(f.DiedBefore)},
-		pgtype.Timestamptz{Time: f.DiedAfter, Valid: ts(f.DiedAfter)},
+		pgtype.Timestamptz{Time: f.DiedBefore, Valid: !f.DiedBefore.IsZero()},
+		pgtype.Timestamptz{Time: f.DiedAfter, Valid: !f.DiedAfter.IsZero()},
 	}
 }
 

@@ -13,14 +13,29 @@ type QueuePauser interface {
 
 var _ QueuePauser = (*PostgresBackend)(nil)
 
-// PauseQueue implements QueuePauser (see Admin.PauseQueue).
+// PauseQueue implements QueuePauser. The pause is stored in
+// pgqueue_queues, checked by every claim. It returns ErrInvalidArgs for a
+// bad queue name and ErrDatabase on failure.
 func (b *PostgresBackend) PauseQueue(ctx context.Context, queue string) error {
-	return NewAdmin(b).PauseQueue(ctx, queue)
+	if !queueNameRE.MatchString(queue) {
+		return invalidJob("queue", "%q is not a valid queue name", queue)
+	}
+	_, err := b.pool.Exec(ctx, b.q.queuePause, queue)
+	return dbErr("pause queue", err)
 }
 
-// ResumeQueue implements QueuePauser (see Admin.ResumeQueue).
+// ResumeQueue implements QueuePauser and wakes the queue's workers on
+// every client. Errors as for PauseQueue.
 func (b *PostgresBackend) ResumeQueue(ctx context.Context, queue string) (bool, error) {
-	return NewAdmin(b).ResumeQueue(ctx, queue)
+	if !queueNameRE.MatchString(queue) {
+		return false, invalidJob("queue", "%q is not a valid queue name", queue)
+	}
+	var (
+		was   bool
+		woken int64
+	)
+	err := b.pool.QueryRow(ctx, b.q.queueResume, queue, b.channel).Scan(&was, &woken)
+	return was, dbErr("resume queue", err)
 }
 
 // PauseQueue stops every client from claiming jobs of queue until
@@ -31,6 +46,7 @@ func (c *Client) PauseQueue(ctx context.Context, queue string) error {
 	if !ok {
 		return invalidJob("queue", "backend %T cannot pause queues", c.backend)
 	}
+	// Checked here too: a third-party backend need not validate names.
 	if !queueNameRE.MatchString(queue) {
 		return invalidJob("queue", "%q is not a valid queue name", queue)
 	}

@@ -434,7 +434,7 @@ func (c *Client) EnqueueMany(ctx context.Context, reqs []EnqueueRequest) ([]int6
 			if err != nil {
 				return nil, err
 			}
-			return idsOf(res)
+			return ResultIDs(res)
 		}
 	}
 	ids, err := c.insertThrough(ctx, params, store)

@@ -150,7 +150,7 @@ func (b *PostgresBackend) Insert(ctx context.Context, jobs []InsertParams) ([]in
 	if err != nil {
 		return nil, err
 	}
-	return idsOf(res)
+	return ResultIDs(res)
 }
 
 // InsertUnique implements UniqueInserter.
@@ -427,7 +427,7 @@ func (b *PostgresBackend) Heartbeat(ctx context.Context, refs []JobRef, lease ti
 	return lostRefs(refs, held), nil
 }
 
-// queueCounts reads rows of (queue, count, ...) into a sorted queue list
+// queueCounts reads rows of (queue, count, notified) into a sorted queue list
 // and a total.
 func queueCounts(rows pgx.Rows) ([]string, int, error) {
 	var (
@@ -436,15 +436,13 @@ func queueCounts(rows pgx.Rows) ([]string, int, error) {
 	)
 	for rows.Next() {
 		var (
-			q string
-			n int64
+			q        string
+			n        int64
+			notified any
 		)
-		vals, err := rows.Values()
-		if err != nil {
+		if err := rows.Scan(&q, &n, &notified); err != nil {
 			return nil, 0, err
 		}
-		q, _ = vals[0].(string)
-		n, _ = vals[1].(int64)
 		queues = append(queues, q)
 		total += int(n)
 	}

@@ -59,7 +59,7 @@ func (c *Client) EnqueueManyTx(ctx context.Context, tx DBTX, reqs []EnqueueReque
 		if err != nil {
 			return nil, err
 		}
-		return idsOf(res)
+		return ResultIDs(res)
 	})
 }
 

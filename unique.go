@@ -78,9 +78,11 @@ type UniqueInserter interface {
 	InsertUnique(ctx context.Context, jobs []InsertParams) ([]InsertResult, error)
 }
 
-// idsOf turns results into IDs, with a *DuplicateError if any job was a
-// duplicate.
-func idsOf(res []InsertResult) ([]int64, error) {
+// ResultIDs turns InsertUnique results into the IDs Backend.Insert
+// returns: in order, a duplicate's being its holder's, with a
+// *DuplicateError listing the duplicates when there are any. Backends use
+// it to implement Insert on top of InsertUnique.
+func ResultIDs(res []InsertResult) ([]int64, error) {
 	ids := make([]int64, len(res))
 	var dup *DuplicateError
 	for i, r := range res {

@@ -46,22 +46,7 @@ func (b *Backend) Insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]in
 	if err != nil || len(res) == 0 {
 		return nil, err
 	}
-	ids := make([]int64, len(res))
-	var dup *pgqueue.DuplicateError
-	for i, r := range res {
-		ids[i] = r.ID
-		if r.Duplicate {
-			if dup == nil {
-				dup = &pgqueue.DuplicateError{}
-			}
-			dup.Indexes = append(dup.Indexes, i)
-			dup.ExistingIDs = append(dup.ExistingIDs, r.ID)
-		}
-	}
-	if dup != nil {
-		return ids, dup
-	}
-	return ids, nil
+	return pgqueue.ResultIDs(res)
 }
 
 // maxUniqueKey is the longest UniqueKey stored, as on Postgres.
