@@ -262,3 +262,36 @@ local function insert_jobs(tag, channel, queue, index, sched_key, first, argv, f
   end
   return written, dups
 end
+
+-- select_dead picks members of the dead-letter set dead_key whose died-at
+-- score is below before and above after ('' for no bound), for ListDead
+-- (newest first) and PurgeDead (oldest first). With job IDs in ARGV[5..],
+-- only those jobs (membership of dead_key applies the kind filter);
+-- otherwise at most limit of them.
+local function select_dead(dead_key, before, after, limit, newest_first)
+  local members = {}
+  if #ARGV > 4 then
+    for i = 5, #ARGV do
+      local m = member(ARGV[i])
+      local score = redis.call('ZSCORE', dead_key, m)
+      if score then
+        score = tonumber(score)
+        if (before == '' or score < tonumber(before)) and (after == '' or score > tonumber(after)) then
+          members[#members + 1] = m
+        end
+      end
+    end
+    return members
+  end
+  local hi, lo = '+inf', '-inf'
+  if before ~= '' then
+    hi = '(' .. before
+  end
+  if after ~= '' then
+    lo = '(' .. after
+  end
+  if newest_first then
+    return redis.call('ZREVRANGEBYSCORE', dead_key, hi, lo, 'LIMIT', 0, limit)
+  end
+  return redis.call('ZRANGEBYSCORE', dead_key, lo, hi, 'LIMIT', 0, limit)
+end

@@ -9,30 +9,7 @@
 -- attempt, max attempts, errors, created-at, died-at, metadata.
 
 local tag, before, after, limit = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local hi, lo = '+inf', '-inf'
-if before ~= '' then
-  hi = '(' .. before
-end
-if after ~= '' then
-  lo = '(' .. after
-end
-
-local members = {}
-if #ARGV > 4 then
-  -- Membership of KEYS[1] applies the kind filter; the score is died-at.
-  for i = 5, #ARGV do
-    local m = member(ARGV[i])
-    local score = redis.call('ZSCORE', KEYS[1], m)
-    if score then
-      score = tonumber(score)
-      if (before == '' or score < tonumber(before)) and (after == '' or score > tonumber(after)) then
-        members[#members + 1] = m
-      end
-    end
-  end
-else
-  members = redis.call('ZREVRANGEBYSCORE', KEYS[1], hi, lo, 'LIMIT', 0, limit)
-end
+local members = select_dead(KEYS[1], before, after, limit, true)
 
 local out = {}
 for _, m in ipairs(members) do

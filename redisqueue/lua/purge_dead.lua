@@ -8,29 +8,7 @@
 -- Returns the IDs it deleted.
 
 local tag, before, after, batch = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local hi, lo = '+inf', '-inf'
-if before ~= '' then
-  hi = '(' .. before
-end
-if after ~= '' then
-  lo = '(' .. after
-end
-
-local members = {}
-if #ARGV > 4 then
-  for i = 5, #ARGV do
-    local m = member(ARGV[i])
-    local score = redis.call('ZSCORE', KEYS[1], m)
-    if score then
-      score = tonumber(score)
-      if (before == '' or score < tonumber(before)) and (after == '' or score > tonumber(after)) then
-        members[#members + 1] = m
-      end
-    end
-  end
-else
-  members = redis.call('ZRANGEBYSCORE', KEYS[1], lo, hi, 'LIMIT', 0, batch)
-end
+local members = select_dead(KEYS[1], before, after, batch, false)
 
 local out = {}
 for _, m in ipairs(members) do
