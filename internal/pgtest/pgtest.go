@@ -12,18 +12,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/testcontainers/testcontainers-go"
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
 
 	"github.com/pgqueue/pgqueue"
+	"github.com/pgqueue/pgqueue/internal/servicetest"
 )
 
 // EnvURL names the variable that points tests at a Postgres database.
@@ -31,48 +28,31 @@ const EnvURL = "PGQUEUE_TEST_DATABASE_URL"
 
 const localURL = "postgres://localhost:5432/?sslmode=disable"
 
-var (
-	findOnce sync.Once
-	foundURL string
-	findErr  error
-)
+var finder = &servicetest.Finder{
+	Name: "Postgres", Local: "localhost:5432", EnvVar: EnvURL, LocalURL: localURL, Ping: ping,
+	Container: startContainer,
+}
 
-// URL returns the test database URL, or fails (CI=true) or skips the test
+// URL returns the test Postgres URL, or fails (CI=true) or skips the test
 // when there is none.
 func URL(t testing.TB) string {
 	t.Helper()
-	findOnce.Do(func() { foundURL, findErr = find() })
-	if findErr != nil {
-		msg := fmt.Sprintf("no Postgres for tests: set %s, run one on localhost:5432, or start Docker (%v)", EnvURL, findErr)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return foundURL
+	return finder.URL(t)
 }
 
-func find() (string, error) {
-	if u := os.Getenv(EnvURL); u != "" {
-		return u, ping(u)
-	}
-	if ping(localURL) == nil {
-		return localURL, nil
-	}
+// startContainer starts a Postgres container for the test binary;
+// testcontainers' reaper removes it when the process exits.
+func startContainer() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := tcpostgres.Run(ctx, "postgres:15-alpine",
 		tcpostgres.WithDatabase("pgqueue"), tcpostgres.WithUsername("pgqueue"), tcpostgres.WithPassword("pgqueue"),
 		tcpostgres.BasicWaitStrategies())
 	if err != nil {
-		return "", fmt.Errorf("localhost:5432 did not answer and testcontainers failed: %w", err)
+		return "", err
 	}
-	// The container lives for the test binary; testcontainers' reaper
-	// removes it when the process exits.
-	_ = testcontainers.Container(c)
 	return c.ConnectionString(ctx, "sslmode=disable")
 }
-
 func ping(url string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()

@@ -13,16 +13,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	tcredis "github.com/testcontainers/testcontainers-go/modules/redis"
 
+	"github.com/pgqueue/pgqueue/internal/servicetest"
 	"github.com/pgqueue/pgqueue/redisqueue"
 )
 
@@ -31,45 +30,29 @@ const EnvURL = "PGQUEUE_TEST_REDIS_URL"
 
 const localURL = "redis://localhost:6379/0"
 
-var (
-	findOnce sync.Once
-	foundURL string
-	findErr  error
-)
-
-// URL returns the test Redis URL, or fails (CI=true) or skips the test when
-// there is none.
-func URL(t testing.TB) string {
-	t.Helper()
-	findOnce.Do(func() { foundURL, findErr = find() })
-	if findErr != nil {
-		msg := fmt.Sprintf("no Redis for tests: set %s, run one on localhost:6379, or start Docker (%v)", EnvURL, findErr)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return foundURL
+var finder = &servicetest.Finder{
+	Name: "Redis", Local: "localhost:6379", EnvVar: EnvURL, LocalURL: localURL, Ping: ping,
+	Container: startContainer,
 }
 
-func find() (string, error) {
-	if u := os.Getenv(EnvURL); u != "" {
-		return u, ping(u)
-	}
-	if ping(localURL) == nil {
-		return localURL, nil
-	}
+// URL returns the test Redis URL, or fails (CI=true) or skips the test
+// when there is none.
+func URL(t testing.TB) string {
+	t.Helper()
+	return finder.URL(t)
+}
+
+// startContainer starts a Redis container for the test binary;
+// testcontainers' reaper removes it when the process exits.
+func startContainer() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := tcredis.Run(ctx, "redis:7-alpine")
 	if err != nil {
-		return "", fmt.Errorf("localhost:6379 did not answer and testcontainers failed: %w", err)
+		return "", err
 	}
-	// The container lives for the test binary; testcontainers' reaper
-	// removes it when the process exits.
 	return c.ConnectionString(ctx)
 }
-
 func ping(url string) error {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
