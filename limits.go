@@ -32,7 +32,11 @@ type QueueLimits struct {
 	Rate *RateLimit
 }
 
-func (l QueueLimits) validate(queue string) (QueueLimits, error) {
+// Normalize checks the limits of queue and fills in defaults (a zero
+// Burst becomes PerSecond rounded up, at least 1). Backends call it in
+// SetQueueLimits. It returns ErrInvalidConfig for a negative MaxRunning, a
+// PerSecond that is not a positive number, or a negative Burst.
+func (l QueueLimits) Normalize(queue string) (QueueLimits, error) {
 	if l.MaxRunning < 0 {
 		return l, invalidConfig("Queues["+queue+"].GlobalMaxWorkers", "must not be negative, got %d", l.MaxRunning)
 	}
@@ -106,7 +110,7 @@ func (b *PostgresBackend) SetQueueLimits(ctx context.Context, queue string, l Qu
 	if !queueNameRE.MatchString(queue) {
 		return invalidJob("queue", "%q is not a valid queue name", queue)
 	}
-	l, err := l.validate(queue)
+	l, err := l.Normalize(queue)
 	if err != nil {
 		return err
 	}

@@ -245,7 +245,7 @@ func (c Config) withDefaults() (Config, error) {
 		if q.MaxWorkers == 0 {
 			q.MaxWorkers = defaultMaxWorkers
 		}
-		l, err := QueueLimits{MaxRunning: q.GlobalMaxWorkers, Rate: q.RateLimit}.validate(name)
+		l, err := QueueLimits{MaxRunning: q.GlobalMaxWorkers, Rate: q.RateLimit}.Normalize(name)
 		if err != nil {
 			return c, err
 		}

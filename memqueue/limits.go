@@ -2,7 +2,6 @@ package memqueue
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/pgqueue/pgqueue"
@@ -25,8 +24,9 @@ func (b *Backend) SetQueueLimits(ctx context.Context, queue string, l pgqueue.Qu
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if l.MaxRunning < 0 || (l.Rate != nil && (l.Rate.PerSecond <= 0 || l.Rate.Burst < 0)) {
-		return fmt.Errorf("memqueue: set limits of %q: %w", queue, pgqueue.ErrInvalidConfig)
+	l, err := l.Normalize(queue)
+	if err != nil {
+		return err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -36,7 +36,7 @@ func (b *Backend) SetQueueLimits(ctx context.Context, queue string, l pgqueue.Qu
 	}
 	ql := &queueLimit{maxRunning: l.MaxRunning, tokensAt: b.now()}
 	if l.Rate != nil {
-		ql.rate, ql.burst = l.Rate.PerSecond, float64(max(1, l.Rate.Burst))
+		ql.rate, ql.burst = l.Rate.PerSecond, float64(l.Rate.Burst)
 		ql.tokens = ql.burst
 	}
 	// The same rate set again (every client does at Start) keeps its

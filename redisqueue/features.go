@@ -3,7 +3,6 @@ package redisqueue
 import (
 	"context"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
@@ -147,25 +146,16 @@ func (b *Backend) SetQueueLimits(ctx context.Context, queue string, l pgqueue.Qu
 	if err := validQueue(queue); err != nil {
 		return err
 	}
-	if l.MaxRunning < 0 {
-		return fmt.Errorf("%w: redisqueue: limits of %q: MaxRunning must not be negative, got %d", pgqueue.ErrInvalidConfig, queue, l.MaxRunning)
+	l, err := l.Normalize(queue)
+	if err != nil {
+		return err
 	}
 	rate, burst := "", ""
 	if r := l.Rate; r != nil {
-		if r.PerSecond <= 0 || math.IsNaN(r.PerSecond) || math.IsInf(r.PerSecond, 0) {
-			return fmt.Errorf("%w: redisqueue: limits of %q: Rate.PerSecond must be a positive number, got %v", pgqueue.ErrInvalidConfig, queue, r.PerSecond)
-		}
-		if r.Burst < 0 {
-			return fmt.Errorf("%w: redisqueue: limits of %q: Rate.Burst must not be negative, got %d", pgqueue.ErrInvalidConfig, queue, r.Burst)
-		}
-		n := r.Burst
-		if n == 0 {
-			n = max(1, int(math.Ceil(r.PerSecond)))
-		}
-		rate, burst = strconv.FormatFloat(r.PerSecond, 'g', -1, 64), strconv.Itoa(n)
+		rate, burst = strconv.FormatFloat(r.PerSecond, 'g', -1, 64), strconv.Itoa(r.Burst)
 	}
 	q := b.queue(queue)
-	err := setLimitsScript.Run(ctx, b.rdb, []string{q.config}, l.MaxRunning, rate, burst).Err()
+	err = setLimitsScript.Run(ctx, b.rdb, []string{q.config}, l.MaxRunning, rate, burst).Err()
 	return wrapErr("set queue limits", err)
 }
 
