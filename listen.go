@@ -24,21 +24,15 @@ const (
 // enqueued while it was away are found at once. It returns nil when ctx
 // ends.
 func (b *PostgresBackend) Listen(ctx context.Context, wake func(queue string)) error {
-	backoff := listenBackoffMin
-	for ctx.Err() == nil {
-		err := b.listenOnce(ctx, wake)
-		if ctx.Err() != nil {
-			break
-		}
-		if err == nil {
-			backoff = listenBackoffMin
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, listenBackoffMax)
-	}
+	Reconnect(ctx, listenBackoffMin, listenBackoffMax, func(ctx context.Context) bool {
+		// listenOnce calls wake("") right after its LISTEN succeeds.
+		listened := false
+		_ = b.listenOnce(ctx, func(q string) {
+			listened = true
+			wake(q)
+		})
+		return listened
+	})
 	return nil
 }
 

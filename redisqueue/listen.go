@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/pgqueue/pgqueue"
 )
 
 const (
@@ -35,23 +37,9 @@ func (b *Backend) Listen(ctx context.Context, wake func(queue string)) error {
 	if wake == nil {
 		return errors.New("redisqueue: Listen: wake must not be nil")
 	}
-	backoff := listenBackoffMin
-	for ctx.Err() == nil {
-		subscribed := b.listenOnce(ctx, wake)
-		if ctx.Err() != nil {
-			break
-		}
-		if subscribed {
-			backoff = listenBackoffMin
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
-		t.Stop()
-		backoff = min(backoff*2, listenBackoffMax)
-	}
+	pgqueue.Reconnect(ctx, listenBackoffMin, listenBackoffMax, func(ctx context.Context) bool {
+		return b.listenOnce(ctx, wake)
+	})
 	return nil
 }
 
