@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sort"
 	"time"
 
@@ -34,6 +35,15 @@ type PostgresOptions struct {
 	// ListenerPingInterval/3 (at least 1s) to answer before the listener
 	// reconnects. Default 15s.
 	ListenerPingInterval time.Duration
+	// NotifyDebounce is how long after an enqueue that sent NOTIFY for a
+	// queue other enqueues of this backend into that queue leave the
+	// NOTIFY out of their own transaction, and are instead announced by
+	// one trailing NOTIFY once they have committed (see notify.go). It
+	// spares busy producers Postgres's global notify lock at commit, and
+	// adds at most about this much pickup latency to the enqueues it
+	// debounces. Default 2ms; negative: every enqueue transaction sends
+	// its own NOTIFY.
+	NotifyDebounce time.Duration
 }
 
 // PostgresBackend stores jobs in Postgres. Build it with NewPostgres. It is
@@ -50,6 +60,7 @@ type PostgresBackend struct {
 	listenConfig *pgx.ConnConfig
 	listenPing   time.Duration
 	limits       limitCache
+	notify       notifyDebounce
 }
 
 var _ Backend = (*PostgresBackend)(nil)
@@ -75,7 +86,11 @@ func NewPostgres(pool *pgxpool.Pool, opts *PostgresOptions) (*PostgresBackend, e
 	h.Write([]byte("pgqueue.rescue\x00" + schema))
 	b := &PostgresBackend{pool: pool, schema: schema, channel: notifyChannel(schema), lockKey: int64(h.Sum64()), q: q,
 		listenConfig: pool.Config().ConnConfig, listenPing: listenPingDefault}
+	b.notify.window = notifyDebounceDefault
 	if opts != nil {
+		if opts.NotifyDebounce != 0 {
+			b.notify.window = opts.NotifyDebounce
+		}
 		if opts.ListenerConnConfig != nil {
 			b.listenConfig = opts.ListenerConnConfig
 		}
@@ -165,18 +180,26 @@ func (b *PostgresBackend) InsertUnique(ctx context.Context, jobs []InsertParams)
 func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertParams) ([]InsertResult, error) {
 	out := make([]InsertResult, len(jobs))
 	var dupKeys []string
+	// A null channel: the transaction leaves its NOTIFY to the trailing
+	// notifier (notify.go).
+	channel := b.notify.channel(b.channel, dueQueues(jobs))
 	if len(jobs) == 1 {
 		j := jobs[0]
 		var (
-			runAt pgtype.Timestamptz
-			id    int64
-			woke  pgtype.Bool
+			runAt     pgtype.Timestamptz
+			id, xid   int64
+			due       bool
+			notifyRan pgtype.Bool
 		)
 		if !j.RunAt.IsZero() {
 			runAt = pgtype.Timestamptz{Time: j.RunAt, Valid: true}
 		}
 		key := pgtype.Text{String: j.UniqueKey, Valid: j.UniqueKey != ""}
-		err := db.QueryRow(ctx, b.q.insertOne, j.Queue, j.Kind, int16(j.Priority), string(j.Args), int32(j.MaxAttempts), runAt, b.channel, key, metadataText(j.Metadata)).Scan(&id, &woke)
+		query := b.q.insertOnePlain
+		if key.Valid {
+			query = b.q.insertOne
+		}
+		err := db.QueryRow(ctx, query, j.Queue, j.Kind, int16(j.Priority), string(j.Args), int32(j.MaxAttempts), runAt, channel, key, metadataText(j.Metadata)).Scan(&id, &due, &notifyRan, &xid)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows) && key.Valid:
 			out[0].Duplicate = true
@@ -184,11 +207,15 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 		case err != nil:
 			return nil, dbErr("insert job", err)
 		default:
+			if due && !channel.Valid {
+				b.skippedNotify(xid, j.Queue)
+			}
 			out[0].ID = id
 			return out, nil
 		}
 	} else {
 		n := len(jobs)
+		query := b.q.insertPlain
 		queues, kinds, args := make([]string, n), make([]string, n), make([]string, n)
 		prios, maxAtt := make([]int16, n), make([]int32, n)
 		runAt, keys, metas := make([]pgtype.Timestamptz, n), make([]pgtype.Text, n), make([]pgtype.Text, n)
@@ -199,20 +226,34 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 				runAt[i] = pgtype.Timestamptz{Time: j.RunAt, Valid: true}
 			}
 			keys[i] = pgtype.Text{String: j.UniqueKey, Valid: j.UniqueKey != ""}
+			if keys[i].Valid {
+				query = b.q.insert
+			}
 			metas[i] = metadataText(j.Metadata)
 		}
-		rows, _ := db.Query(ctx, b.q.insert, queues, kinds, prios, args, maxAtt, runAt, b.channel, keys, metas)
+		rows, _ := db.Query(ctx, query, queues, kinds, prios, args, maxAtt, runAt, channel, keys, metas)
 		type inserted struct {
-			id  int64
-			key pgtype.Text
+			id, xid int64
+			key     pgtype.Text
+			queue   string
+			due     bool
 		}
 		got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (inserted, error) {
 			var r inserted
-			err := row.Scan(&r.id, &r.key)
+			err := row.Scan(&r.id, &r.key, &r.queue, &r.due, &r.xid)
 			return r, err
 		})
 		if err != nil {
 			return nil, dbErr("insert jobs", err)
+		}
+		if !channel.Valid {
+			var woken []string
+			for _, r := range got {
+				if r.due && !slices.Contains(woken, r.queue) {
+					woken = append(woken, r.queue)
+					b.skippedNotify(r.xid, r.queue)
+				}
+			}
 		}
 		// Inserted rows come back in insertion order (ascending IDs);
 		// walk the input, skipping the jobs whose key was taken.
