@@ -54,6 +54,14 @@ type Result struct {
 	P90ms      float64 `json:"p90_ms,omitempty"`
 	P99ms      float64 `json:"p99_ms,omitempty"`
 	MaxMs      float64 `json:"max_ms,omitempty"`
+	// Latency only. The P fields above measure pickup from the moment the
+	// producer calls Commit, so they include the producer's own commit
+	// (its WAL flush): no worker can see a job sooner. AfterCommit
+	// measures from Commit's return instead, and CommitP50ms is the
+	// commit's own median duration.
+	AfterCommitP50ms float64 `json:"after_commit_p50_ms,omitempty"`
+	AfterCommitP99ms float64 `json:"after_commit_p99_ms,omitempty"`
+	CommitP50ms      float64 `json:"commit_p50_ms,omitempty"`
 }
 
 // String formats the result as one human-readable line.
@@ -61,6 +69,9 @@ func (r Result) String() string {
 	s := fmt.Sprintf("%-10s %-28s %9d jobs in %7.2fs = %9.0f jobs/s", r.Mode+labelSuffix(r.Variant), r.System, r.Jobs, r.Seconds, r.JobsPerSec)
 	if r.P50ms > 0 || r.P99ms > 0 {
 		s += fmt.Sprintf("   pickup p50 %.2fms p90 %.2fms p99 %.2fms max %.2fms", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
+	}
+	if r.CommitP50ms > 0 {
+		s += fmt.Sprintf(" (producer's commit p50 %.2fms; pickup from its return p50 %.2fms p99 %.2fms)", r.CommitP50ms, r.AfterCommitP50ms, r.AfterCommitP99ms)
 	}
 	return s
 }
@@ -96,11 +107,17 @@ func percentiles(r *Result, samples []time.Duration) {
 	if len(samples) == 0 {
 		return
 	}
+	at := quantiles(samples)
+	r.P50ms, r.P90ms, r.P99ms, r.MaxMs = at(0.50), at(0.90), at(0.99), at(1)
+}
+
+// quantiles sorts samples and returns a function giving the p-quantile
+// in milliseconds (nearest rank); samples must not be empty.
+func quantiles(samples []time.Duration) func(p float64) float64 {
 	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
-	at := func(p float64) float64 {
+	return func(p float64) float64 {
 		i := int(math.Ceil(p*float64(len(samples)))) - 1
 		i = max(0, min(i, len(samples)-1))
 		return float64(samples[i]) / float64(time.Millisecond)
 	}
-	r.P50ms, r.P90ms, r.P99ms, r.MaxMs = at(0.50), at(0.90), at(0.99), at(1)
 }

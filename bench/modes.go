@@ -128,6 +128,7 @@ func Latency(ctx context.Context, sys System, rate float64, d time.Duration) (Re
 	var (
 		mu        sync.Mutex
 		committed = map[int64]time.Time{}
+		startedAt = map[int64]time.Time{}
 		samples   []time.Duration
 	)
 	var started atomic.Int64
@@ -136,6 +137,7 @@ func Latency(ctx context.Context, sys System, rate float64, d time.Duration) (Re
 		mu.Lock()
 		if at, ok := committed[seq]; ok {
 			samples = append(samples, now.Sub(at))
+			startedAt[seq] = now
 		}
 		mu.Unlock()
 		started.Add(1)
@@ -146,6 +148,7 @@ func Latency(ctx context.Context, sys System, rate float64, d time.Duration) (Re
 	// Let the workers settle (listeners connected, first polls done).
 	time.Sleep(500 * time.Millisecond)
 	interval := time.Duration(float64(time.Second) / rate)
+	commitEnd := map[int64]time.Time{}
 	next := time.Now()
 	end := next.Add(d)
 	var n int64
@@ -171,6 +174,9 @@ func Latency(ctx context.Context, sys System, rate float64, d time.Duration) (Re
 			_ = stop(context.Background())
 			return Result{}, err
 		}
+		mu.Lock()
+		commitEnd[n] = time.Now()
+		mu.Unlock()
 		n++
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -185,6 +191,20 @@ func Latency(ctx context.Context, sys System, rate float64, d time.Duration) (Re
 	defer mu.Unlock()
 	r := Result{Mode: "latency", System: sys.Name, Variant: fmt.Sprintf("%.0f/s", rate), Jobs: n, Seconds: elapsed, JobsPerSec: float64(n) / elapsed}
 	percentiles(&r, samples)
+	var commits, afterCommit []time.Duration
+	for seq, end := range commitEnd {
+		commits = append(commits, end.Sub(committed[seq]))
+		if at, ok := startedAt[seq]; ok {
+			// A worker may start the job a hair before Commit returns
+			// to the producer: count that as no wait at all.
+			afterCommit = append(afterCommit, max(0, at.Sub(end)))
+		}
+	}
+	if len(commits) > 0 && len(afterCommit) > 0 {
+		r.CommitP50ms = quantiles(commits)(0.5)
+		at := quantiles(afterCommit)
+		r.AfterCommitP50ms, r.AfterCommitP99ms = at(0.5), at(0.99)
+	}
 	if int64(len(samples)) < n {
 		return r, fmt.Errorf("latency: only %d of %d jobs started", len(samples), n)
 	}

@@ -50,7 +50,11 @@ func workloadFor(name string, opts options) workload {
 		}
 	case "latency":
 		return func(ctx context.Context, sys bench.System, _ io.Writer) ([]bench.Result, error) {
-			return one(bench.Latency(ctx, sys, opts.rate, opts.duration))
+			r, err := bench.Latency(ctx, sys, opts.rate, opts.duration)
+			if err != nil {
+				return nil, err
+			}
+			return []bench.Result{r, afterCommit(r)}, nil
 		}
 	case "insert":
 		return func(ctx context.Context, sys bench.System, _ io.Writer) ([]bench.Result, error) {
@@ -58,6 +62,14 @@ func workloadFor(name string, opts options) workload {
 		}
 	}
 	panic("unknown workload " + name) // parseFlags rejects unknown names
+}
+
+// afterCommit is a latency result's second table row: pickup measured
+// from the producer's Commit returning rather than from its call.
+func afterCommit(r bench.Result) bench.Result {
+	a := bench.Result{Mode: r.Mode, System: r.System, Variant: r.Variant + " after commit", Jobs: r.Jobs, Seconds: r.Seconds, JobsPerSec: r.JobsPerSec}
+	a.P50ms, a.P99ms = r.AfterCommitP50ms, r.AfterCommitP99ms
+	return a
 }
 
 // runAll runs each selected workload on every system in turn, round after

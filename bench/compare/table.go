@@ -118,6 +118,7 @@ func writeTable(w io.Writer, opts options, systems []bench.System, results []res
 		what = fmt.Sprintf("median of %d rounds", opts.rounds)
 	}
 	fmt.Fprintf(w, "\n%s; ratio = pgqueue ÷ River. Throughput rows: above 1 means pgqueue is faster.\n"+
-		"Latency rows (pickup, commit to worker start, at %.0f jobs/s): the ratios of p50 and of p99; below 1 means pgqueue is quicker.\n",
+		"Latency rows (pickup at %.0f jobs/s: from the producer's Commit call, which includes its own WAL flush, or from Commit's return\n"+
+		"(\"after commit\"), to the worker starting the job): the ratios of p50 and of p99; below 1 means pgqueue is quicker.\n",
 		what, opts.rate)
 }
