@@ -49,6 +49,7 @@ type notifyDebounce struct {
 
 	mu      sync.Mutex
 	last    map[string]time.Time      // queue → when an enqueue last carried NOTIFY
+	lastXid map[string]int64          // queue → the transaction of that enqueue
 	pending map[int64]map[string]bool // skipping transaction → its due queues
 	fresh   bool                      // pending grew since the last check
 	running bool                      // the trailing notifier is running
@@ -85,12 +86,29 @@ func (d *notifyDebounce) channel(ch string, queues []string) pgtype.Text {
 	return notify
 }
 
+// notified records that transaction xid carried the NOTIFY of queue.
+func (d *notifyDebounce) notified(xid int64, queue string) {
+	if d.window <= 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.lastXid == nil {
+		d.lastXid = map[string]int64{}
+	}
+	d.lastXid[queue] = xid
+}
+
 // track records that transaction xid stored due jobs in queue without
 // notifying, and reports whether the caller must start the trailing
-// notifier.
+// notifier. A transaction that already carries the window's NOTIFY for
+// queue (a second enqueue in the same transaction) needs no trailing one.
 func (d *notifyDebounce) track(xid int64, queue string) (start bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if x, ok := d.lastXid[queue]; ok && x == xid {
+		return false
+	}
 	if d.pending == nil {
 		d.pending = map[int64]map[string]bool{}
 	}
@@ -177,10 +195,12 @@ func (b *PostgresBackend) trail() {
 	}
 }
 
-// skippedNotify hands a transaction that stored due jobs in queue without
-// notifying to the trailing notifier.
-func (b *PostgresBackend) skippedNotify(xid int64, queue string) {
-	if b.notify.track(xid, queue) {
+// stored tells the debouncer that transaction xid stored due jobs in
+// queue, with its own NOTIFY or (notified false) without.
+func (b *PostgresBackend) stored(xid int64, queue string, notified bool) {
+	if notified {
+		b.notify.notified(xid, queue)
+	} else if b.notify.track(xid, queue) {
 		go b.trail()
 	}
 }

@@ -207,8 +207,8 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 		case err != nil:
 			return nil, dbErr("insert job", err)
 		default:
-			if due && !channel.Valid {
-				b.skippedNotify(xid, j.Queue)
+			if due {
+				b.stored(xid, j.Queue, channel.Valid)
 			}
 			out[0].ID = id
 			return out, nil
@@ -246,13 +246,11 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 		if err != nil {
 			return nil, dbErr("insert jobs", err)
 		}
-		if !channel.Valid {
-			var woken []string
-			for _, r := range got {
-				if r.due && !slices.Contains(woken, r.queue) {
-					woken = append(woken, r.queue)
-					b.skippedNotify(r.xid, r.queue)
-				}
+		var woken []string
+		for _, r := range got {
+			if r.due && !slices.Contains(woken, r.queue) {
+				woken = append(woken, r.queue)
+				b.stored(r.xid, r.queue, channel.Valid)
 			}
 		}
 		// Inserted rows come back in insertion order (ascending IDs);

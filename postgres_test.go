@@ -120,7 +120,12 @@ func TestEnqueueTxRollbackNeverRunsNorWakes(t *testing.T) {
 
 func TestEnqueueManyTxNotifiesOncePerQueue(t *testing.T) {
 	t.Parallel()
-	b := pgtest.Backend(t)
+	pool, schema := pgtest.Migrated(t)
+	// A long NotifyDebounce: the transaction's second statement below is
+	// certain to fall in the window its first one opened, and must not
+	// earn a trailing NOTIFY on top of the one it carries.
+	b, err := pgqueue.NewPostgres(pool, &pgqueue.PostgresOptions{Schema: schema, NotifyDebounce: time.Hour})
+	require.NoError(t, err)
 	ctx := context.Background()
 	c, err := pgqueue.New(b, pgqueue.Config{})
 	require.NoError(t, err)

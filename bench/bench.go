@@ -68,7 +68,14 @@ type Result struct {
 func (r Result) String() string {
 	s := fmt.Sprintf("%-10s %-28s %9d jobs in %7.2fs = %9.0f jobs/s", r.Mode+labelSuffix(r.Variant), r.System, r.Jobs, r.Seconds, r.JobsPerSec)
 	if r.P50ms > 0 || r.P99ms > 0 {
-		s += fmt.Sprintf("   pickup p50 %.2fms p90 %.2fms p99 %.2fms max %.2fms", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
+		s += fmt.Sprintf("   pickup p50 %.2fms", r.P50ms)
+		if r.P90ms > 0 {
+			s += fmt.Sprintf(" p90 %.2fms", r.P90ms)
+		}
+		s += fmt.Sprintf(" p99 %.2fms", r.P99ms)
+		if r.MaxMs > 0 {
+			s += fmt.Sprintf(" max %.2fms", r.MaxMs)
+		}
 	}
 	if r.CommitP50ms > 0 {
 		s += fmt.Sprintf(" (producer's commit p50 %.2fms; pickup from its return p50 %.2fms p99 %.2fms)", r.CommitP50ms, r.AfterCommitP50ms, r.AfterCommitP99ms)
