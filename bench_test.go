@@ -90,3 +90,41 @@ func BenchmarkComplete(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEnqueueTxParallel measures one job per transaction (Begin,
+// EnqueueTx, Commit) from 4×GOMAXPROCS goroutines, with the default NOTIFY
+// debounce beside a NOTIFY in every transaction, so a regression in either
+// the debounce or the insert shows up as a changed ratio.
+func BenchmarkEnqueueTxParallel(b *testing.B) {
+	for _, v := range []struct {
+		name     string
+		debounce time.Duration
+	}{{"debounced", 0}, {"notify-every-tx", -1}} {
+		b.Run(v.name, func(b *testing.B) {
+			pool, schema := pgtest.Migrated(b)
+			backend, err := pgqueue.NewPostgres(pool, &pgqueue.PostgresOptions{Schema: schema, NotifyDebounce: v.debounce})
+			require.NoError(b, err)
+			c, err := pgqueue.New(backend, pgqueue.Config{})
+			require.NoError(b, err)
+			ctx := context.Background()
+			b.SetParallelism(4)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					tx, err := pool.Begin(ctx)
+					if err == nil {
+						if _, err = c.EnqueueTx(ctx, tx, pingArgs{Seq: 1}, nil); err == nil {
+							err = tx.Commit(ctx)
+						} else {
+							_ = tx.Rollback(ctx)
+						}
+					}
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
