@@ -18,10 +18,11 @@ type Job struct {
 // Kind implements pgqueue.Args.
 func (Job) Kind() string { return "bench.noop" }
 
-// Pgqueue describes pgqueue on schema (already migrated) with cfg as its
-// client configuration; the zero Config is pgqueue's defaults.
-func Pgqueue(name string, pool *pgxpool.Pool, schema string, cfg pgqueue.Config) (System, error) {
-	backend, err := pgqueue.NewPostgres(pool, &pgqueue.PostgresOptions{Schema: schema})
+// Pgqueue describes pgqueue on the schema opts.Schema (already migrated,
+// default "public") with opts as its backend options and cfg as its client
+// configuration; the zero values are pgqueue's defaults.
+func Pgqueue(name string, pool *pgxpool.Pool, opts pgqueue.PostgresOptions, cfg pgqueue.Config) (System, error) {
+	backend, err := pgqueue.NewPostgres(pool, &opts)
 	if err != nil {
 		return System{}, err
 	}
@@ -36,6 +37,7 @@ func Pgqueue(name string, pool *pgxpool.Pool, schema string, cfg pgqueue.Config)
 		}
 		return reqs
 	}
+	schema := backend.Schema()
 	tables := pgx.Identifier{schema, "pgqueue_jobs"}.Sanitize() + ", " + pgx.Identifier{schema, "pgqueue_dead_jobs"}.Sanitize()
 	return System{
 		Name:  name,

@@ -236,7 +236,7 @@ func setUp(ctx context.Context, opts options, stdout, stderr io.Writer) (*env, e
 	if err != nil {
 		return e, err
 	}
-	pgq, err := bench.Pgqueue("pgqueue", pool, pgqSchema, pgqueue.Config{})
+	pgq, err := bench.Pgqueue("pgqueue", pool, pgqueue.PostgresOptions{Schema: pgqSchema}, pgqueue.Config{})
 	if err != nil {
 		return e, err
 	}

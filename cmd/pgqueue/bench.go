@@ -21,6 +21,7 @@ import (
 func newBenchCmd(g *globals) *cobra.Command {
 	var asJSON bool
 	var cpuProfile string
+	var notifyDebounce time.Duration
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure throughput and pickup latency on a fresh schema",
@@ -31,6 +32,8 @@ func newBenchCmd(g *globals) *cobra.Command {
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "also print each result as a JSON object")
 	cmd.PersistentFlags().Int32Var(&g.maxConns, "max-conns", 12, "connection pool size (enough for the insert workload's goroutines)")
 	cmd.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the workload (the client side) to this file")
+	cmd.PersistentFlags().DurationVar(&notifyDebounce, "notify-debounce", 0,
+		"PostgresOptions.NotifyDebounce for the producers (0: the default, 2ms; negative: a NOTIFY in every enqueue transaction)")
 
 	run := func(fn func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
@@ -51,7 +54,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 				defer cancel()
 				_, _ = s.pool.Exec(dropCtx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
 			}()
-			sys, err := bench.Pgqueue("pgqueue", s.pool, schema, pgqueue.Config{})
+			sys, err := bench.Pgqueue("pgqueue", s.pool, pgqueue.PostgresOptions{Schema: schema, NotifyDebounce: notifyDebounce}, pgqueue.Config{})
 			if err != nil {
 				return err
 			}
@@ -86,10 +89,13 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Use:   "burndown",
 		Short: "Insert --jobs no-op jobs, then time draining them",
 		Args:  cobra.NoArgs,
-		RunE: run(func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error {
+		PreRunE: func(*cobra.Command, []string) error {
 			if jobs <= 0 {
 				return fmt.Errorf("--jobs must be positive")
 			}
+			return nil
+		},
+		RunE: run(func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error {
 			r, err := bench.Burndown(ctx, sys, jobs)
 			if err == nil {
 				out(r)
@@ -105,10 +111,13 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Use:   "continuous",
 		Short: "Producers and workers at once; jobs/s every 2 s and overall",
 		Args:  cobra.NoArgs,
-		RunE: run(func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error {
+		PreRunE: func(*cobra.Command, []string) error {
 			if duration <= 0 || producers <= 0 || batch <= 0 {
 				return fmt.Errorf("--duration, --producers and --batch must be positive")
 			}
+			return nil
+		},
+		RunE: run(func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error {
 			r, err := bench.Continuous(ctx, sys, duration, producers, batch, 2*time.Second, func(el time.Duration, perSec float64) {
 				fmt.Fprintf(w, "  %5.0fs  %9.0f jobs/s\n", el.Seconds(), perSec)
 			})
@@ -128,10 +137,13 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Use:   "latency",
 		Short: "One job per transaction at --rate; pickup latency p50/p90/p99/max",
 		Args:  cobra.NoArgs,
-		RunE: run(func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error {
+		PreRunE: func(*cobra.Command, []string) error {
 			if rate <= 0 || latDur <= 0 {
 				return fmt.Errorf("--rate and --duration must be positive")
 			}
+			return nil
+		},
+		RunE: run(func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error {
 			r, err := bench.Latency(ctx, sys, rate, latDur)
 			if err == nil {
 				out(r)
@@ -148,10 +160,13 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Use:   "insert",
 		Short: "Enqueue paths: one per transaction, EnqueueMany, and COPY",
 		Args:  cobra.NoArgs,
-		RunE: run(func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error {
+		PreRunE: func(*cobra.Command, []string) error {
 			if txJobs <= 0 || bulkJobs <= 0 || goroutines <= 0 {
 				return fmt.Errorf("--tx-jobs, --jobs and --goroutines must be positive")
 			}
+			return nil
+		},
+		RunE: run(func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error {
 			rs, err := bench.Insert(ctx, sys, txJobs, bulkJobs, goroutines)
 			for _, r := range rs {
 				out(r)
@@ -172,10 +187,13 @@ func newBenchCmd(g *globals) *cobra.Command {
 			"(pinning the vacuum horizon, as a long analytics query would) from --hold-from for --hold-for. " +
 			"It writes the samples to --out/soak.csv and reports how much throughput the last minute lost against the first.",
 		Args: cobra.NoArgs,
-		RunE: run(func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error {
+		PreRunE: func(*cobra.Command, []string) error {
 			if soakCfg.Duration <= 0 || soakCfg.Interval <= 0 {
 				return fmt.Errorf("--duration and --interval must be positive")
 			}
+			return nil
+		},
+		RunE: run(func(ctx context.Context, sys bench.System, w io.Writer, out func(bench.Result)) error {
 			if err := os.MkdirAll(soakOut, 0o755); err != nil {
 				return err
 			}
