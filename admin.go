@@ -28,6 +28,8 @@ const StatsExactLimit = 10000
 
 // Count is a number of jobs, exact or estimated.
 type Count struct {
+	// N is the number of jobs. When Estimated is true it is the planner's
+	// estimate and never below StatsExactLimit.
 	N int64 `json:"n"`
 	// Estimated is true when N is the planner's estimate because the
 	// exact count passed StatsExactLimit.
@@ -44,40 +46,64 @@ func (c Count) String() string {
 
 // QueueStats describes one queue.
 type QueueStats struct {
-	Queue     string `json:"queue"`
-	Paused    bool   `json:"paused"`
-	Available Count  `json:"available"`
-	Scheduled Count  `json:"scheduled"`
-	Running   Count  `json:"running"`
+	// Queue is the queue's name.
+	Queue string `json:"queue"`
+	// Paused is true while the queue is paused (see Admin.PauseQueue).
+	Paused bool `json:"paused"`
+	// Available counts the jobs that are due and waiting for a worker.
+	Available Count `json:"available"`
+	// Scheduled counts the jobs waiting for a future run time: new,
+	// retrying or snoozed, plus due ones not yet promoted.
+	Scheduled Count `json:"scheduled"`
+	// Running counts the jobs a client holds, including those whose lease
+	// expired but that were not rescued yet.
+	Running Count `json:"running"`
 	// Lag is how long the oldest due job has been waiting; 0 when none is.
 	Lag time.Duration `json:"lag_ns"`
 }
 
 // RunningJob is a job some client holds.
 type RunningJob struct {
-	ID          int64     `json:"id"`
-	Queue       string    `json:"queue"`
-	Kind        string    `json:"kind"`
-	Attempt     int       `json:"attempt"`
-	MaxAttempts int       `json:"max_attempts"`
-	ClaimedBy   string    `json:"claimed_by"`
+	// ID is the job's ID.
+	ID int64 `json:"id"`
+	// Queue is the job's queue.
+	Queue string `json:"queue"`
+	// Kind names the job type.
+	Kind string `json:"kind"`
+	// Attempt is the number of the running attempt, starting at 1.
+	Attempt int `json:"attempt"`
+	// MaxAttempts is how many attempts the job gets before it is
+	// dead-lettered.
+	MaxAttempts int `json:"max_attempts"`
+	// ClaimedBy is the ID (Config.ID) of the client holding the job.
+	ClaimedBy string `json:"claimed_by"`
+	// AttemptedAt is when the running attempt claimed the job.
 	AttemptedAt time.Time `json:"attempted_at"`
-	LeaseUntil  time.Time `json:"lease_until"`
+	// LeaseUntil is when the lease ends unless a heartbeat extends it; a
+	// time in the past means the job awaits rescue.
+	LeaseUntil time.Time `json:"lease_until"`
 }
 
 // KindCount is the number of dead letters of one kind.
 type KindCount struct {
-	Kind  string `json:"kind"`
-	Count Count  `json:"count"`
+	// Kind names the job type.
+	Kind string `json:"kind"`
+	// Count is how many dead letters of Kind there are.
+	Count Count `json:"count"`
 }
 
 // Stats is a snapshot of a queue schema.
 type Stats struct {
-	At     time.Time    `json:"at"`
+	// At is when the snapshot was taken, by the database's clock (the
+	// local clock when there are no queues).
+	At time.Time `json:"at"`
+	// Queues lists, sorted by name, every queue that holds jobs and every
+	// queue that was ever paused or had global limits set, even if empty.
 	Queues []QueueStats `json:"queues"`
 	// Running lists up to 100 running jobs, soonest lease end first.
 	Running []RunningJob `json:"running"`
-	Dead    []KindCount  `json:"dead_by_kind"`
+	// Dead counts the dead letters of each kind that has any.
+	Dead []KindCount `json:"dead_by_kind"`
 }
 
 // Stats reports, per queue, its jobs by state, whether it is paused and
@@ -218,7 +244,11 @@ func (a *Admin) ResumeQueue(ctx context.Context, queue string) (bool, error) {
 // JobInfo is a job in the queue table, in any state.
 type JobInfo struct {
 	JobRow
-	State     State  `json:"state"`
+	// State is available, scheduled or running: dead letters are not in
+	// the queue table.
+	State State `json:"state"`
+	// ClaimedBy is the ID (Config.ID) of the client holding a running job;
+	// empty for a waiting one.
 	ClaimedBy string `json:"claimed_by,omitempty"`
 }
 

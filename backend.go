@@ -102,10 +102,16 @@ const (
 // InsertParams is one job for Backend.Insert, already validated and encoded
 // by the Client.
 type InsertParams struct {
-	Kind        string
-	Queue       string
-	Priority    int
-	Args        json.RawMessage
+	// Kind names the job type; it is not empty.
+	Kind string
+	// Queue is the name of the queue the job goes to.
+	Queue string
+	// Priority is from 1 (runs first) to 10 (runs last).
+	Priority int
+	// Args is the job's payload encoded as a JSON object.
+	Args json.RawMessage
+	// MaxAttempts is how many attempts the job gets before it is
+	// dead-lettered; it is positive.
 	MaxAttempts int
 	// RunAt is when the job becomes due; the zero time means now.
 	RunAt time.Time
@@ -118,9 +124,15 @@ type InsertParams struct {
 
 // ClaimParams says what Backend.Claim may take.
 type ClaimParams struct {
+	// Queue is the queue to claim from.
 	Queue string
+	// Kinds lists the kinds the claiming client has workers for; jobs of
+	// other kinds stay where they are.
 	Kinds []string
+	// Limit is the most jobs to claim in this call.
 	Limit int
+	// Lease is how long, from the claim, each claimed job is held before
+	// a heartbeat must extend it.
 	Lease time.Duration
 	// ClientID names the claiming client, stored for operators' eyes only.
 	ClientID string
@@ -129,26 +141,48 @@ type ClaimParams struct {
 // JobRef names one claim of a job: the ID and the fencing token the claim
 // received. A token is never reused for the same job ID.
 type JobRef struct {
-	ID    int64
+	// ID is the job's ID.
+	ID int64
+	// Token is the fencing token the claim received.
 	Token int64
 }
 
 // JobRow is a job as a Backend stores it.
 type JobRow struct {
-	ID          int64
-	Kind        string
-	Queue       string
-	Priority    int
-	Args        json.RawMessage
-	Attempt     int
+	// ID is the job's ID; it stays the same across retries, dead-lettering
+	// and requeueing.
+	ID int64
+	// Kind names the job type.
+	Kind string
+	// Queue is the job's queue.
+	Queue string
+	// Priority is from 1 (runs first) to 10 (runs last).
+	Priority int
+	// Args is the job's payload as stored, in JSON.
+	Args json.RawMessage
+	// Attempt counts the job's attempts, the current one included: Claim
+	// adds one, RefundAttempt gives one back and RequeueDead resets it to 0.
+	Attempt int
+	// MaxAttempts is how many attempts the job gets before it is
+	// dead-lettered.
 	MaxAttempts int
-	Errors      []AttemptError
-	CreatedAt   time.Time
-	RunAt       time.Time
+	// Errors is the job's error history, oldest first.
+	Errors []AttemptError
+	// CreatedAt is when the job was first inserted, by the backend's clock.
+	CreatedAt time.Time
+	// RunAt is when the job is or became due, by the backend's clock.
+	RunAt time.Time
+	// AttemptedAt is when the job was last claimed, by the backend's
+	// clock; zero when no claim is on record.
 	AttemptedAt time.Time
-	LeaseUntil  time.Time
-	Token       int64
-	Metadata    map[string]string
+	// LeaseUntil is when the current claim's lease ends unless a heartbeat
+	// extends it; zero when the job is not running.
+	LeaseUntil time.Time
+	// Token is the fencing token of the job's latest claim; Ref pairs it
+	// with ID.
+	Token int64
+	// Metadata is what InsertParams.Metadata held; empty when none.
+	Metadata map[string]string
 }
 
 // Ref returns the row's claim reference.
@@ -156,20 +190,32 @@ func (r *JobRow) Ref() JobRef { return JobRef{ID: r.ID, Token: r.Token} }
 
 // RescheduleParams says how Backend.Reschedule puts a job back.
 type RescheduleParams struct {
-	Delay         time.Duration
-	Error         *AttemptError
+	// Delay is how long from now, by the backend's clock, the job waits;
+	// 0 or less makes it available at once.
+	Delay time.Duration
+	// Error, when not nil, is appended to the job's error history.
+	Error *AttemptError
+	// RefundAttempt gives back the attempt the claim counted, for runs
+	// that must not use one up (snooze, release on shutdown).
 	RefundAttempt bool
 }
 
 // AttemptError records why one attempt failed. It is stored as JSON in the
 // job's error history and in the dead-letter table.
 type AttemptError struct {
-	Attempt int       `json:"attempt"`
-	At      time.Time `json:"at"`
-	Error   string    `json:"error"`
-	// Kind is "error", "panic", "permanent", "decode", "timeout" or
-	// "lease_expired".
-	Kind  string `json:"kind"`
+	// Attempt is the job's attempt count when the error was recorded: the
+	// number of the attempt that failed.
+	Attempt int `json:"attempt"`
+	// At is when the error was recorded, in UTC.
+	At time.Time `json:"at"`
+	// Error is the failure's text: the worker's error message, or a
+	// description such as "cancelled".
+	Error string `json:"error"`
+	// Kind is "error", "panic", "permanent", "decode", "timeout",
+	// "lease_expired" or "cancelled".
+	Kind string `json:"kind"`
+	// Stack is the panicking goroutine's stack trace for a "panic";
+	// empty otherwise.
 	Stack string `json:"stack,omitempty"`
 }
 
@@ -178,42 +224,65 @@ type PromoteResult struct {
 	// Queues lists each queue that received newly available jobs, once.
 	Queues []string
 	// NextIn is how long until the earliest job still scheduled is due on
-	// the backend's clock; HasNext is false when none is scheduled.
-	NextIn  time.Duration
+	// the backend's clock; 0 when HasNext is false.
+	NextIn time.Duration
+	// HasNext is true when a job is still scheduled, so NextIn is
+	// meaningful, and false when none is.
 	HasNext bool
 }
 
 // RescueResult counts what one Backend.Rescue did.
 type RescueResult struct {
-	Requeued     int
+	// Requeued is how many jobs with attempts left became available again.
+	Requeued int
+	// DeadLettered is how many jobs with no attempts left were
+	// dead-lettered.
 	DeadLettered int
-	Queues       []string
+	// Queues lists, once each, the queues that got requeued jobs back.
+	Queues []string
 }
 
 // DeadJob is a dead-lettered job.
 type DeadJob struct {
-	ID          int64
-	Kind        string
-	Queue       string
-	Priority    int
-	Args        json.RawMessage
-	Attempt     int
+	// ID is the job's ID, the one it had in the queue.
+	ID int64
+	// Kind names the job type.
+	Kind string
+	// Queue is the queue the job was in.
+	Queue string
+	// Priority is from 1 (runs first) to 10 (runs last).
+	Priority int
+	// Args is the job's payload as stored, in JSON.
+	Args json.RawMessage
+	// Attempt is the job's attempt count when it was dead-lettered.
+	Attempt int
+	// MaxAttempts is how many attempts the job was allowed.
 	MaxAttempts int
-	Errors      []AttemptError
-	CreatedAt   time.Time
-	DiedAt      time.Time
-	Metadata    map[string]string
+	// Errors is the job's error history, oldest first; the last entry is
+	// normally why it was dead-lettered.
+	Errors []AttemptError
+	// CreatedAt is when the job was first inserted.
+	CreatedAt time.Time
+	// DiedAt is when the job was dead-lettered, by the backend's clock.
+	DiedAt time.Time
+	// Metadata is what the job was enqueued with; empty when none.
+	Metadata map[string]string
 }
 
 // DeadFilter selects dead-lettered jobs. Zero fields match everything.
 type DeadFilter struct {
-	Kind  string
+	// Kind, when set, matches only dead letters of that kind.
+	Kind string
+	// Queue, when set, matches only dead letters from that queue.
 	Queue string
 	// IDs, when non-empty, restricts to these job IDs.
 	IDs []int64
-	// DiedBefore and DiedAfter bound the time the job was dead-lettered.
+	// DiedBefore, when set, matches only jobs dead-lettered strictly
+	// before it.
 	DiedBefore time.Time
-	DiedAfter  time.Time
+	// DiedAfter, when set, matches only jobs dead-lettered strictly after
+	// it.
+	DiedAfter time.Time
 	// Limit caps how many ListDead returns; 0 means 100. PurgeDead ignores it.
 	Limit int
 }

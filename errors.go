@@ -42,7 +42,11 @@ var (
 // refused and why. It matches ErrInvalidArgs or ErrInvalidConfig with
 // errors.Is.
 type ValidationError struct {
-	Field  string
+	// Field names the refused field or argument, for example "Queue",
+	// "Queues[q].MaxWorkers" or "tx".
+	Field string
+	// Reason says why it was refused, for example "must not be negative,
+	// got -1".
 	Reason string
 	kind   error
 }

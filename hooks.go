@@ -10,16 +10,28 @@ import (
 // JobMeta describes a job without decoding its args: what middleware and
 // event subscribers see.
 type JobMeta struct {
-	ID          int64
-	Kind        string
-	Queue       string
-	Priority    int
-	Attempt     int
+	// ID is the job's ID.
+	ID int64
+	// Kind names the job type.
+	Kind string
+	// Queue is the queue the job was enqueued in.
+	Queue string
+	// Priority is from 1 (runs first) to 10 (runs last).
+	Priority int
+	// Attempt counts runs including this one, starting at 1.
+	Attempt int
+	// MaxAttempts is how many runs the job gets before it is
+	// dead-lettered.
 	MaxAttempts int
-	Args        json.RawMessage
-	CreatedAt   time.Time
+	// Args is the job's payload as stored, undecoded JSON.
+	Args json.RawMessage
+	// CreatedAt is when the job was enqueued, by the backend's clock.
+	CreatedAt time.Time
+	// ScheduledAt is when the job became due for this run (see
+	// Job.ScheduledAt).
 	ScheduledAt time.Time
-	Metadata    map[string]string
+	// Metadata is what EnqueueOptions.Metadata (or enqueue middleware) set.
+	Metadata map[string]string
 }
 
 func metaOf(row *JobRow) *JobMeta {
@@ -64,13 +76,18 @@ const (
 
 // Event reports the outcome of one job run.
 type Event struct {
+	// Kind says what became of the job.
 	Kind EventKind
-	Job  *JobMeta
+	// Job describes the job that ran, as middleware saw it.
+	Job *JobMeta
 	// Err is the worker's error for failed and dead jobs.
 	Err error
 	// Duration is how long the worker ran.
 	Duration time.Duration
-	At       time.Time
+	// At is when the event was published: after the run ended and the
+	// client tried to record its outcome (completions are written in
+	// batches, so possibly later).
+	At time.Time
 }
 
 // events fans events out to subscribers without ever blocking a worker:

@@ -57,10 +57,14 @@ func (u utcSchedule) Next(t time.Time) time.Time { return u.s.Next(t.UTC()) }
 type PeriodicJob struct {
 	// Name identifies the periodic job across clients and deploys; keep it
 	// stable. Required.
-	Name     string
+	Name string
+	// Schedule says when the ticks fall (see Every and Cron). Required.
 	Schedule Schedule
-	Args     Args
-	Options  *EnqueueOptions
+	// Args is the payload enqueued at every tick. Required.
+	Args Args
+	// Options tune every job the periodic job enqueues; nil uses the
+	// args' defaults, then the client's.
+	Options *EnqueueOptions
 	// RunOnStart enqueues the next tick's job as soon as the client
 	// starts instead of waiting for it (once across clients; that tick is
 	// then not enqueued again).

@@ -44,17 +44,28 @@ type ArgsWithDefaults interface {
 
 // Job is one run of a job, handed to a Worker.
 type Job[T Args] struct {
-	ID       int64
-	Kind     string
-	Queue    string
+	// ID is the job's ID, the same for every attempt.
+	ID int64
+	// Kind is the kind the job was enqueued with (its args' Kind).
+	Kind string
+	// Queue is the queue the job was enqueued in.
+	Queue string
+	// Priority is from 1 (runs first) to 10 (runs last).
 	Priority int
 	// Attempt counts runs including this one, starting at 1.
-	Attempt     int
+	Attempt int
+	// MaxAttempts is how many runs the job gets before it is
+	// dead-lettered.
 	MaxAttempts int
 	// Errors holds the failures of the earlier attempts, oldest first.
-	Errors      []AttemptError
-	CreatedAt   time.Time
+	Errors []AttemptError
+	// CreatedAt is when the job was enqueued, by the backend's clock.
+	CreatedAt time.Time
+	// ScheduledAt is when the job became due for this run: the run time it
+	// was enqueued for, or when a retry, snooze, rescue or requeue made it
+	// due again.
 	ScheduledAt time.Time
+	// AttemptedAt is when this run claimed the job, by the backend's clock.
 	AttemptedAt time.Time
 	// Args is the decoded payload.
 	Args T
@@ -130,9 +141,11 @@ type EnqueueOptions struct {
 	Queue string
 	// Priority from 1 (runs first) to 10 (runs last). 0 means 5.
 	Priority int
-	// RunAt makes the job due at a time; Delay makes it due after a
-	// duration. Set at most one. Default: due now.
+	// RunAt makes the job due at a time. Set at most one of RunAt and
+	// Delay. Default: due now.
 	RunAt time.Time
+	// Delay makes the job due that long after it is enqueued, by this
+	// process's clock; negative is refused. Default 0: due now.
 	Delay time.Duration
 	// MaxAttempts is how many runs the job gets before it is dead-lettered.
 	// 0 means the default; negative is refused.
@@ -147,7 +160,9 @@ type EnqueueOptions struct {
 
 // EnqueueRequest is one job for EnqueueMany and EnqueueManyTx.
 type EnqueueRequest struct {
-	Args    Args
+	// Args is the job's payload; it must not be nil.
+	Args Args
+	// Options tune the job as Enqueue's opts do; nil uses the defaults.
 	Options *EnqueueOptions
 }
 

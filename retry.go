@@ -105,9 +105,13 @@ func IsSnooze(err error) bool {
 
 func (e *snoozeError) Error() string { return fmt.Sprintf("snoozed for %v", e.d) }
 
-// PanicError is the error recorded for a Worker that panicked.
+// PanicError is the error recorded for a job whose Worker, or a
+// Middleware around it, panicked.
 type PanicError struct {
+	// Value is the value recovered from the panic.
 	Value any
+	// Stack is the panicking goroutine's stack trace, taken where the panic
+	// was recovered; pgqueuetest.Work leaves it empty.
 	Stack string
 }
 
@@ -117,8 +121,10 @@ func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 // DecodeError is the error recorded for a job whose stored args no longer
 // decode into the worker's type; such a job is dead-lettered at once.
 type DecodeError struct {
+	// Kind is the kind of the job whose args did not decode.
 	Kind string
-	Err  error
+	// Err is the JSON decoding error.
+	Err error
 }
 
 // Error names the kind and the decode failure.

@@ -64,7 +64,9 @@ func (e *DuplicateError) Is(target error) bool { return target == ErrDuplicateJo
 type InsertResult struct {
 	// ID is the new job's ID or, for a duplicate, the ID of the job holding
 	// the key (0 if it could not be read).
-	ID        int64
+	ID int64
+	// Duplicate is true when the job was not stored because its unique key
+	// was held; ID then names the holder.
 	Duplicate bool
 }
 

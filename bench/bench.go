@@ -35,33 +35,54 @@ type System struct {
 	Start func(ctx context.Context, worked func(seq int64)) (stop func(context.Context) error, err error)
 	// Reset empties the system's tables between runs.
 	Reset func(ctx context.Context) error
-	// TableStats and HoldHorizon serve the soak (optional elsewhere):
-	// the hot table's dead and live rows, and a transaction that pins the
-	// vacuum horizon until released.
-	TableStats  func(ctx context.Context) (TableStats, error)
+	// TableStats reports the hot table's dead and live rows and its size.
+	// The soak needs it; the other modes do not use it.
+	TableStats func(ctx context.Context) (TableStats, error)
+	// HoldHorizon opens a transaction that pins the vacuum horizon until
+	// released. Only the soak uses it; nil means the soak never holds it.
 	HoldHorizon func(ctx context.Context) (release func(), err error)
 }
 
 // Result is one measurement.
 type Result struct {
-	Mode       string  `json:"mode"`
-	System     string  `json:"system"`
-	Variant    string  `json:"variant,omitempty"`
-	Jobs       int64   `json:"jobs"`
-	Seconds    float64 `json:"seconds"`
+	// Mode names the workload: "burndown", "continuous", "latency",
+	// "insert" or "soak".
+	Mode string `json:"mode"`
+	// System is the measured System's Name.
+	System string `json:"system"`
+	// Variant tells apart the results of one mode, e.g. the rate of a
+	// latency run ("500/s") or the insert path ("tx×8", "many", "copy").
+	Variant string `json:"variant,omitempty"`
+	// Jobs is how many jobs the run enqueued (latency, insert) or worked
+	// (burndown, continuous); 0 for soak.
+	Jobs int64 `json:"jobs"`
+	// Seconds is the run's length in seconds: measured, except for latency
+	// and soak, where it is the requested duration.
+	Seconds float64 `json:"seconds"`
+	// JobsPerSec is Jobs / Seconds, except for soak, where it is the mean
+	// rate of the samples of the last minute.
 	JobsPerSec float64 `json:"jobs_per_sec"`
-	P50ms      float64 `json:"p50_ms,omitempty"`
-	P90ms      float64 `json:"p90_ms,omitempty"`
-	P99ms      float64 `json:"p99_ms,omitempty"`
-	MaxMs      float64 `json:"max_ms,omitempty"`
-	// Latency only. The P fields above measure pickup from the moment the
-	// producer calls Commit, so they include the producer's own commit
-	// (its WAL flush): no worker can see a job sooner. AfterCommit
-	// measures from Commit's return instead, and CommitP50ms is the
-	// commit's own median duration.
+	// P50ms is the median pickup latency in ms (latency only; 0
+	// otherwise). The P and MaxMs fields measure pickup from the moment
+	// the producer calls Commit, so they include the producer's own commit
+	// (its WAL flush): no worker can see a job sooner.
+	P50ms float64 `json:"p50_ms,omitempty"`
+	// P90ms is the 90th-percentile pickup latency in ms (latency only).
+	P90ms float64 `json:"p90_ms,omitempty"`
+	// P99ms is the 99th-percentile pickup latency in ms (latency only).
+	P99ms float64 `json:"p99_ms,omitempty"`
+	// MaxMs is the slowest pickup in ms (latency only).
+	MaxMs float64 `json:"max_ms,omitempty"`
+	// AfterCommitP50ms is the median pickup latency in ms measured from
+	// the return of the producer's Commit instead of the call (latency
+	// only).
 	AfterCommitP50ms float64 `json:"after_commit_p50_ms,omitempty"`
+	// AfterCommitP99ms is the 99th-percentile pickup latency in ms
+	// measured from Commit's return (latency only).
 	AfterCommitP99ms float64 `json:"after_commit_p99_ms,omitempty"`
-	CommitP50ms      float64 `json:"commit_p50_ms,omitempty"`
+	// CommitP50ms is the median duration in ms of the producer's Commit
+	// (latency only).
+	CommitP50ms float64 `json:"commit_p50_ms,omitempty"`
 }
 
 // String formats the result as one human-readable line.

@@ -12,6 +12,8 @@ import (
 
 // Job is the no-op job the workloads enqueue.
 type Job struct {
+	// Seq is the job's sequence number, by which the workloads match a
+	// job's start to its enqueue.
 	Seq int64 `json:"seq"`
 }
 

@@ -13,31 +13,47 @@ import (
 
 // TableStats is a sample of the hot table's health.
 type TableStats struct {
+	// Dead and Live are the table's dead and live rows as the statistics
+	// collector counts them; Bytes is its size on disk, indexes included.
 	Dead, Live, Bytes int64
 }
 
 // SoakConfig describes a soak run.
 type SoakConfig struct {
-	Duration  time.Duration
-	Interval  time.Duration // sampling period
+	// Duration is how long producers insert and samples are taken.
+	Duration time.Duration
+	Interval time.Duration // sampling period
+	// Producers is how many goroutines insert batches concurrently.
 	Producers int
-	Batch     int
+	// Batch is how many jobs each producer inserts per InsertMany call;
+	// it must be positive.
+	Batch int
 	// HoldFrom and HoldFor: a transaction pinning the vacuum horizon is
 	// held open from HoldFrom into the run, for HoldFor (0: never).
 	HoldFrom, HoldFor time.Duration
-	// Stats samples the hot table; HoldHorizon opens a transaction that
-	// pins the vacuum horizon and returns its release.
-	Stats       func(ctx context.Context) (TableStats, error)
+	// Stats samples the hot table at every sample. Required.
+	Stats func(ctx context.Context) (TableStats, error)
+	// HoldHorizon opens a transaction that pins the vacuum horizon and
+	// returns its release; nil means the horizon is never held.
 	HoldHorizon func(ctx context.Context) (release func(), err error)
 }
 
 // SoakSample is one row of the soak's time series.
 type SoakSample struct {
-	Elapsed    time.Duration
+	// Elapsed is how far into the run the sample was taken.
+	Elapsed time.Duration
+	// JobsPerSec is how many jobs per second workers started since the
+	// previous sample.
 	JobsPerSec float64
-	P99ms      float64
-	Table      TableStats
-	Holding    bool
+	// P99ms is the 99th-percentile pickup latency in ms, from the return
+	// of a batch's insert to the start of each of its jobs, over the jobs
+	// started since the previous sample; 0 when there were none.
+	P99ms float64
+	// Table is the hot table's statistics at the sample.
+	Table TableStats
+	// Holding is true when the horizon-pinning transaction was open at
+	// the sample.
+	Holding bool
 }
 
 // Soak runs producers and workers for cfg.Duration, sampling throughput,
@@ -46,6 +62,10 @@ type SoakSample struct {
 // long-running transaction pins the vacuum horizon for part of the run.
 // Each sample is written to csvOut as it is taken.
 func Soak(ctx context.Context, sys System, cfg SoakConfig, csvOut io.Writer, onSample func(SoakSample)) ([]SoakSample, error) {
+	if cfg.Duration <= 0 || cfg.Interval <= 0 || cfg.Producers <= 0 || cfg.Batch <= 0 || cfg.Stats == nil {
+		return nil, fmt.Errorf("soak: Duration, Interval, Producers and Batch must be positive and Stats set (got %v, %v, %d, %d, Stats set: %t)",
+			cfg.Duration, cfg.Interval, cfg.Producers, cfg.Batch, cfg.Stats != nil)
+	}
 	if err := sys.Reset(ctx); err != nil {
 		return nil, err
 	}

@@ -18,9 +18,14 @@ import (
 
 // EnqueuedJob is a job found by RequireEnqueued.
 type EnqueuedJob struct {
-	ID    int64
+	// ID is the job's ID.
+	ID int64
+	// Queue is the queue the job was enqueued in.
 	Queue string
-	Args  json.RawMessage
+	// Args is the job's payload as Postgres returns it: jsonb, so key
+	// order and spacing may differ from what was enqueued.
+	Args json.RawMessage
+	// State is available, scheduled or running when the table was read.
 	State pgqueue.State
 }
 

@@ -14,8 +14,11 @@ import (
 // BenchBackend names a backend for the shared benchmarks. New returns a
 // fresh, isolated store.
 type BenchBackend struct {
+	// Name labels the backend's sub-benchmark, e.g. "memqueue".
 	Name string
-	New  func(b *testing.B) pgqueue.Backend
+	// New returns the store to measure; it is called with the
+	// sub-benchmark's b each time that sub-benchmark runs.
+	New func(b *testing.B) pgqueue.Backend
 }
 
 // benchArgs is the benchmarks' no-op job.
