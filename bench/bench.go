@@ -65,7 +65,9 @@ type Result struct {
 	// P50ms is the median pickup latency in ms (latency only; 0
 	// otherwise). The P and MaxMs fields measure pickup from the moment
 	// the producer calls Commit, so they include the producer's own commit
-	// (its WAL flush): no worker can see a job sooner.
+	// (its WAL flush): no worker can see a job sooner. (bench/compare adds
+	// a row whose Variant ends in "after commit" and whose P50ms and P99ms
+	// are AfterCommitP50ms and AfterCommitP99ms.)
 	P50ms float64 `json:"p50_ms,omitempty"`
 	// P90ms is the 90th-percentile pickup latency in ms (latency only).
 	P90ms float64 `json:"p90_ms,omitempty"`
