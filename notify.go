@@ -26,9 +26,10 @@ import (
 // worker woken by the window's first NOTIFY may claim before a skipped
 // transaction commits, and a long transaction may commit much later; the
 // trailing NOTIFY comes after each skipped job is visible, however late.
-// Aborted transactions are dropped. If this process dies between a skipped
-// transaction's commit and the trailing NOTIFY, the job waits for the
-// workers' fallback poll, as it would during a listener outage.
+// Aborted transactions are dropped. If this process dies, or closes its
+// pool, between a skipped transaction's commit and the trailing NOTIFY,
+// the job waits for the workers' fallback poll, as it would during a
+// listener outage.
 
 const (
 	// notifyDebounceDefault is PostgresOptions.NotifyDebounce's default.
