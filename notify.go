@@ -163,10 +163,10 @@ func (d *notifyDebounce) settle(checked []int64, open []int64) {
 }
 
 // trail is the trailing notifier: it checks the tracked transactions every
-// window (at most 2ms) while new ones arrive, backing off to trailMaxWait while only long
-// transactions remain open, and returns when none is left. A failed check
-// (the database unreachable, the pool closed) drops what it checked: the
-// workers' fallback poll finds those jobs.
+// window (at most 2ms) while new ones arrive, backing off to trailMaxWait
+// while only long transactions remain open, and returns when none is
+// left. A failed check (the database unreachable, the pool closed) drops
+// what it checked: the workers' fallback poll finds those jobs.
 func (b *PostgresBackend) trail() {
 	d := &b.notify
 	first := min(d.window, notifyDebounceDefault)
@@ -178,11 +178,8 @@ func (b *PostgresBackend) trail() {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), trailTimeout)
-		var (
-			woken int64
-			open  []int64
-		)
-		err := b.pool.QueryRow(ctx, b.q.notifyCommitted, xids, queues, b.channel).Scan(&woken, &open)
+		var open []int64
+		err := b.pool.QueryRow(ctx, b.q.notifyCommitted, xids, queues, b.channel).Scan(nil, &open)
 		cancel()
 		if err != nil {
 			open = nil

@@ -186,10 +186,9 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 	if len(jobs) == 1 {
 		j := jobs[0]
 		var (
-			runAt     pgtype.Timestamptz
-			id, xid   int64
-			due       bool
-			notifyRan pgtype.Bool
+			runAt   pgtype.Timestamptz
+			id, xid int64
+			due     bool
 		)
 		if !j.RunAt.IsZero() {
 			runAt = pgtype.Timestamptz{Time: j.RunAt, Valid: true}
@@ -199,7 +198,7 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 		if key.Valid {
 			query = b.q.insertOne
 		}
-		err := db.QueryRow(ctx, query, j.Queue, j.Kind, int16(j.Priority), string(j.Args), int32(j.MaxAttempts), runAt, channel, key, metadataText(j.Metadata)).Scan(&id, &due, &notifyRan, &xid)
+		err := db.QueryRow(ctx, query, j.Queue, j.Kind, int16(j.Priority), string(j.Args), int32(j.MaxAttempts), runAt, channel, key, metadataText(j.Metadata)).Scan(&id, &due, nil, &xid)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows) && key.Valid:
 			out[0].Duplicate = true
