@@ -45,9 +45,10 @@ type SoakSample struct {
 	// JobsPerSec is how many jobs per second workers started since the
 	// previous sample.
 	JobsPerSec float64
-	// P99ms is the 99th-percentile pickup latency in ms, from the return
-	// of a batch's insert to the start of each of its jobs, over the jobs
-	// started since the previous sample; 0 when there were none.
+	// P99ms is the 99th-percentile pickup latency in ms, from the call of
+	// a batch's insert (so it includes the insert itself) to the start of
+	// each of its jobs, over the jobs started since the previous sample; 0
+	// when there were none.
 	P99ms float64
 	// Table is the hot table's statistics at the sample.
 	Table TableStats
@@ -57,7 +58,7 @@ type SoakSample struct {
 }
 
 // Soak runs producers and workers for cfg.Duration, sampling throughput,
-// pickup latency (commit of a batch to the start of each of its jobs) and
+// pickup latency (the call of a batch's insert to the start of each of its jobs) and
 // the hot table's dead rows every cfg.Interval, optionally while a
 // long-running transaction pins the vacuum horizon for part of the run.
 // Each sample is written to csvOut as it is taken.
@@ -75,7 +76,7 @@ func Soak(ctx context.Context, sys System, cfg SoakConfig, csvOut io.Writer, onS
 
 	var (
 		mu        sync.Mutex
-		committed = map[int64]time.Time{} // first seq of a batch -> commit time
+		inserted  = map[int64]time.Time{} // first seq of a batch -> when its insert was called
 		latencies []time.Duration
 		worked    atomic.Int64
 		seq       atomic.Int64
@@ -84,7 +85,7 @@ func Soak(ctx context.Context, sys System, cfg SoakConfig, csvOut io.Writer, onS
 	stop, err := sys.Start(ctx, func(s int64) {
 		now := time.Now()
 		mu.Lock()
-		if at, ok := committed[s-s%batch]; ok {
+		if at, ok := inserted[s-s%batch]; ok {
 			latencies = append(latencies, now.Sub(at))
 		}
 		mu.Unlock()
@@ -106,12 +107,12 @@ func Soak(ctx context.Context, sys System, cfg SoakConfig, csvOut io.Writer, onS
 					continue
 				}
 				from := seq.Add(batch) - batch
-				if err := sys.InsertMany(runCtx, seqs(from, batch)); err != nil {
-					continue
-				}
+				// Stamped before the call, so that a job a worker starts
+				// before InsertMany returns is measured too.
 				mu.Lock()
-				committed[from] = time.Now()
+				inserted[from] = time.Now()
 				mu.Unlock()
+				_ = sys.InsertMany(runCtx, seqs(from, batch))
 			}
 		}()
 	}
