@@ -22,24 +22,7 @@ func (b *Backend) Complete(ctx context.Context, refs []pgqueue.JobRef) ([]pgqueu
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	ok, err := b.refsBatch(ctx, "complete jobs", refs, func(q queueKeys, group []pgqueue.JobRef) call {
-		args := make([]any, 0, 1+2*len(group))
-		args = append(args, q.tag)
-		for _, r := range group {
-			args = append(args, r.ID, r.Token)
-		}
-		return call{s: completeScript, keys: []string{q.running}, args: args}
-	})
-	if err != nil {
-		return nil, err
-	}
-	var lost []pgqueue.JobRef
-	for i, r := range refs {
-		if !ok[i] {
-			lost = append(lost, r)
-		}
-	}
-	return lost, nil
+	return b.leaseScript(ctx, "complete jobs", completeScript, refs)
 }
 
 // Heartbeat moves the leases of the running jobs held under the refs'
@@ -52,31 +35,15 @@ func (b *Backend) Heartbeat(ctx context.Context, refs []pgqueue.JobRef, lease ti
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	us := max(lease, 0).Microseconds()
-	ok, err := b.refsBatch(ctx, "heartbeat", refs, func(q queueKeys, group []pgqueue.JobRef) call {
-		args := make([]any, 0, 2+2*len(group))
-		args = append(args, q.tag, us)
-		for _, r := range group {
-			args = append(args, r.ID, r.Token)
-		}
-		return call{s: heartbeatScript, keys: []string{q.running}, args: args}
-	})
-	if err != nil {
-		return nil, err
-	}
-	var lost []pgqueue.JobRef
-	for i, r := range refs {
-		if !ok[i] {
-			lost = append(lost, r)
-		}
-	}
-	return lost, nil
+	return b.leaseScript(ctx, "heartbeat", heartbeatScript, refs, max(lease, 0).Microseconds())
 }
 
-// refsBatch groups refs by queue, runs one script per queue built by mk,
-// and reports for each ref whether the script answered it among the
-// positions (1-based, within its group) it changed.
-func (b *Backend) refsBatch(ctx context.Context, op string, refs []pgqueue.JobRef, mk func(queueKeys, []pgqueue.JobRef) call) ([]bool, error) {
+// leaseScript groups refs by queue and runs s once per queue, in one round
+// trip, on the queue's running set with the arguments: the queue's tag,
+// lead, then each ref's ID and token. The script answers the positions
+// (1-based, within its group) of the jobs it found held under their
+// tokens; leaseScript returns the other refs, whose leases were lost.
+func (b *Backend) leaseScript(ctx context.Context, op string, s *script, refs []pgqueue.JobRef, lead ...any) ([]pgqueue.JobRef, error) {
 	queues := make([]string, len(refs))
 	for i, r := range refs {
 		q, err := b.queueOfToken(ctx, r.Token)
@@ -92,20 +59,40 @@ func (b *Backend) refsBatch(ctx context.Context, op string, refs []pgqueue.JobRe
 		for j, i := range groups[name] {
 			group[j] = refs[i]
 		}
-		calls[n] = mk(b.queue(name), group)
+		q := b.queue(name)
+		args := make([]any, 0, 1+len(lead)+2*len(group))
+		args = append(append(args, q.tag), lead...)
+		for _, r := range group {
+			args = append(args, r.ID, r.Token)
+		}
+		calls[n] = call{s: s, keys: []string{q.running}, args: args}
 	}
 	ok := make([]bool, len(refs))
-	if len(calls) == 0 {
-		return ok, nil
+	if len(calls) > 0 {
+		if err := b.answeredPositions(ctx, op, calls, names, groups, ok); err != nil {
+			return nil, err
+		}
 	}
+	var lost []pgqueue.JobRef
+	for i, r := range refs {
+		if !ok[i] {
+			lost = append(lost, r)
+		}
+	}
+	return lost, nil
+}
+
+// answeredPositions runs calls (one per queue in names) and marks in ok
+// the refs each script answered by position within its queue's group.
+func (b *Backend) answeredPositions(ctx context.Context, op string, calls []call, names []string, groups map[string][]int, ok []bool) error {
 	cmds, err := b.runAll(ctx, calls)
 	if err != nil {
-		return nil, wrapErr(op, err)
+		return wrapErr(op, err)
 	}
 	for n, name := range names {
 		positions, err := cmds[n].Int64Slice()
 		if err != nil {
-			return nil, wrapErr(op, err)
+			return wrapErr(op, err)
 		}
 		for _, p := range positions {
 			if p >= 1 && int(p) <= len(groups[name]) {
@@ -113,7 +100,7 @@ func (b *Backend) refsBatch(ctx context.Context, op string, refs []pgqueue.JobRe
 			}
 		}
 	}
-	return ok, nil
+	return nil
 }
 
 // refQueue finds the queue of one ref's job from its token; ok is false
