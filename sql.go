@@ -14,7 +14,9 @@ var sqlFiles embed.FS
 // queries holds every statement of the Postgres backend, rendered once for
 // one schema. Table names come from configuration, so they are quoted with
 // pgx's identifier sanitizer before they replace the {{jobs}}, {{dead}},
-// {{queues}} and {{periodic}} placeholders; nothing else is ever spliced into SQL.
+// {{queues}} and {{periodic}} placeholders. The only other text spliced in
+// is our own: the shared fragment {{claim_update}} (sql/claim_update.sql),
+// and insert statements derived by dropping their ON CONFLICT line.
 type queries struct {
 	insert, insertOne, claim, claimPlan, complete, completeOne, reschedule, deadLetter, heartbeat,
 	promote, nextDue, rescueLock, rescueRequeue, rescueDead,
@@ -58,12 +60,19 @@ func renderQueries(schema string) (queries, error) {
 		"claim_limited": &q.claimLimited, "limited_queues": &q.limitedQueues,
 		"vacuum_check": &q.vacuumCheck, "vacuum_lock": &q.vacuumLock, "vacuum_unlock": &q.vacuumUnlock, "vacuum": &q.vacuum,
 	}
+	// Fragments shared by several statements, from our own embedded files
+	// (never from configuration), go in before the table names.
+	claimUpdate, err := sqlFiles.ReadFile("sql/claim_update.sql")
+	if err != nil {
+		return q, fmt.Errorf("pgqueue: missing embedded fragment claim_update: %w", err)
+	}
+	fragments := strings.NewReplacer("{{claim_update}}", string(claimUpdate))
 	for name, dst := range files {
 		b, err := sqlFiles.ReadFile("sql/" + name + ".sql")
 		if err != nil {
 			return q, fmt.Errorf("pgqueue: missing embedded query %s: %w", name, err)
 		}
-		*dst = r.Replace(string(b))
+		*dst = r.Replace(fragments.Replace(string(b)))
 	}
 	q.statsEstimate[StateAvailable], q.statsEstimate[StateScheduled], q.statsEstimate[StateRunning] = est[0], est[1], est[2]
 	for _, v := range []struct{ from, to *string }{{&q.insert, &q.insertPlain}, {&q.insertOne, &q.insertOnePlain}} {
