@@ -11,9 +11,11 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // System is one queue implementation under test, set up on its own empty
@@ -149,5 +151,34 @@ func quantiles(samples []time.Duration) func(p float64) float64 {
 		i := int(math.Ceil(p*float64(len(samples)))) - 1
 		i = max(0, min(i, len(samples)-1))
 		return float64(samples[i]) / float64(time.Millisecond)
+	}
+}
+
+// stopTimeout bounds how long a System's stop may take, so that a stuck
+// client cannot hold up the rest of a run.
+const stopTimeout = 30 * time.Second
+
+// BoundedStop wraps a client's stop function for System.Start: it gives
+// the stop at most 30 seconds, whatever context the caller passes.
+func BoundedStop(stop func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, stopTimeout)
+		defer cancel()
+		return stop(ctx)
+	}
+}
+
+// TruncateReset returns a System.Reset that empties the given tables (of
+// schema) with one TRUNCATE; the names are quoted with pgx's identifier
+// sanitizer.
+func TruncateReset(pool *pgxpool.Pool, schema string, tables ...string) func(context.Context) error {
+	quoted := make([]string, len(tables))
+	for i, t := range tables {
+		quoted[i] = pgx.Identifier{schema, t}.Sanitize()
+	}
+	stmt := "TRUNCATE " + strings.Join(quoted, ", ")
+	return func(ctx context.Context) error {
+		_, err := pool.Exec(ctx, stmt)
+		return err
 	}
 }

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -40,7 +39,6 @@ func Pgqueue(name string, pool *pgxpool.Pool, opts pgqueue.PostgresOptions, cfg 
 		return reqs
 	}
 	schema := backend.Schema()
-	tables := pgx.Identifier{schema, "pgqueue_jobs"}.Sanitize() + ", " + pgx.Identifier{schema, "pgqueue_dead_jobs"}.Sanitize()
 	return System{
 		Name:  name,
 		Begin: pool.Begin,
@@ -70,16 +68,9 @@ func Pgqueue(name string, pool *pgxpool.Pool, opts pgqueue.PostgresOptions, cfg 
 			if err := c.Start(ctx); err != nil {
 				return nil, err
 			}
-			return func(ctx context.Context) error {
-				ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				defer cancel()
-				return c.Stop(ctx)
-			}, nil
+			return BoundedStop(c.Stop), nil
 		},
-		Reset: func(ctx context.Context) error {
-			_, err := pool.Exec(ctx, "TRUNCATE "+tables)
-			return err
-		},
+		Reset: TruncateReset(pool, schema, "pgqueue_jobs", "pgqueue_dead_jobs"),
 		TableStats: func(ctx context.Context) (TableStats, error) {
 			return tableStats(ctx, pool, pgx.Identifier{schema, "pgqueue_jobs"}.Sanitize())
 		},

@@ -101,7 +101,6 @@ func riverSystem(v riverVariant, pool *pgxpool.Pool, schema string, logger *slog
 		}
 		return ps
 	}
-	jobTable := pgx.Identifier{schema, "river_job"}.Sanitize()
 	return bench.System{
 		Name:  v.name,
 		Begin: pool.Begin,
@@ -133,17 +132,8 @@ func riverSystem(v riverVariant, pool *pgxpool.Pool, schema string, logger *slog
 			if err := c.Start(ctx); err != nil {
 				return nil, err
 			}
-			return func(ctx context.Context) error {
-				// Same bound as pgqueue's System, so that a stuck client
-				// cannot hold up the rest of the run.
-				ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				defer cancel()
-				return c.Stop(ctx)
-			}, nil
+			return bench.BoundedStop(c.Stop), nil
 		},
-		Reset: func(ctx context.Context) error {
-			_, err := pool.Exec(ctx, "TRUNCATE "+jobTable)
-			return err
-		},
+		Reset: bench.TruncateReset(pool, schema, "river_job"),
 	}, nil
 }
