@@ -37,6 +37,11 @@ type Harness struct {
 	// t.Cleanup; the suite never closes the backend itself. It is called
 	// once per subtest, from that subtest's goroutine.
 	NewBackend func(t testing.TB) pgqueue.Backend
+	// UniquePerQueue says the backend holds unique keys per queue (the
+	// same key may wait in two queues at once), as redisqueue does; by
+	// default a key is held across all queues, as on Postgres and
+	// memqueue. The suite checks the backend keeps the scope it declares.
+	UniquePerQueue bool
 }
 
 // behaviour is one named check of the suite.
@@ -61,7 +66,7 @@ func Run(t *testing.T, h Harness) {
 		{"Backend", backendBehaviours()},
 		{"Client", clientBehaviours()},
 		{"Features", featureBehaviours()},
-		{"Unique", uniqueBehaviours()},
+		{"Unique", uniqueBehaviours(h)},
 		{"Periodic", periodicBehaviours()},
 		{"Cancel", cancelBehaviours()},
 		{"Limits", limitBehaviours()},

@@ -11,12 +11,31 @@ import (
 	"github.com/pgqueue/pgqueue"
 )
 
-func uniqueBehaviours() []behaviour {
+func uniqueBehaviours(h Harness) []behaviour {
 	return []behaviour{
 		{"UniqueKeyRaceYieldsOneJob", testUniqueKeyRaceYieldsOneJob},
 		{"UniqueKeyFreedWhenJobFinishes", testUniqueKeyFreedWhenJobFinishes},
 		{"UniqueByArgsAndBatches", testUniqueByArgsAndBatches},
+		{"UniqueKeyScopeIsAsDeclared", func(t *testing.T, b pgqueue.Backend) { testUniqueKeyScope(t, b, h.UniquePerQueue) }},
 	}
+}
+
+// The same key enqueued into a second queue while the first job waits is
+// a duplicate when keys are held across queues, and a job of its own when
+// the backend declares them per queue (Harness.UniquePerQueue).
+func testUniqueKeyScope(t *testing.T, b pgqueue.Backend, perQueue bool) {
+	requireUnique(t, b)
+	c := newClient(t, b, fastConfig(t))
+	key := &pgqueue.UniqueOpts{Key: "scope:1"}
+	first := enqueue(t, c, basicArgs{N: 1}, &pgqueue.EnqueueOptions{Queue: "scope_a", Unique: key})
+	id, err := c.Enqueue(context.Background(), basicArgs{N: 2}, &pgqueue.EnqueueOptions{Queue: "scope_b", Unique: key})
+	if perQueue {
+		require.NoError(t, err, "with keys held per queue, the same key in another queue must be stored")
+		require.NotEqual(t, first, id, "the second queue's job must be a job of its own")
+		return
+	}
+	require.ErrorIs(t, err, pgqueue.ErrDuplicateJob, "with keys held across queues, the same key in another queue is a duplicate (set Harness.UniquePerQueue if the backend holds keys per queue)")
+	require.Equal(t, first, id, "the duplicate reports the ID of the job holding the key")
 }
 
 func requireUnique(t *testing.T, b pgqueue.Backend) {

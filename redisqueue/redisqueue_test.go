@@ -20,7 +20,8 @@ import (
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	queuetest.Run(t, queuetest.Harness{
-		NewBackend: func(t testing.TB) pgqueue.Backend { return redistest.Backend(t) },
+		UniquePerQueue: true, // see the package doc: keys live in the queue's hash slot
+		NewBackend:     func(t testing.TB) pgqueue.Backend { return redistest.Backend(t) },
 	})
 }
 
@@ -31,6 +32,7 @@ func TestConformance(t *testing.T) {
 func TestConformanceAcrossInstances(t *testing.T) {
 	t.Parallel()
 	queuetest.Run(t, queuetest.Harness{
+		UniquePerQueue: true, // see the package doc: keys live in the queue's hash slot
 		NewBackend: func(t testing.TB) pgqueue.Backend {
 			first := redistest.Backend(t)
 			other, err := redisqueue.New(first.Client(), &redisqueue.Options{Prefix: first.Prefix()})
