@@ -57,13 +57,18 @@ type notifyDebounce struct {
 	skipped int64                     // enqueues that left NOTIFY to the trailer (for tests)
 }
 
-// channel returns the notify channel an insert of jobs due in queues
-// should pass: ch when it must notify in its own transaction (and then the
-// window of those queues starts now), or a null text when every queue was
-// notified within the window and the trailing notifier can take over.
-func (d *notifyDebounce) channel(ch string, queues []string) pgtype.Text {
+// channel returns the notify channel an insert of jobs should pass: ch
+// when it must notify in its own transaction (and then the window of the
+// queues its due jobs go to starts now), or a null text when every such
+// queue was notified within the window and the trailing notifier can take
+// over.
+func (d *notifyDebounce) channel(ch string, jobs []InsertParams) pgtype.Text {
 	notify := pgtype.Text{String: ch, Valid: true}
-	if d.window <= 0 || len(queues) == 0 {
+	if d.window <= 0 {
+		return notify
+	}
+	queues := dueQueues(jobs)
+	if len(queues) == 0 {
 		return notify
 	}
 	now := time.Now()

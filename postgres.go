@@ -182,7 +182,7 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 	var dupKeys []string
 	// A null channel: the transaction leaves its NOTIFY to the trailing
 	// notifier (notify.go).
-	channel := b.notify.channel(b.channel, dueQueues(jobs))
+	channel := b.notify.channel(b.channel, jobs)
 	if len(jobs) == 1 {
 		j := jobs[0]
 		var (
