@@ -286,3 +286,17 @@ type DeadFilter struct {
 	// Limit caps how many ListDead returns; 0 means 100. PurgeDead ignores it.
 	Limit int
 }
+
+// DefaultDeadLimit is how many jobs ListDead returns when the filter sets
+// no Limit.
+const DefaultDeadLimit = 100
+
+// EffectiveLimit is the number of jobs ListDead returns at most for f:
+// f.Limit, or DefaultDeadLimit when it is zero or less. Backends call it
+// so that they all apply the same default.
+func (f DeadFilter) EffectiveLimit() int {
+	if f.Limit <= 0 {
+		return DefaultDeadLimit
+	}
+	return f.Limit
+}

@@ -19,9 +19,6 @@ import (
 //	SELECT kind, count(*) FROM pgqueue_dead_jobs GROUP BY kind;
 //	SELECT id, args, last_error FROM pgqueue_dead_jobs WHERE kind = 'email.send';
 
-// defaultDeadLimit is how many dead jobs ListDead returns without a Limit.
-const defaultDeadLimit = 100
-
 // ListDead returns dead-lettered jobs matching f, newest first, at most
 // f.Limit (default 100). It returns the backend's error, if any.
 func (c *Client) ListDead(ctx context.Context, f DeadFilter) ([]*DeadJob, error) {
@@ -85,11 +82,7 @@ func deadFilterArgs(f DeadFilter) []any {
 
 // ListDead implements Backend.
 func (b *PostgresBackend) ListDead(ctx context.Context, f DeadFilter) ([]*DeadJob, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultDeadLimit
-	}
-	rows, _ := b.pool.Query(ctx, b.q.deadList, append(deadFilterArgs(f), limit)...)
+	rows, _ := b.pool.Query(ctx, b.q.deadList, append(deadFilterArgs(f), f.EffectiveLimit())...)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*DeadJob, error) {
 		var (
 			d    DeadJob

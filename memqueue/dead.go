@@ -9,10 +9,6 @@ import (
 	"github.com/pgqueue/pgqueue"
 )
 
-// defaultDeadLimit is how many dead jobs ListDead returns when the filter
-// sets no Limit.
-const defaultDeadLimit = 100
-
 // deadMatcher is a DeadFilter ready to test jobs against.
 type deadMatcher struct {
 	f   pgqueue.DeadFilter
@@ -56,10 +52,7 @@ func (b *Backend) ListDead(ctx context.Context, f pgqueue.DeadFilter) ([]*pgqueu
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultDeadLimit
-	}
+	limit := f.EffectiveLimit()
 	m := newDeadMatcher(f)
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -12,10 +12,6 @@ import (
 	"github.com/pgqueue/pgqueue"
 )
 
-// defaultDeadLimit is how many dead jobs ListDead returns when the filter
-// sets no Limit.
-const defaultDeadLimit = 100
-
 // ListDead returns the dead-lettered jobs matching f, newest first (latest
 // death; on a tie, higher ID first), at most f.Limit of them (100 when
 // Limit <= 0). Zero fields of f match everything; DiedBefore and DiedAfter
@@ -26,10 +22,7 @@ func (b *Backend) ListDead(ctx context.Context, f pgqueue.DeadFilter) ([]*pgqueu
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultDeadLimit
-	}
+	limit := f.EffectiveLimit()
 	targets, err := b.deadTargets(ctx, f)
 	if err != nil {
 		return nil, err
