@@ -15,8 +15,9 @@ var sqlFiles embed.FS
 // one schema. Table names come from configuration, so they are quoted with
 // pgx's identifier sanitizer before they replace the {{jobs}}, {{dead}},
 // {{queues}} and {{periodic}} placeholders. The only other text spliced in
-// is our own: the shared fragment {{claim_update}} (sql/claim_update.sql),
-// and insert statements derived by dropping their ON CONFLICT line.
+// is our own: the shared fragments {{claim_update}} and {{dead_filter}}
+// (sql/claim_update.sql, sql/dead_filter.sql), and insert statements
+// derived by dropping their ON CONFLICT line.
 type queries struct {
 	insert, insertOne, claim, claimPlan, complete, completeOne, reschedule, deadLetter, heartbeat,
 	promote, nextDue, rescueLock, rescueRequeue, rescueDead,
@@ -62,11 +63,15 @@ func renderQueries(schema string) (queries, error) {
 	}
 	// Fragments shared by several statements, from our own embedded files
 	// (never from configuration), go in before the table names.
-	claimUpdate, err := sqlFiles.ReadFile("sql/claim_update.sql")
-	if err != nil {
-		return q, fmt.Errorf("pgqueue: missing embedded fragment claim_update: %w", err)
+	var pairs []string
+	for _, name := range []string{"claim_update", "dead_filter"} {
+		b, err := sqlFiles.ReadFile("sql/" + name + ".sql")
+		if err != nil {
+			return q, fmt.Errorf("pgqueue: missing embedded fragment %s: %w", name, err)
+		}
+		pairs = append(pairs, "{{"+name+"}}", string(b))
 	}
-	fragments := strings.NewReplacer("{{claim_update}}", string(claimUpdate))
+	fragments := strings.NewReplacer(pairs...)
 	for name, dst := range files {
 		b, err := sqlFiles.ReadFile("sql/" + name + ".sql")
 		if err != nil {

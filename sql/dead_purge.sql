@@ -1,8 +1,4 @@
 -- Delete dead-lettered jobs matching the filters (null = any).
 -- $1 kind, $2 queue, $3 ids, $4 died before, $5 died after.
 DELETE FROM {{dead}}
-WHERE ($1::text IS NULL OR kind = $1)
-  AND ($2::text IS NULL OR queue = $2)
-  AND ($3::bigint[] IS NULL OR id = ANY($3))
-  AND ($4::timestamptz IS NULL OR died_at < $4)
-  AND ($5::timestamptz IS NULL OR died_at > $5)
+{{dead_filter}}

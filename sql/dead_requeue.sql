@@ -4,11 +4,7 @@
 -- before, $5 died after, $6 notify channel.
 WITH back AS (
     DELETE FROM {{dead}}
-    WHERE ($1::text IS NULL OR kind = $1)
-      AND ($2::text IS NULL OR queue = $2)
-      AND ($3::bigint[] IS NULL OR id = ANY($3))
-      AND ($4::timestamptz IS NULL OR died_at < $4)
-      AND ($5::timestamptz IS NULL OR died_at > $5)
+    {{dead_filter}}
     RETURNING *
 ), ins AS (
     INSERT INTO {{jobs}} (id, state, queue, kind, priority, args, attempt, max_attempts,
