@@ -117,7 +117,7 @@ func (a *Admin) Stats(ctx context.Context) (*Stats, error) {
 		return nil, err
 	}
 	st := &Stats{Queues: []QueueStats{}, Running: []RunningJob{}, Dead: []KindCount{}}
-	rows, _ := a.b.pool.Query(ctx, a.b.q.queueList)
+	rows, _ := a.b.pool.Query(ctx, a.b.q.QueueList)
 	queues, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (QueueStats, error) {
 		var (
 			qs     QueueStats
@@ -133,16 +133,16 @@ func (a *Admin) Stats(ctx context.Context) (*Stats, error) {
 	for _, qs := range queues {
 		var oldest pgtype.Timestamptz
 		var a1, s1, r1 int64
-		if err := a.b.pool.QueryRow(ctx, a.b.q.statsQueue, qs.Queue, StatsExactLimit).Scan(&a1, &s1, &r1, &oldest, &st.At); err != nil {
+		if err := a.b.pool.QueryRow(ctx, a.b.q.StatsQueue, qs.Queue, StatsExactLimit).Scan(&a1, &s1, &r1, &oldest, &st.At); err != nil {
 			return nil, dbErr("queue stats", err)
 		}
-		if qs.Available, err = a.estimateOver(ctx, a1, a.b.q.statsEstimate[StateAvailable], qs.Queue); err != nil {
+		if qs.Available, err = a.estimateOver(ctx, a1, a.b.q.statsEstimate(StateAvailable), qs.Queue); err != nil {
 			return nil, err
 		}
-		if qs.Scheduled, err = a.estimateOver(ctx, s1, a.b.q.statsEstimate[StateScheduled], qs.Queue); err != nil {
+		if qs.Scheduled, err = a.estimateOver(ctx, s1, a.b.q.statsEstimate(StateScheduled), qs.Queue); err != nil {
 			return nil, err
 		}
-		if qs.Running, err = a.estimateOver(ctx, r1, a.b.q.statsEstimate[StateRunning], qs.Queue); err != nil {
+		if qs.Running, err = a.estimateOver(ctx, r1, a.b.q.statsEstimate(StateRunning), qs.Queue); err != nil {
 			return nil, err
 		}
 		if oldest.Valid && st.At.After(oldest.Time) {
@@ -154,7 +154,7 @@ func (a *Admin) Stats(ctx context.Context) (*Stats, error) {
 		st.At = time.Now()
 	}
 
-	rows, _ = a.b.pool.Query(ctx, a.b.q.statsRunning, 100)
+	rows, _ = a.b.pool.Query(ctx, a.b.q.StatsRunning, 100)
 	st.Running, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (RunningJob, error) {
 		var (
 			r                 RunningJob
@@ -168,7 +168,7 @@ func (a *Admin) Stats(ctx context.Context) (*Stats, error) {
 		return nil, dbErr("running jobs", err)
 	}
 
-	rows, _ = a.b.pool.Query(ctx, a.b.q.statsDead, StatsExactLimit)
+	rows, _ = a.b.pool.Query(ctx, a.b.q.StatsDead, StatsExactLimit)
 	dead, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (KindCount, error) {
 		var k KindCount
 		err := row.Scan(&k.Kind, &k.Count.N)
@@ -178,7 +178,7 @@ func (a *Admin) Stats(ctx context.Context) (*Stats, error) {
 		return nil, dbErr("dead letters by kind", err)
 	}
 	for i := range dead {
-		if dead[i].Count, err = a.estimateOver(ctx, dead[i].Count.N, a.b.q.statsDeadEstimate, dead[i].Kind); err != nil {
+		if dead[i].Count, err = a.estimateOver(ctx, dead[i].Count.N, a.b.q.StatsDeadEstimate, dead[i].Kind); err != nil {
 			return nil, err
 		}
 	}
@@ -211,7 +211,7 @@ func (a *Admin) estimateOver(ctx context.Context, exact int64, explain string, a
 // lacks the pgqueue tables.
 func (b *PostgresBackend) checkMigrated(ctx context.Context) error {
 	var ok bool
-	err := b.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL",
+	err := b.pool.QueryRow(ctx, b.q.SchemaCheck,
 		pgx.Identifier{b.schema, "pgqueue_jobs"}.Sanitize(), pgx.Identifier{b.schema, "pgqueue_queues"}.Sanitize()).Scan(&ok)
 	if err != nil {
 		return dbErr("check schema", err)
@@ -257,27 +257,17 @@ type JobInfo struct {
 // ListDead).
 func (a *Admin) Job(ctx context.Context, id int64) (*JobInfo, error) {
 	var (
-		info            JobInfo
-		prio            int16
-		errs            []byte
-		attempted, leas pgtype.Timestamptz
-		state           string
+		info  JobInfo
+		state string
 	)
-	err := a.b.pool.QueryRow(ctx, a.b.q.jobGet, id).Scan(&info.ID, &info.Kind, &info.Queue, &prio, &info.Args,
-		&info.Attempt, &info.MaxAttempts, &errs, &info.CreatedAt, &info.RunAt, &attempted, &leas, &info.Token, &state, &info.ClaimedBy, &info.Metadata)
+	err := scanJobColumns(a.b.pool.QueryRow(ctx, a.b.q.JobGet, id), &info.JobRow, &state, &info.ClaimedBy)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %d", ErrJobNotFound, id)
 	}
 	if err != nil {
 		return nil, dbErr("get job", err)
 	}
-	info.Priority, info.State = int(prio), State(state)
-	info.AttemptedAt, info.LeaseUntil = attempted.Time, leas.Time
-	if len(errs) > 0 {
-		if err := json.Unmarshal(errs, &info.Errors); err != nil {
-			return nil, fmt.Errorf("%w: job %d: decode error history: %v", ErrDatabase, id, err)
-		}
-	}
+	info.State = State(state)
 	return &info, nil
 }
 
@@ -290,7 +280,7 @@ func (a *Admin) CancelJob(ctx context.Context, id int64) error { return a.b.Canc
 // a running job and ErrJobNotFound for an unknown ID.
 func (a *Admin) RetryJob(ctx context.Context, id int64) error {
 	var n, woken int64
-	if err := a.b.pool.QueryRow(ctx, a.b.q.jobRetry, id, a.b.channel).Scan(&n, &woken); err != nil {
+	if err := a.b.pool.QueryRow(ctx, a.b.q.JobRetry, id, a.b.channel).Scan(&n, &woken); err != nil {
 		return dbErr("retry job", err)
 	}
 	if n > 0 {
@@ -353,6 +343,6 @@ func (a *Admin) PurgeDead(ctx context.Context, f DeadFilter) (int, error) {
 // CountDead returns how many dead letters match f (Limit ignored).
 func (a *Admin) CountDead(ctx context.Context, f DeadFilter) (int, error) {
 	var n int
-	err := a.b.pool.QueryRow(ctx, a.b.q.deadCount, deadFilterArgs(f)...).Scan(&n)
+	err := a.b.pool.QueryRow(ctx, a.b.q.DeadCount, deadFilterArgs(f)...).Scan(&n)
 	return n, dbErr("count dead letters", err)
 }

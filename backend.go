@@ -240,6 +240,11 @@ type RescueResult struct {
 	DeadLettered int
 	// Queues lists, once each, the queues that got requeued jobs back.
 	Queues []string
+	// Skipped lists jobs whose lease ended but that the store could move
+	// neither back nor to the dead-letter store (their data is
+	// unstorable there); they were left as they were, and the other jobs
+	// were handled all the same. Empty on a healthy store.
+	Skipped []int64
 }
 
 // DeadJob is a dead-lettered job.

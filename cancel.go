@@ -2,7 +2,6 @@ package pgqueue
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -55,7 +54,7 @@ func cancelledError() AttemptError {
 // retried, and it stays visible in pgqueue_dead_jobs (last error kind
 // "cancelled") until requeued or purged.
 func (b *PostgresBackend) CancelJob(ctx context.Context, id int64) error {
-	info, err := json.Marshal(cancelledError())
+	info, err := encodeAttemptError(cancelledError())
 	if err != nil {
 		return err
 	}
@@ -63,7 +62,12 @@ func (b *PostgresBackend) CancelJob(ctx context.Context, id int64) error {
 		state string
 		sent  pgtype.Bool
 	)
-	err = b.pool.QueryRow(ctx, b.q.jobCancel, id, info, b.channel).Scan(&state, &sent)
+	err = b.pool.QueryRow(ctx, b.q.JobCancel, id, info, b.channel).Scan(&state, &sent)
+	if isRowError(err) {
+		// A job the dead-letter table cannot take as it is must still be
+		// cancellable.
+		err = b.quarantine(ctx, b.pool, id, pgtype.Int8{}, info, "cancelling", err)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%w: job %d is not in the queue", ErrJobNotFound, id)
 	}
@@ -93,6 +97,33 @@ func (c *Client) Cancel(ctx context.Context, id int64) error {
 		e.cancelRunning(id)
 	}
 	return nil
+}
+
+// cancelIfCancelled handles a CancelMessage from the backend's wake-ups.
+// Anyone who can send to the store's channel can send one (on Postgres,
+// any role that can connect may NOTIFY), so the message alone proves
+// nothing: each run of job id this client holds is stopped only when the
+// store confirms that the run's lease is gone (a heartbeat of its ref
+// finds it lost). A forged message costs one heartbeat and is logged.
+func (e *engine) cancelIfCancelled(id int64) {
+	for _, st := range e.running.snapshot() {
+		if st.ref.ID != id {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(e.bgCtx, e.cfg.HeartbeatInterval)
+		lost, err := e.backend.Heartbeat(ctx, []JobRef{st.ref}, e.cfg.LeaseDuration)
+		cancel()
+		switch {
+		case err != nil:
+			// The heartbeat loop will find out; acting on an unconfirmed
+			// message could stop a job nobody cancelled.
+			e.c.log.Warn("pgqueue: could not confirm a cancellation; the job keeps running until its heartbeat tells", "job_id", id, "err", err)
+		case len(lost) == 0:
+			e.c.log.Warn("pgqueue: ignored a cancellation message for a job that is still held (not sent by a cancel?)", "job_id", id)
+		default:
+			st.cancel(ErrJobCancelled)
+		}
+	}
 }
 
 // cancelRunning stops the runs of job id this client holds.

@@ -95,7 +95,7 @@ func (b *PostgresBackend) copyInsert(ctx context.Context, db CopyDBTX, jobs []In
 		return 0, dbErr("copy jobs", err)
 	}
 	if queues := dueQueues(jobs); len(queues) > 0 {
-		if _, err := db.Exec(ctx, b.q.notifyQueues, b.channel, queues); err != nil {
+		if _, err := db.Exec(ctx, b.q.NotifyQueues, b.channel, queues); err != nil {
 			return 0, dbErr("notify", err)
 		}
 	}

@@ -2,8 +2,6 @@ package pgqueue
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -82,7 +80,7 @@ func deadFilterArgs(f DeadFilter) []any {
 
 // ListDead implements Backend.
 func (b *PostgresBackend) ListDead(ctx context.Context, f DeadFilter) ([]*DeadJob, error) {
-	rows, _ := b.pool.Query(ctx, b.q.deadList, append(deadFilterArgs(f), f.EffectiveLimit())...)
+	rows, _ := b.pool.Query(ctx, b.q.DeadList, append(deadFilterArgs(f), f.EffectiveLimit())...)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*DeadJob, error) {
 		var (
 			d    DeadJob
@@ -93,10 +91,9 @@ func (b *PostgresBackend) ListDead(ctx context.Context, f DeadFilter) ([]*DeadJo
 			return nil, err
 		}
 		d.Priority = int(prio)
-		if err := json.Unmarshal(errs, &d.Errors); err != nil {
-			return nil, fmt.Errorf("dead job %d: decode error history: %w", d.ID, err)
-		}
-		return &d, nil
+		var err error
+		d.Errors, err = decodeErrors(d.ID, errs)
+		return &d, err
 	})
 	if err != nil {
 		return nil, dbErr("list dead jobs", err)
@@ -116,7 +113,7 @@ func (b *PostgresBackend) RequeueDead(ctx context.Context, ids []int64) (int, er
 // ignored; a zero filter matches all) back into its queue, as RequeueDead
 // does, and returns how many it moved.
 func (b *PostgresBackend) RequeueDeadWhere(ctx context.Context, f DeadFilter) (int, error) {
-	rows, err := b.pool.Query(ctx, b.q.deadRequeue, append(deadFilterArgs(f), b.channel)...)
+	rows, err := b.pool.Query(ctx, b.q.DeadRequeue, append(deadFilterArgs(f), b.channel)...)
 	if err != nil {
 		return 0, dbErr("requeue dead jobs", err)
 	}
@@ -129,7 +126,7 @@ func (b *PostgresBackend) RequeueDeadWhere(ctx context.Context, f DeadFilter) (i
 
 // PurgeDead implements Backend.
 func (b *PostgresBackend) PurgeDead(ctx context.Context, f DeadFilter) (int, error) {
-	tag, err := b.pool.Exec(ctx, b.q.deadPurge, deadFilterArgs(f)...)
+	tag, err := b.pool.Exec(ctx, b.q.DeadPurge, deadFilterArgs(f)...)
 	if err != nil {
 		return 0, dbErr("purge dead jobs", err)
 	}

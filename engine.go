@@ -573,7 +573,7 @@ func (e *engine) listenLoop() {
 	defer e.loopsWG.Done()
 	err := e.backend.Listen(e.loopsCtx, func(msg string) {
 		if id, ok := parseCancel(msg); ok {
-			e.cancelRunning(id)
+			e.cancelIfCancelled(id)
 			return
 		}
 		e.wakeQueues(msg)

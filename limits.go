@@ -74,7 +74,7 @@ func (c *limitCache) isLimited(ctx context.Context, b *PostgresBackend, queue st
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.limited == nil || time.Since(c.at) > limitCacheTTL {
-		rows, _ := b.pool.Query(ctx, b.q.limitedQueues)
+		rows, _ := b.pool.Query(ctx, b.q.LimitedQueues)
 		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		if err != nil {
 			return false, err
@@ -125,7 +125,7 @@ func (b *PostgresBackend) SetQueueLimits(ctx context.Context, queue string, l Qu
 		rate = pgtype.Float8{Float64: l.Rate.PerSecond, Valid: true}
 		burst = pgtype.Float8{Float64: float64(l.Rate.Burst), Valid: true}
 	}
-	_, err = b.pool.Exec(ctx, b.q.queueLimits, queue, maxRunning, rate, burst)
+	_, err = b.pool.Exec(ctx, b.q.QueueLimits, queue, maxRunning, rate, burst)
 	b.limits.invalidate()
 	return dbErr("set queue limits", err)
 }

@@ -184,7 +184,7 @@ func (b *PostgresBackend) trail() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), trailTimeout)
 		var open []int64
-		err := b.pool.QueryRow(ctx, b.q.notifyCommitted, xids, queues, b.channel).Scan(nil, &open)
+		err := b.pool.QueryRow(ctx, b.q.NotifyCommitted, xids, queues, b.channel).Scan(nil, &open)
 		cancel()
 		if err != nil {
 			open = nil

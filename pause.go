@@ -20,7 +20,7 @@ func (b *PostgresBackend) PauseQueue(ctx context.Context, queue string) error {
 	if !queueNameRE.MatchString(queue) {
 		return invalidJob("queue", "%q is not a valid queue name", queue)
 	}
-	_, err := b.pool.Exec(ctx, b.q.queuePause, queue)
+	_, err := b.pool.Exec(ctx, b.q.QueuePause, queue)
 	return dbErr("pause queue", err)
 }
 
@@ -34,7 +34,7 @@ func (b *PostgresBackend) ResumeQueue(ctx context.Context, queue string) (bool, 
 		was   bool
 		woken int64
 	)
-	err := b.pool.QueryRow(ctx, b.q.queueResume, queue, b.channel).Scan(&was, &woken)
+	err := b.pool.QueryRow(ctx, b.q.QueueResume, queue, b.channel).Scan(&was, &woken)
 	return was, dbErr("resume queue", err)
 }
 

@@ -90,7 +90,7 @@ func (b *PostgresBackend) EnqueuePeriodic(ctx context.Context, name string, tick
 	)
 	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
 		var got string
-		err := tx.QueryRow(ctx, b.q.periodicTick, name, tick).Scan(&got)
+		err := tx.QueryRow(ctx, b.q.PeriodicTick, name, tick).Scan(&got)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}

@@ -194,9 +194,9 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 			runAt = pgtype.Timestamptz{Time: j.RunAt, Valid: true}
 		}
 		key := pgtype.Text{String: j.UniqueKey, Valid: j.UniqueKey != ""}
-		query := b.q.insertOnePlain
+		query := b.q.InsertOne
 		if key.Valid {
-			query = b.q.insertOne
+			query = b.q.InsertOneUnique
 		}
 		err := db.QueryRow(ctx, query, j.Queue, j.Kind, int16(j.Priority), string(j.Args), int32(j.MaxAttempts), runAt, channel, key, metadataText(j.Metadata)).Scan(&id, &due, nil, &xid)
 		switch {
@@ -214,7 +214,7 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 		}
 	} else {
 		n := len(jobs)
-		query := b.q.insertPlain
+		query := b.q.Insert
 		queues, kinds, args := make([]string, n), make([]string, n), make([]string, n)
 		prios, maxAtt := make([]int16, n), make([]int32, n)
 		runAt, keys, metas := make([]pgtype.Timestamptz, n), make([]pgtype.Text, n), make([]pgtype.Text, n)
@@ -226,7 +226,7 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 			}
 			keys[i] = pgtype.Text{String: j.UniqueKey, Valid: j.UniqueKey != ""}
 			if keys[i].Valid {
-				query = b.q.insert
+				query = b.q.InsertUnique
 			}
 			metas[i] = metadataText(j.Metadata)
 		}
@@ -280,7 +280,7 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 		}
 	}
 	if len(dupKeys) > 0 {
-		rows, _ := db.Query(ctx, b.q.uniqueHolders, dupKeys)
+		rows, _ := db.Query(ctx, b.q.UniqueHolders, dupKeys)
 		holders := map[string]int64{}
 		var (
 			key string
@@ -310,12 +310,12 @@ func (b *PostgresBackend) Claim(ctx context.Context, p ClaimParams) ([]*JobRow, 
 	if err != nil {
 		return nil, dbErr("read queue limits", err)
 	}
-	claim := b.q.claim
+	claim := b.q.Claim
 	batch.Queue("BEGIN")
-	batch.Queue(b.q.claimPlan)
+	batch.Queue(b.q.ClaimPlan)
 	if limited {
-		batch.Queue(b.q.claimLock, p.Queue)
-		claim = b.q.claimLimited
+		batch.Queue(b.q.ClaimLock, p.Queue)
+		claim = b.q.ClaimLimited
 	}
 	var out []*JobRow
 	batch.Queue(claim, p.Queue, p.Kinds, p.Limit, micros(p.Lease), p.ClientID).Query(func(rows pgx.Rows) error {
@@ -340,26 +340,31 @@ func (b *PostgresBackend) Claim(ctx context.Context, p ClaimParams) ([]*JobRow, 
 	return out, nil
 }
 
+// scanJobRow reads one row of the job-row columns (sql/job_columns.sql).
 func scanJobRow(row pgx.CollectableRow) (*JobRow, error) {
+	var j JobRow
+	return &j, scanJobColumns(row, &j)
+}
+
+// scanJobColumns reads the job-row columns into j, then any extra columns
+// that follow them into extra.
+func scanJobColumns(row pgx.Row, j *JobRow, extra ...any) error {
 	var (
-		j       JobRow
 		prio    int16
 		errs    []byte
 		attempt pgtype.Timestamptz
 		lease   pgtype.Timestamptz
 	)
-	if err := row.Scan(&j.ID, &j.Kind, &j.Queue, &prio, &j.Args, &j.Attempt, &j.MaxAttempts,
-		&errs, &j.CreatedAt, &j.RunAt, &attempt, &lease, &j.Token, &j.Metadata); err != nil {
-		return nil, err
+	dest := append([]any{&j.ID, &j.Kind, &j.Queue, &prio, &j.Args, &j.Attempt, &j.MaxAttempts,
+		&errs, &j.CreatedAt, &j.RunAt, &attempt, &lease, &j.Token, &j.Metadata}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return err
 	}
 	j.Priority = int(prio)
 	j.AttemptedAt, j.LeaseUntil = attempt.Time, lease.Time
-	if len(errs) > 0 {
-		if err := json.Unmarshal(errs, &j.Errors); err != nil {
-			return nil, fmt.Errorf("job %d: decode error history: %w", j.ID, err)
-		}
-	}
-	return &j, nil
+	var err error
+	j.Errors, err = decodeErrors(j.ID, errs)
+	return err
 }
 
 func scanRef(row pgx.CollectableRow) (JobRef, error) {
@@ -409,7 +414,7 @@ func (b *PostgresBackend) Complete(ctx context.Context, refs []JobRef) ([]JobRef
 		return nil, nil
 	}
 	ids, tokens := splitRefs(refs)
-	rows, _ := b.pool.Query(ctx, b.q.complete, ids, tokens)
+	rows, _ := b.pool.Query(ctx, b.q.Complete, ids, tokens)
 	done, err := pgx.CollectRows(rows, scanRef)
 	if err != nil {
 		return nil, dbErr("complete jobs", err)
@@ -417,17 +422,30 @@ func (b *PostgresBackend) Complete(ctx context.Context, refs []JobRef) ([]JobRef
 	return lostRefs(refs, done), nil
 }
 
-// Reschedule implements Backend.
+// Reschedule implements Backend. When the statement fails on the job's
+// own data (its error history cannot take the new entry), the job is
+// rescheduled with a storage entry in place of p.Error, so that it keeps
+// its backoff instead of waiting out its lease.
 func (b *PostgresBackend) Reschedule(ctx context.Context, ref JobRef, p RescheduleParams) error {
 	var errJSON []byte
 	if p.Error != nil {
 		var err error
-		if errJSON, err = json.Marshal(p.Error); err != nil {
-			return fmt.Errorf("pgqueue: encode attempt error: %w", err)
+		if errJSON, err = encodeAttemptError(*p.Error); err != nil {
+			return err
 		}
 	}
 	var n, woke int64
-	err := b.pool.QueryRow(ctx, b.q.reschedule, ref.ID, ref.Token, micros(p.Delay), errJSON, p.RefundAttempt, b.channel).Scan(&n, &woke)
+	err := b.pool.QueryRow(ctx, b.q.Reschedule, ref.ID, ref.Token, micros(p.Delay), errJSON, p.RefundAttempt, b.channel).Scan(&n, &woke)
+	if isRowError(err) {
+		note := storageError("recording the attempt's error", err)
+		if p.Error != nil {
+			note.Attempt = p.Error.Attempt
+		}
+		if errJSON, err = encodeAttemptError(note); err != nil {
+			return err
+		}
+		err = b.pool.QueryRow(ctx, b.q.Reschedule, ref.ID, ref.Token, micros(p.Delay), errJSON, p.RefundAttempt, b.channel).Scan(&n, &woke)
+	}
 	if err != nil {
 		return dbErr("reschedule job", err)
 	}
@@ -437,14 +455,19 @@ func (b *PostgresBackend) Reschedule(ctx context.Context, ref JobRef, p Reschedu
 	return nil
 }
 
-// DeadLetter implements Backend.
+// DeadLetter implements Backend. A job that the dead-letter table cannot
+// take as it is (see dead_quarantine.sql) is moved there by the
+// quarantine path, with the storage error in its history.
 func (b *PostgresBackend) DeadLetter(ctx context.Context, ref JobRef, info AttemptError) error {
-	errJSON, err := json.Marshal(info)
+	errJSON, err := encodeAttemptError(info)
 	if err != nil {
-		return fmt.Errorf("pgqueue: encode attempt error: %w", err)
+		return err
 	}
 	var id int64
-	err = b.pool.QueryRow(ctx, b.q.deadLetter, ref.ID, ref.Token, errJSON).Scan(&id)
+	err = b.pool.QueryRow(ctx, b.q.DeadLetter, ref.ID, ref.Token, errJSON).Scan(&id)
+	if isRowError(err) {
+		err = b.quarantine(ctx, b.pool, ref.ID, pgtype.Int8{Int64: ref.Token, Valid: true}, errJSON, "dead-lettering", err)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%w: job %d", ErrLeaseLost, ref.ID)
 	}
@@ -457,7 +480,7 @@ func (b *PostgresBackend) Heartbeat(ctx context.Context, refs []JobRef, lease ti
 		return nil, nil
 	}
 	ids, tokens := splitRefs(refs)
-	rows, _ := b.pool.Query(ctx, b.q.heartbeat, ids, tokens, micros(lease))
+	rows, _ := b.pool.Query(ctx, b.q.Heartbeat, ids, tokens, micros(lease))
 	held, err := pgx.CollectRows(rows, scanRef)
 	if err != nil {
 		return nil, dbErr("heartbeat", err)
@@ -496,7 +519,7 @@ func (b *PostgresBackend) PromoteDue(ctx context.Context) (PromoteResult, error)
 	var res PromoteResult
 	seen := map[string]bool{}
 	for {
-		rows, err := b.pool.Query(ctx, b.q.promote, b.channel, promoteBatch)
+		rows, err := b.pool.Query(ctx, b.q.Promote, b.channel, promoteBatch)
 		if err != nil {
 			return res, dbErr("promote scheduled jobs", err)
 		}
@@ -516,41 +539,11 @@ func (b *PostgresBackend) PromoteDue(ctx context.Context) (PromoteResult, error)
 	}
 	sort.Strings(res.Queues)
 	var next pgtype.Int8
-	if err := b.pool.QueryRow(ctx, b.q.nextDue).Scan(&next); err != nil {
+	if err := b.pool.QueryRow(ctx, b.q.NextDue).Scan(&next); err != nil {
 		return res, dbErr("find next scheduled job", err)
 	}
 	if next.Valid {
 		res.HasNext, res.NextIn = true, time.Duration(next.Int64)*time.Microsecond
-	}
-	return res, nil
-}
-
-// Rescue implements Backend.
-func (b *PostgresBackend) Rescue(ctx context.Context, info AttemptError) (RescueResult, error) {
-	var res RescueResult
-	errJSON, err := json.Marshal(info)
-	if err != nil {
-		return res, fmt.Errorf("pgqueue: encode attempt error: %w", err)
-	}
-	err = pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
-		var locked bool
-		if err := tx.QueryRow(ctx, b.q.rescueLock, b.lockKey).Scan(&locked); err != nil || !locked {
-			return err
-		}
-		rows, err := tx.Query(ctx, b.q.rescueRequeue, errJSON, b.channel)
-		if err != nil {
-			return err
-		}
-		if res.Queues, res.Requeued, err = queueCounts(rows); err != nil {
-			return err
-		}
-		rows, _ = tx.Query(ctx, b.q.rescueDead, errJSON)
-		dead, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		res.DeadLettered = len(dead)
-		return err
-	})
-	if err != nil {
-		return RescueResult{}, dbErr("rescue expired leases", err)
 	}
 	return res, nil
 }

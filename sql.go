@@ -1,8 +1,13 @@
 package pgqueue
 
+// The Postgres backend's statements: one file each in sql/, embedded, and
+// rendered once per schema into a queries value.
+
 import (
 	"embed"
 	"fmt"
+	"reflect"
+	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -11,84 +16,149 @@ import (
 //go:embed sql/*.sql
 var sqlFiles embed.FS
 
-// queries holds every statement of the Postgres backend, rendered once for
-// one schema. Table names come from configuration, so they are quoted with
-// pgx's identifier sanitizer before they replace the {{jobs}}, {{dead}},
-// {{queues}} and {{periodic}} placeholders. The only other text spliced in
-// is our own: the shared fragments {{claim_update}} and {{dead_filter}}
-// (sql/claim_update.sql, sql/dead_filter.sql), and insert statements
-// derived by dropping their ON CONFLICT line.
+// queries holds every statement the Postgres backend runs, rendered for
+// one schema. This struct is the one table from file to statement: each
+// field's `sql` tag names its file in sql/, and renderQueries fills the
+// field from it.
+//
+// A statement file may contain markers, each replaced when it is
+// rendered, never by editing its text otherwise:
+//   - {{jobs}}, {{dead}}, {{queues}}, {{periodic}}: the schema's tables,
+//     quoted with pgx's identifier sanitizer (the schema comes from
+//     configuration);
+//   - {{name}} for any other name: the fragment file sql/name.sql, our own
+//     text shared by several statements, unless the field's `with` tag
+//     says otherwise: `with:"name=file"` takes sql/file.sql instead, and
+//     `with:"name="` leaves the marker empty.
 type queries struct {
-	insert, insertOne, claim, claimPlan, complete, completeOne, reschedule, deadLetter, heartbeat,
-	promote, nextDue, rescueLock, rescueRequeue, rescueDead,
-	deadList, deadRequeue, deadPurge, deadCount,
-	queuePause, queueResume, queueList,
-	statsQueue, statsRunning, statsDead, statsDeadEstimate,
-	jobGet, jobCancel, jobRetry, notifyQueues, notifyCommitted,
-	vacuumCheck, vacuumLock, vacuumUnlock, vacuum, unworkedKinds, uniqueHolders, periodicTick,
-	claimLock, queueLimits, claimLimited, limitedQueues string
-	statsEstimate map[State]string
-	// insertPlain and insertOnePlain are insert and insertOne without
-	// their ON CONFLICT clause, for jobs without unique keys: a
-	// speculative insertion costs about 13% of a one-job transaction.
-	insertPlain, insertOnePlain string
+	// Enqueue.
+	Insert           string `sql:"insert" with:"on_conflict="`
+	InsertUnique     string `sql:"insert" with:"on_conflict=on_conflict_unique"`
+	InsertOne        string `sql:"insert_one" with:"on_conflict="`
+	InsertOneUnique  string `sql:"insert_one" with:"on_conflict=on_conflict_unique"`
+	UniqueHolders    string `sql:"unique_holders"`
+	NotifyQueues     string `sql:"notify_queues"`
+	NotifyCommitted  string `sql:"notify_committed"`
+	CompleteOne      string `sql:"complete_one"`
+	PeriodicTick     string `sql:"periodic_tick"`
+	ClaimPlan        string `sql:"claim_plan"`
+	Claim            string `sql:"claim"`
+	ClaimLimited     string `sql:"claim_limited"`
+	ClaimLock        string `sql:"claim_lock"`
+	QueueLimits      string `sql:"queue_limits"`
+	LimitedQueues    string `sql:"limited_queues"`
+	Complete         string `sql:"complete"`
+	Reschedule       string `sql:"reschedule"`
+	DeadLetter       string `sql:"dead_letter"`
+	DeadQuarantine   string `sql:"dead_quarantine"`
+	Heartbeat        string `sql:"heartbeat"`
+	Promote          string `sql:"promote"`
+	NextDue          string `sql:"next_due"`
+	RescueLock       string `sql:"rescue_lock"`
+	RescueRequeue    string `sql:"rescue_requeue"`
+	RescueDead       string `sql:"rescue_dead"`
+	RescueCandidates string `sql:"rescue_candidates"`
+	RescueRequeueOne string `sql:"rescue_requeue_one"`
+	VacuumCheck      string `sql:"vacuum_check"`
+	VacuumLock       string `sql:"vacuum_lock"`
+	VacuumUnlock     string `sql:"vacuum_unlock"`
+	Vacuum           string `sql:"vacuum"`
+	UnworkedKinds    string `sql:"unworked_kinds"`
+	SchemaCheck      string `sql:"schema_check"`
+
+	// Dead letters and operator actions.
+	DeadList    string `sql:"dead_list"`
+	DeadRequeue string `sql:"dead_requeue"`
+	DeadPurge   string `sql:"dead_purge"`
+	DeadCount   string `sql:"dead_count"`
+	JobGet      string `sql:"job_get"`
+	JobCancel   string `sql:"job_cancel"`
+	JobRetry    string `sql:"job_retry"`
+	QueuePause  string `sql:"queue_pause"`
+	QueueResume string `sql:"queue_resume"`
+	QueueList   string `sql:"queue_list"`
+
+	// Stats.
+	StatsQueue             string `sql:"stats_queue"`
+	StatsRunning           string `sql:"stats_running"`
+	StatsDead              string `sql:"stats_dead"`
+	StatsDeadEstimate      string `sql:"stats_dead_estimate"`
+	StatsEstimateAvailable string `sql:"stats_estimate_available"`
+	StatsEstimateScheduled string `sql:"stats_estimate_scheduled"`
+	StatsEstimateRunning   string `sql:"stats_estimate_running"`
 }
 
+// statsEstimate returns the statement that estimates how many jobs of a
+// queue are in state.
+func (q *queries) statsEstimate(state State) string {
+	switch state {
+	case StateAvailable:
+		return q.StatsEstimateAvailable
+	case StateScheduled:
+		return q.StatsEstimateScheduled
+	default:
+		return q.StatsEstimateRunning
+	}
+}
+
+// tableMarkers are the markers that name the schema's tables.
+var tableMarkers = map[string]string{
+	"jobs": "pgqueue_jobs", "dead": "pgqueue_dead_jobs", "queues": "pgqueue_queues", "periodic": "pgqueue_periodic",
+}
+
+var markerPattern = regexp.MustCompile(`\{\{([a-z_]+)\}\}`)
+
+// renderQueries renders every statement of the queries table for schema.
+// It fails on a missing file or a marker it cannot resolve, which only a
+// broken build can cause (a test renders them all).
 func renderQueries(schema string) (queries, error) {
-	r := strings.NewReplacer(
-		"{{jobs}}", pgx.Identifier{schema, "pgqueue_jobs"}.Sanitize(),
-		"{{dead}}", pgx.Identifier{schema, "pgqueue_dead_jobs"}.Sanitize(),
-		"{{queues}}", pgx.Identifier{schema, "pgqueue_queues"}.Sanitize(),
-		"{{periodic}}", pgx.Identifier{schema, "pgqueue_periodic"}.Sanitize(),
-	)
-	q := queries{statsEstimate: map[State]string{}}
-	var est [3]string
-	files := map[string]*string{
-		"insert": &q.insert, "insert_one": &q.insertOne, "claim": &q.claim, "claim_plan": &q.claimPlan, "complete": &q.complete,
-		"complete_one": &q.completeOne, "reschedule": &q.reschedule,
-		"dead_letter": &q.deadLetter, "heartbeat": &q.heartbeat,
-		"promote": &q.promote, "next_due": &q.nextDue, "rescue_lock": &q.rescueLock,
-		"rescue_requeue": &q.rescueRequeue, "rescue_dead": &q.rescueDead,
-		"dead_list": &q.deadList, "dead_requeue": &q.deadRequeue, "dead_purge": &q.deadPurge, "dead_count": &q.deadCount,
-		"queue_pause": &q.queuePause, "queue_resume": &q.queueResume, "queue_list": &q.queueList,
-		"stats_queue": &q.statsQueue, "stats_running": &q.statsRunning,
-		"stats_dead": &q.statsDead, "stats_dead_estimate": &q.statsDeadEstimate,
-		"stats_estimate_available": &est[0], "stats_estimate_scheduled": &est[1], "stats_estimate_running": &est[2],
-		"job_get": &q.jobGet, "job_cancel": &q.jobCancel, "job_retry": &q.jobRetry,
-		"notify_queues": &q.notifyQueues, "notify_committed": &q.notifyCommitted,
-		"unworked_kinds": &q.unworkedKinds, "unique_holders": &q.uniqueHolders,
-		"periodic_tick": &q.periodicTick, "claim_lock": &q.claimLock, "queue_limits": &q.queueLimits,
-		"claim_limited": &q.claimLimited, "limited_queues": &q.limitedQueues,
-		"vacuum_check": &q.vacuumCheck, "vacuum_lock": &q.vacuumLock, "vacuum_unlock": &q.vacuumUnlock, "vacuum": &q.vacuum,
-	}
-	// Fragments shared by several statements, from our own embedded files
-	// (never from configuration), go in before the table names.
-	var pairs []string
-	for _, name := range []string{"claim_update", "dead_filter"} {
-		b, err := sqlFiles.ReadFile("sql/" + name + ".sql")
+	var q queries
+	v := reflect.ValueOf(&q).Elem()
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		with := map[string]string{}
+		if w := f.Tag.Get("with"); w != "" {
+			marker, file, _ := strings.Cut(w, "=")
+			with[marker] = file
+		}
+		text, err := renderStatement(f.Tag.Get("sql"), schema, with, 0)
 		if err != nil {
-			return q, fmt.Errorf("pgqueue: missing embedded fragment %s: %w", name, err)
+			return q, fmt.Errorf("pgqueue: statement %s: %w", f.Name, err)
 		}
-		pairs = append(pairs, "{{"+name+"}}", string(b))
-	}
-	fragments := strings.NewReplacer(pairs...)
-	for name, dst := range files {
-		b, err := sqlFiles.ReadFile("sql/" + name + ".sql")
-		if err != nil {
-			return q, fmt.Errorf("pgqueue: missing embedded query %s: %w", name, err)
-		}
-		*dst = r.Replace(fragments.Replace(string(b)))
-	}
-	q.statsEstimate[StateAvailable], q.statsEstimate[StateScheduled], q.statsEstimate[StateRunning] = est[0], est[1], est[2]
-	for _, v := range []struct{ from, to *string }{{&q.insert, &q.insertPlain}, {&q.insertOne, &q.insertOnePlain}} {
-		if !strings.Contains(*v.from, onConflictClause) {
-			return q, fmt.Errorf("pgqueue: embedded insert query lacks %q", onConflictClause)
-		}
-		*v.to = strings.Replace(*v.from, onConflictClause, "", 1)
+		v.Field(i).SetString(text)
 	}
 	return q, nil
 }
 
-// onConflictClause is the line of insert.sql and insert_one.sql that
-// skips a job whose unique key is taken.
-const onConflictClause = "    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING\n"
+// renderStatement reads sql/name.sql and resolves its markers: tables,
+// fragments (which may hold markers of their own, to a small depth), and
+// the overrides in with.
+func renderStatement(name, schema string, with map[string]string, depth int) (string, error) {
+	if depth > 3 {
+		return "", fmt.Errorf("fragments nest too deep at %s", name)
+	}
+	b, err := sqlFiles.ReadFile("sql/" + name + ".sql")
+	if err != nil {
+		return "", fmt.Errorf("missing embedded file: %w", err)
+	}
+	var failed error
+	out := markerPattern.ReplaceAllStringFunc(string(b), func(m string) string {
+		marker := m[2 : len(m)-2]
+		if table, ok := tableMarkers[marker]; ok {
+			return pgx.Identifier{schema, table}.Sanitize()
+		}
+		file, ok := with[marker]
+		if !ok {
+			file = marker
+		}
+		if file == "" {
+			return ""
+		}
+		text, err := renderStatement(file, schema, with, depth+1)
+		if err != nil && failed == nil {
+			failed = fmt.Errorf("marker %s in %s: %w", m, name, err)
+		}
+		return strings.TrimSuffix(text, "\n")
+	})
+	return out, failed
+}

@@ -83,7 +83,7 @@ func (c *Client) CompleteTx(ctx context.Context, tx DBTX, job Handle) error {
 		return invalidJob("tx", "must not be nil")
 	}
 	st := job.jobState()
-	tag, err := tx.Exec(ctx, pg.q.completeOne, st.ref.ID, st.ref.Token)
+	tag, err := tx.Exec(ctx, pg.q.CompleteOne, st.ref.ID, st.ref.Token)
 	if err != nil {
 		return dbErr("complete job in transaction", err)
 	}

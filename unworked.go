@@ -26,7 +26,7 @@ var _ KindCensus = (*PostgresBackend)(nil)
 
 // UnworkedKinds implements KindCensus.
 func (b *PostgresBackend) UnworkedKinds(ctx context.Context, queue string, kinds []string, olderThan time.Duration, limit int) (map[string]int, error) {
-	rows, _ := b.pool.Query(ctx, b.q.unworkedKinds, queue, kinds, micros(olderThan), limit)
+	rows, _ := b.pool.Query(ctx, b.q.UnworkedKinds, queue, kinds, micros(olderThan), limit)
 	out := map[string]int{}
 	var (
 		kind string

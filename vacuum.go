@@ -49,7 +49,7 @@ func (b *PostgresBackend) Maintain(ctx context.Context) error {
 		since      pgtype.Float8
 	)
 	table := pgx.Identifier{b.schema, "pgqueue_jobs"}.Sanitize()
-	err := b.pool.QueryRow(ctx, b.q.vacuumCheck, table).Scan(&dead, &live, &since)
+	err := b.pool.QueryRow(ctx, b.q.VacuumCheck, table).Scan(&dead, &live, &since)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil
 	}
@@ -65,15 +65,15 @@ func (b *PostgresBackend) Maintain(ctx context.Context) error {
 	}
 	defer conn.Release()
 	var locked bool
-	if err := conn.QueryRow(ctx, b.q.vacuumLock, b.vacuumKey()).Scan(&locked); err != nil || !locked {
+	if err := conn.QueryRow(ctx, b.q.VacuumLock, b.vacuumKey()).Scan(&locked); err != nil || !locked {
 		return dbErr("vacuum lock", err)
 	}
 	defer func() {
 		unlockCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_, _ = conn.Exec(unlockCtx, b.q.vacuumUnlock, b.vacuumKey())
+		_, _ = conn.Exec(unlockCtx, b.q.VacuumUnlock, b.vacuumKey())
 	}()
-	if _, err := conn.Exec(ctx, b.q.vacuum); err != nil {
+	if _, err := conn.Exec(ctx, b.q.Vacuum); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42501" {
 			b.vacuum.denied.Store(true)

@@ -1,5 +1,5 @@
 -- The claim's UPDATE, shared by claim.sql and claim_limited.sql (which
--- include it as {{claim_update}}): takes the rows of the CTE "picked",
+-- include it by the claim_update marker): takes the rows of the CTE "picked",
 -- marks them running under a new lease and returns them.
 -- $4 lease in microseconds, $5 client ID.
 UPDATE {{jobs}} AS j
@@ -14,5 +14,4 @@ SET state        = 'running',
     claimed_by   = $5
 FROM picked
 WHERE j.id = picked.id
-RETURNING j.id, j.kind, j.queue, j.priority, j.args, j.attempt, j.max_attempts,
-          j.errors, j.created_at, j.run_at, j.attempted_at, j.lease_until, j.lease_token, j.metadata
+RETURNING {{job_columns}}

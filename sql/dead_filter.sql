@@ -1,5 +1,5 @@
 -- The dead-letter filter of DeadFilter, shared by dead_list, dead_count,
--- dead_purge and dead_requeue (included as {{dead_filter}}): null
+-- dead_purge and dead_requeue (included by the dead_filter marker): null
 -- parameters match anything; the died_at bounds are strict.
 -- $1 kind, $2 queue, $3 ids, $4 died before, $5 died after.
 WHERE ($1::text IS NULL OR kind = $1)

@@ -1,3 +1,5 @@
+-- The on_conflict marker below is empty for jobs without unique keys, and
+-- sql/on_conflict_unique.sql for the others.
 -- Insert jobs given as parallel arrays; unless the channel is null, wake
 -- each queue that received a due job with one NOTIFY (Postgres folds
 -- repeats within a transaction, and the notification is delivered only if
@@ -15,7 +17,7 @@ WITH ins AS (
     FROM unnest($1::text[], $2::text[], $3::smallint[], $4::text[], $5::integer[], $6::timestamptz[], $8::text[], $9::text[])
          WITH ORDINALITY AS r(queue, kind, priority, args, max_attempts, run_at, unique_key, metadata, ord)
     ORDER BY r.ord
-    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+    {{on_conflict}}
     RETURNING id, queue, state, unique_key
 ), woke AS (
     SELECT count(pg_notify($7, due.queue)) AS n

@@ -1,3 +1,5 @@
+-- The on_conflict marker below is empty for jobs without unique keys, and
+-- sql/on_conflict_unique.sql for the others.
 -- Insert one job (the common EnqueueTx case: cheaper to plan and run than
 -- the array form) and, when it is due and a channel is given, wake its
 -- queue. Returns the job's ID, whether it is due, and the ID of the
@@ -10,7 +12,7 @@ WITH ins AS (
     INSERT INTO {{jobs}} (state, queue, kind, priority, args, max_attempts, run_at, unique_key, metadata)
     VALUES (CASE WHEN $6::timestamptz IS NULL OR $6::timestamptz <= now() THEN 'available' ELSE 'scheduled' END,
             $1, $2, $3, $4, $5, coalesce($6::timestamptz, now()), $8, $9::jsonb)
-    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+    {{on_conflict}}
     RETURNING id, queue, state
 )
 SELECT id, state = 'available',

@@ -1,5 +1,6 @@
--- One job of the queue table, whatever its state. $1 id.
-SELECT id, kind, queue, priority, args, attempt, max_attempts, errors, created_at,
-       run_at, attempted_at, lease_until, lease_token, state, coalesce(claimed_by, ''), metadata
-FROM {{jobs}}
-WHERE id = $1
+-- One job of the queue table, whatever its state: the job-row columns,
+-- then its state and the client holding it. $1 id.
+SELECT {{job_columns}},
+       j.state, coalesce(j.claimed_by, '')
+FROM {{jobs}} AS j
+WHERE j.id = $1

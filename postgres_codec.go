@@ -1,0 +1,65 @@
+package pgqueue
+
+// The Postgres backend's encoding of error histories, and its test of
+// which failures are a row's own fault.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// encodeAttemptError encodes one error-history entry for a jsonb
+// parameter. Postgres text, and so jsonb, cannot hold U+0000, and a
+// handler's error may contain it: each NUL is stored as U+FFFD instead,
+// so that recording the failure never fails.
+func encodeAttemptError(info AttemptError) ([]byte, error) {
+	info.Error = strings.ReplaceAll(info.Error, "\x00", "\uFFFD")
+	info.Stack = strings.ReplaceAll(info.Stack, "\x00", "\uFFFD")
+	info.Kind = strings.ReplaceAll(info.Kind, "\x00", "\uFFFD")
+	b, err := json.Marshal(info)
+	if err != nil {
+		return nil, fmt.Errorf("pgqueue: encode attempt error: %w", err)
+	}
+	return b, nil
+}
+
+// decodeErrors decodes a stored error history (null or a JSON array).
+// A history that does not decode is reported as ErrDatabase naming the
+// job, since only the database could have given it.
+func decodeErrors(id int64, raw []byte) ([]AttemptError, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var out []AttemptError
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("%w: job %d: decode error history: %w", ErrDatabase, id, err)
+	}
+	return out, nil
+}
+
+// storageError is the error-history entry for a job the store could not
+// move as it was: what went wrong, for the operator who finds it.
+func storageError(op string, err error) AttemptError {
+	return AttemptError{At: time.Now().UTC(), Kind: "storage", Error: fmt.Sprintf("%s failed on this job's own data (%v); it was stored by the fallback path", op, err)}
+}
+
+// isRowError reports a failure caused by one row's data (SQLSTATE class
+// 22, data exception; 23, integrity constraint; 54, program limit, such
+// as an index row too large), which a retry of the same statement would
+// meet again, as opposed to a lost connection or a cancelled context.
+func isRowError(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || len(pgErr.Code) < 2 {
+		return false
+	}
+	switch pgErr.Code[:2] {
+	case "22", "23", "54":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,214 @@
+package pgqueue_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgqueue/pgqueue"
+	"github.com/pgqueue/pgqueue/internal/pgtest"
+)
+
+// insertRunningJob writes a running job straight into the table, as an
+// older version (before enqueue checked lengths) or a hand-written INSERT
+// could have, with its lease already ended when expired. It returns the
+// job's ref.
+func insertRunningJob(t *testing.T, b *pgqueue.PostgresBackend, kind string, attempt, maxAttempts int, expired bool) pgqueue.JobRef {
+	t.Helper()
+	lease := "now() + interval '1 hour'"
+	if expired {
+		lease = "now() - interval '1 second'"
+	}
+	if len(kind) > 100 {
+		// Random text, which Postgres cannot compress below the index
+		// row limit as it could a repeated letter.
+		b := make([]byte, len(kind)/2)
+		_, _ = rand.Read(b)
+		kind = hex.EncodeToString(b)
+	}
+	var ref pgqueue.JobRef
+	err := b.Pool().QueryRow(context.Background(), fmt.Sprintf(`
+		INSERT INTO %s (state, queue, kind, args, attempt, max_attempts, lease_until, lease_token, attempted_at)
+		VALUES ('running', 'default', $1, '{}', $2, $3, %s, 7, now())
+		RETURNING id, lease_token`, pgx.Identifier{b.Schema(), "pgqueue_jobs"}.Sanitize(), lease),
+		kind, attempt, maxAttempts).Scan(&ref.ID, &ref.Token)
+	require.NoError(t, err, "insert a running job by hand")
+	return ref
+}
+
+func jobState(t *testing.T, b *pgqueue.PostgresBackend, id int64) string {
+	t.Helper()
+	var state string
+	err := b.Pool().QueryRow(context.Background(), fmt.Sprintf(`
+		SELECT state FROM %s WHERE id = $1
+		UNION ALL SELECT 'dead' FROM %s WHERE id = $1`,
+		pgx.Identifier{b.Schema(), "pgqueue_jobs"}.Sanitize(), pgx.Identifier{b.Schema(), "pgqueue_dead_jobs"}.Sanitize()), id).Scan(&state)
+	if err == pgx.ErrNoRows {
+		return "gone"
+	}
+	require.NoError(t, err)
+	return state
+}
+
+func deadJob(t *testing.T, b *pgqueue.PostgresBackend, id int64) *pgqueue.DeadJob {
+	t.Helper()
+	dead, err := b.ListDead(context.Background(), pgqueue.DeadFilter{IDs: []int64{id}})
+	require.NoError(t, err, "list dead job %d", id)
+	require.Len(t, dead, 1, "job %d should be in the dead-letter table", id)
+	return dead[0]
+}
+
+var leaseExpired = pgqueue.AttemptError{Kind: "lease_expired", Error: "lease expired"}
+
+// A job whose kind is too long for the dead-letter table's index used to
+// make every rescue fail, so that the other crashed workers' jobs stayed
+// running for ever.
+func TestRescueHandlesOtherJobsPastOneThatCannotBeDeadLettered(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Backend(t)
+	ctx := context.Background()
+	poison := insertRunningJob(t, b, strings.Repeat("k", 9000), 1, 1, true)
+	doomed := insertRunningJob(t, b, "ping", 1, 1, true)
+	retried := insertRunningJob(t, b, "ping", 1, 3, true)
+
+	res, err := b.Rescue(ctx, leaseExpired)
+	require.NoError(t, err, "one unstorable job must not make the whole rescue fail")
+	require.Equal(t, 1, res.Requeued, "the job with attempts left must be requeued")
+	require.Equal(t, 2, res.DeadLettered, "the job out of attempts and the unstorable one must both be dead-lettered")
+	require.Empty(t, res.Skipped, "the unstorable job should have been quarantined, not skipped")
+	require.Equal(t, "available", jobState(t, b, retried.ID))
+	require.Equal(t, "dead", jobState(t, b, doomed.ID))
+
+	d := deadJob(t, b, poison.ID)
+	require.Equal(t, 500, len(d.Kind), "the quarantined job's kind is cut to 500 characters")
+	require.Len(t, d.Errors, 2, "the dead letter records the lease expiry and the storage failure")
+	require.Equal(t, "lease_expired", d.Errors[0].Kind)
+	require.Equal(t, "storage", d.Errors[1].Kind)
+	require.Contains(t, d.Errors[1].Error, "index row", "the storage entry should quote Postgres's reason")
+
+	// And the rescue keeps working afterwards.
+	later := insertRunningJob(t, b, "ping", 1, 3, true)
+	res, err = b.Rescue(ctx, leaseExpired)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Requeued)
+	require.Equal(t, "available", jobState(t, b, later.ID))
+}
+
+// The same job, failed by its worker or cancelled by an operator, must be
+// dead-lettered too, not fail five times and wait out its lease.
+func TestDeadLetterAndCancelQuarantineAJobTheDeadTableCannotTakeAsItIs(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Backend(t)
+	ctx := context.Background()
+	held := insertRunningJob(t, b, strings.Repeat("k", 9000), 1, 5, false)
+	require.NoError(t, b.DeadLetter(ctx, held, pgqueue.AttemptError{Kind: "permanent", Error: "no"}), "dead-letter the unstorable job")
+	require.Equal(t, "dead", jobState(t, b, held.ID))
+	require.Equal(t, "permanent", deadJob(t, b, held.ID).Errors[0].Kind)
+
+	// Lease lost still reads as lease lost on the fallback path.
+	err := b.DeadLetter(ctx, held, pgqueue.AttemptError{Kind: "permanent", Error: "again"})
+	require.ErrorIs(t, err, pgqueue.ErrLeaseLost)
+
+	running := insertRunningJob(t, b, strings.Repeat("c", 9000), 1, 5, false)
+	require.NoError(t, b.CancelJob(ctx, running.ID), "cancel the unstorable job")
+	require.Equal(t, "dead", jobState(t, b, running.ID))
+	require.Equal(t, "cancelled", deadJob(t, b, running.ID).Errors[0].Kind)
+}
+
+// Postgres text cannot hold NUL, and a handler's error text may: recording
+// it must not fail (it used to fail five times, then the job waited out a
+// whole lease instead of its backoff).
+func TestErrorTextWithNULIsStoredOnPostgres(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Backend(t)
+	ctx := context.Background()
+	ids, err := b.Insert(ctx, []pgqueue.InsertParams{{Kind: "ping", Queue: "default", Priority: 5, Args: []byte(`{}`), MaxAttempts: 3}})
+	require.NoError(t, err)
+	claim := func() *pgqueue.JobRow {
+		rows, err := b.Claim(ctx, pgqueue.ClaimParams{Queue: "default", Kinds: []string{"ping"}, Limit: 1, Lease: time.Minute})
+		require.NoError(t, err)
+		require.Len(t, rows, 1, "job %d should be claimable", ids[0])
+		return rows[0]
+	}
+	row := claim()
+	bad := pgqueue.AttemptError{Attempt: 1, Kind: "error", Error: "bad\x00byte", Stack: "frame\x00"}
+	require.NoError(t, b.Reschedule(ctx, row.Ref(), pgqueue.RescheduleParams{Error: &bad}), "reschedule with a NUL in the error")
+	row = claim()
+	require.Equal(t, "bad\uFFFDbyte", row.Errors[0].Error, "NUL is stored as U+FFFD")
+	require.NoError(t, b.DeadLetter(ctx, row.Ref(), bad), "dead-letter with a NUL in the error")
+	d := deadJob(t, b, ids[0])
+	require.Len(t, d.Errors, 2)
+	require.Equal(t, "frame\uFFFD", d.Errors[1].Stack)
+}
+
+// Anyone who can connect can NOTIFY on our channel. A forged cancel
+// message used to cancel the running job's context without cancelling the
+// job, which then reran after its lease with an attempt spent.
+func TestForgedCancelNotificationDoesNotStopARunningJob(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Backend(t)
+	ctx := context.Background()
+	started, release := make(chan int64, 1), make(chan struct{})
+	stopped := make(chan error, 1)
+	c := startClient(t, b, pgqueue.Config{}, func(ctx context.Context, j *pgqueue.Job[pingArgs]) error {
+		started <- j.ID
+		hold := release
+		if j.Args.Seq != 0 {
+			hold = nil // the second job waits for its cancellation only
+		}
+		select {
+		case <-ctx.Done():
+			stopped <- context.Cause(ctx)
+			return ctx.Err()
+		case <-hold:
+			return nil
+		}
+	})
+	listenerReady(t, b)
+	events := c.Subscribe(16)
+	defer events.Close()
+	id, err := c.Enqueue(ctx, pingArgs{}, nil)
+	require.NoError(t, err)
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job never started")
+	}
+	_, err = b.Pool().Exec(ctx, `SELECT pg_notify($1, $2)`, "pgqueue."+b.Schema(), pgqueue.CancelMessage(id))
+	require.NoError(t, err, "send the forged cancel message")
+	select {
+	case cause := <-stopped:
+		t.Fatalf("a NOTIFY that no cancel sent stopped the running job (cause %v)", cause)
+	case <-time.After(time.Second):
+	}
+	close(release)
+	select {
+	case ev := <-events.C:
+		require.Equal(t, pgqueue.EventCompleted, ev.Kind, "the job should complete normally")
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event after the job was released")
+	}
+
+	// A real cancel still stops a running job.
+	id2, err := c.Enqueue(ctx, pingArgs{Seq: 2}, nil)
+	require.NoError(t, err)
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second job never started")
+	}
+	require.NoError(t, b.CancelJob(ctx, id2), "cancel from the store, as another process would")
+	select {
+	case cause := <-stopped:
+		require.ErrorIs(t, cause, pgqueue.ErrJobCancelled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a real cancellation did not stop the running job")
+	}
+}
