@@ -161,16 +161,20 @@ func micros(d time.Duration) int64 { return d.Microseconds() }
 // InsertUnique; here a duplicate makes Insert return a *DuplicateError
 // along with the IDs.
 func (b *PostgresBackend) Insert(ctx context.Context, jobs []InsertParams) ([]int64, error) {
-	res, err := b.insert(ctx, b.pool, jobs)
+	res, err := b.InsertUnique(ctx, jobs)
 	if err != nil {
 		return nil, err
 	}
 	return ResultIDs(res)
 }
 
-// InsertUnique implements UniqueInserter.
+// InsertUnique implements UniqueInserter. An error means that no job was
+// stored (see insertAtomic).
 func (b *PostgresBackend) InsertUnique(ctx context.Context, jobs []InsertParams) ([]InsertResult, error) {
-	return b.insert(ctx, b.pool, jobs)
+	if len(jobs) == 1 {
+		return b.insert(ctx, b.pool, jobs)
+	}
+	return b.insertAtomic(ctx, jobs)
 }
 
 // insert runs the insert statement on db: the pool, or the caller's
@@ -178,7 +182,16 @@ func (b *PostgresBackend) InsertUnique(ctx context.Context, jobs []InsertParams)
 // as a duplicate with the holder's ID (0 if the holder finished before it
 // could be read).
 func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertParams) ([]InsertResult, error) {
+	res, _, err := b.insertXact(ctx, db, jobs)
+	return res, err
+}
+
+// insertXact is insert that also returns the ID of the transaction that
+// inserted the jobs (0 when it inserted none), so that a caller whose
+// commit failed can learn whether it took effect.
+func (b *PostgresBackend) insertXact(ctx context.Context, db DBTX, jobs []InsertParams) ([]InsertResult, int64, error) {
 	out := make([]InsertResult, len(jobs))
+	var xact int64
 	var dupKeys []string
 	// A null channel: the transaction leaves its NOTIFY to the trailing
 	// notifier (notify.go).
@@ -204,13 +217,13 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 			out[0].Duplicate = true
 			dupKeys = append(dupKeys, j.UniqueKey)
 		case err != nil:
-			return nil, dbErr("insert job", err)
+			return nil, 0, dbErr("insert job", err)
 		default:
 			if due {
 				b.stored(xid, j.Queue, channel.Valid)
 			}
 			out[0].ID = id
-			return out, nil
+			return out, xid, nil
 		}
 	} else {
 		n := len(jobs)
@@ -243,10 +256,11 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 			return r, err
 		})
 		if err != nil {
-			return nil, dbErr("insert jobs", err)
+			return nil, 0, dbErr("insert jobs", err)
 		}
 		var woken []string
 		for _, r := range got {
+			xact = r.xid
 			if r.due && !slices.Contains(woken, r.queue) {
 				woken = append(woken, r.queue)
 				b.stored(r.xid, r.queue, channel.Valid)
@@ -273,7 +287,7 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 				delete(insertedKeys, j.UniqueKey)
 			}
 			if next >= len(got) {
-				return nil, fmt.Errorf("%w: insert returned %d rows for %d jobs", ErrDatabase, len(got), n)
+				return nil, 0, fmt.Errorf("%w: insert returned %d rows for %d jobs", ErrDatabase, len(got), n)
 			}
 			out[i].ID = got[next].id
 			next++
@@ -287,7 +301,7 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 			id  int64
 		)
 		if _, err := pgx.ForEachRow(rows, []any{&key, &id}, func() error { holders[key] = id; return nil }); err != nil {
-			return nil, dbErr("find unique key holders", err)
+			return nil, 0, dbErr("find unique key holders", err)
 		}
 		for i, j := range jobs {
 			if out[i].Duplicate {
@@ -295,7 +309,7 @@ func (b *PostgresBackend) insert(ctx context.Context, db DBTX, jobs []InsertPara
 			}
 		}
 	}
-	return out, nil
+	return out, xact, nil
 }
 
 // Claim implements Backend.

@@ -212,3 +212,42 @@ func TestForgedCancelNotificationDoesNotStopARunningJob(t *testing.T) {
 		t.Fatal("a real cancellation did not stop the running job")
 	}
 }
+
+// EnqueueMany's promise: on any error, no job is stored; on success, all
+// are. A large batch whose context ends while Postgres commits used to
+// report the context's error although every job was stored, so a caller
+// who retried stored them twice. Deadlines from very short to long
+// enough land the context's end before, during and after the commit.
+func TestEnqueueManyReportsAnErrorOnlyWhenNothingWasStored(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Backend(t)
+	c, err := pgqueue.New(b, pgqueue.Config{})
+	require.NoError(t, err)
+	const n = 20000
+	deadline := 5 * time.Millisecond
+	var failed, succeeded int
+	for try := 0; try < 14 && succeeded < 2; try++ {
+		queue := fmt.Sprintf("try%d", try)
+		reqs := make([]pgqueue.EnqueueRequest, n)
+		for i := range reqs {
+			reqs[i] = pgqueue.EnqueueRequest{Args: pingArgs{Seq: i}, Options: &pgqueue.EnqueueOptions{Queue: queue}}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		ids, err := c.EnqueueMany(ctx, reqs)
+		cancel()
+		var stored int
+		require.NoError(t, b.Pool().QueryRow(context.Background(), fmt.Sprintf(`SELECT count(*) FROM %s WHERE queue = $1`,
+			pgx.Identifier{b.Schema(), "pgqueue_jobs"}.Sanitize()), queue).Scan(&stored))
+		if err != nil {
+			failed++
+			require.Zero(t, stored, "EnqueueMany with a %v deadline returned %v, yet %d of its %d jobs are stored: a caller who retries gets duplicates", deadline, err, stored, n)
+		} else {
+			succeeded++
+			require.Len(t, ids, n)
+			require.Equal(t, n, stored, "EnqueueMany returned no error but not every job is stored")
+		}
+		deadline = deadline * 3 / 2
+	}
+	require.NotZero(t, failed, "no deadline was short enough to fail: the test proved nothing")
+	require.NotZero(t, succeeded, "no deadline was long enough to succeed")
+}

@@ -65,6 +65,7 @@ type queries struct {
 	Vacuum           string `sql:"vacuum"`
 	UnworkedKinds    string `sql:"unworked_kinds"`
 	SchemaCheck      string `sql:"schema_check"`
+	XactStatus       string `sql:"xact_status"`
 
 	// Dead letters and operator actions.
 	DeadList    string `sql:"dead_list"`
