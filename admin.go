@@ -346,3 +346,8 @@ func (a *Admin) CountDead(ctx context.Context, f DeadFilter) (int, error) {
 	err := a.b.pool.QueryRow(ctx, a.b.q.DeadCount, deadFilterArgs(f)...).Scan(&n)
 	return n, dbErr("count dead letters", err)
 }
+
+// SetQueueLimits sets queue's global limits: see PostgresBackend.SetQueueLimits.
+func (a *Admin) SetQueueLimits(ctx context.Context, queue string, l QueueLimits) error {
+	return a.b.SetQueueLimits(ctx, queue, l)
+}

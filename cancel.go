@@ -7,9 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // ErrJobCancelled is the cancel cause of a running job's context when the
@@ -35,43 +32,8 @@ func parseCancel(msg string) (int64, bool) {
 	return id, err == nil
 }
 
-// Canceller is an optional Backend interface for cancelling jobs.
-type Canceller interface {
-	// CancelJob moves the job, in whatever state, to the dead-letter store
-	// with a "cancelled" error; a running job's lease is thereby lost, and
-	// the backend tells the client holding it (CancelMessage through
-	// Listen). It returns ErrJobNotFound when the job is not in the queue.
-	CancelJob(ctx context.Context, id int64) error
-}
-
-var _ Canceller = (*PostgresBackend)(nil)
-
 func cancelledError() AttemptError {
 	return AttemptError{At: time.Now().UTC(), Kind: "cancelled", Error: "cancelled"}
-}
-
-// CancelJob implements Canceller. A cancelled job is final: it is not
-// retried, and it stays visible in pgqueue_dead_jobs (last error kind
-// "cancelled") until requeued or purged.
-func (b *PostgresBackend) CancelJob(ctx context.Context, id int64) error {
-	info, err := encodeAttemptError(cancelledError())
-	if err != nil {
-		return err
-	}
-	var (
-		state string
-		sent  pgtype.Bool
-	)
-	err = b.pool.QueryRow(ctx, b.q.JobCancel, id, info, b.channel).Scan(&state, &sent)
-	if isRowError(err) {
-		// A job the dead-letter table cannot take as it is must still be
-		// cancellable.
-		err = b.quarantine(ctx, b.pool, id, pgtype.Int8{}, info, "cancelling", err)
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%w: job %d is not in the queue", ErrJobNotFound, id)
-	}
-	return dbErr("cancel job", err)
 }
 
 // Cancel cancels a job wherever it is: a waiting job never runs, and a
@@ -79,12 +41,12 @@ func (b *PostgresBackend) CancelJob(ctx context.Context, id int64) error {
 // client running it, normally within milliseconds (at worst at its next
 // heartbeat), and its result is discarded. The job moves to the
 // dead-letter store marked "cancelled". It returns ErrJobNotFound when the
-// job is not waiting or running, and ErrInvalidArgs on a backend that
-// cannot cancel.
+// job is not waiting or running, and ErrUnsupported on a backend that
+// cannot cancel (no Canceller).
 func (c *Client) Cancel(ctx context.Context, id int64) error {
 	cc, ok := c.backend.(Canceller)
 	if !ok {
-		return invalidJob("id", "backend %T cannot cancel jobs", c.backend)
+		return fmt.Errorf("%w: backend %T cannot cancel jobs", ErrUnsupported, c.backend)
 	}
 	if err := cc.CancelJob(ctx, id); err != nil {
 		return err

@@ -571,13 +571,20 @@ func (e *engine) rescue() {
 
 func (e *engine) listenLoop() {
 	defer e.loopsWG.Done()
-	err := e.backend.Listen(e.loopsCtx, func(msg string) {
+	wake := func(msg string) {
 		if id, ok := parseCancel(msg); ok {
 			e.cancelIfCancelled(id)
 			return
 		}
 		e.wakeQueues(msg)
-	})
+	}
+	var err error
+	if lr, ok := e.backend.(ListenReporter); ok {
+		failures := &failureLog{log: e.c.log, msg: "pgqueue: listener connection failed; polling until it is back", every: time.Minute}
+		err = lr.ListenReporting(e.loopsCtx, wake, failures.report)
+	} else {
+		err = e.backend.Listen(e.loopsCtx, wake)
+	}
 	if err != nil && !errors.Is(err, ErrListenUnsupported) && e.loopsCtx.Err() == nil {
 		e.c.log.Warn("pgqueue: listener ended; polling only", "err", err)
 	}

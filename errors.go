@@ -21,7 +21,8 @@ var (
 	ErrLeaseLost = errors.New("pgqueue: job lease lost")
 	// ErrTxUnsupported is returned by EnqueueTx, EnqueueManyTx and
 	// CompleteTx on a backend that cannot join a Postgres transaction.
-	ErrTxUnsupported = errors.New("pgqueue: backend cannot join a Postgres transaction")
+	// It wraps ErrUnsupported.
+	ErrTxUnsupported = fmt.Errorf("%w: cannot join a Postgres transaction", ErrUnsupported)
 	// ErrListenUnsupported is returned by Backend.Listen when a backend has
 	// no wake-ups; the client then polls.
 	ErrListenUnsupported = errors.New("pgqueue: backend has no wake-ups")

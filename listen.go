@@ -2,9 +2,13 @@ package pgqueue
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Listener timing. A half-open TCP connection looks alive for ever, so an
@@ -16,24 +20,62 @@ const (
 	listenBackoffMax  = 5 * time.Second
 )
 
-// Listen implements Backend. It holds one dedicated connection (dialled
-// from the pool's configuration or PostgresOptions.ListenerConnConfig, not
-// taken from the pool) that LISTENs on
-// the schema's channel, reconnects with capped exponential backoff when the
-// connection fails, and calls wake("") after every (re)LISTEN so that jobs
-// enqueued while it was away are found at once. It returns nil when ctx
-// ends.
+// Listen implements Backend: ListenReporting without a report.
 func (b *PostgresBackend) Listen(ctx context.Context, wake func(queue string)) error {
+	return b.ListenReporting(ctx, wake, nil)
+}
+
+// ListenReporting implements ListenReporter. It holds one dedicated
+// connection (dialled from the pool's configuration or
+// PostgresOptions.ListenerConnConfig, not taken from the pool) that
+// LISTENs on the schema's channel, reconnects with capped exponential
+// backoff when the connection fails, and calls wake("") after every
+// (re)LISTEN so that jobs enqueued while it was away are found at once.
+// Each failed session is passed to report (when not nil). It returns nil
+// when ctx ends, and the error at once when no session ever got to LISTEN
+// and the failure is one a retry cannot cure (bad credentials, a missing
+// database, a refused LISTEN: see permanentListenError).
+func (b *PostgresBackend) ListenReporting(ctx context.Context, wake func(queue string), report func(error)) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var (
+		fatal    error
+		listened bool
+	)
 	Reconnect(ctx, listenBackoffMin, listenBackoffMax, func(ctx context.Context) bool {
 		// listenOnce calls wake("") right after its LISTEN succeeds.
-		listened := false
-		_ = b.listenOnce(ctx, func(q string) {
-			listened = true
+		ok := false
+		err := b.listenOnce(ctx, func(q string) {
+			ok, listened = true, true
 			wake(q)
 		})
-		return listened
+		if err != nil && ctx.Err() == nil {
+			if !listened && permanentListenError(err) {
+				fatal = err
+				stop()
+				return false
+			}
+			if report != nil {
+				report(err)
+			}
+		}
+		return ok
 	})
+	if fatal != nil {
+		return fmt.Errorf("%w: listener cannot start: %w", ErrDatabase, fatal)
+	}
 	return nil
+}
+
+// permanentListenError reports a failure that reconnecting cannot cure:
+// authentication (SQLSTATE class 28), a database that does not exist
+// (3D000), or insufficient privilege (42501).
+func permanentListenError(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return strings.HasPrefix(pgErr.Code, "28") || pgErr.Code == "3D000" || pgErr.Code == "42501"
 }
 
 // listenOnce connects, listens and delivers wake-ups until the connection

@@ -2,11 +2,9 @@ package pgqueue
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/robfig/cron/v3"
 )
 
@@ -78,41 +76,6 @@ type PeriodicEnqueuer interface {
 	// nothing and returns enqueued false. The tick record and the job are
 	// stored atomically.
 	EnqueuePeriodic(ctx context.Context, name string, tick time.Time, job InsertParams) (id int64, enqueued bool, err error)
-}
-
-var _ PeriodicEnqueuer = (*PostgresBackend)(nil)
-
-// EnqueuePeriodic implements PeriodicEnqueuer.
-func (b *PostgresBackend) EnqueuePeriodic(ctx context.Context, name string, tick time.Time, job InsertParams) (int64, bool, error) {
-	var (
-		id  int64
-		won bool
-	)
-	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
-		var got string
-		err := tx.QueryRow(ctx, b.q.PeriodicTick, name, tick).Scan(&got)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		res, err := b.insert(ctx, tx, []InsertParams{job})
-		if err != nil {
-			return err
-		}
-		if res[0].Duplicate {
-			// A unique key held by an earlier tick's job still running:
-			// the tick is recorded, and skipped.
-			return nil
-		}
-		id, won = res[0].ID, true
-		return nil
-	})
-	if err != nil {
-		return 0, false, dbErr("enqueue periodic job", err)
-	}
-	return id, won, nil
 }
 
 // validatePeriodic checks the periodic jobs at New, so that a bad schedule

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -130,8 +129,6 @@ const (
 	// unless Config.MaxArgsBytes says otherwise.
 	DefaultMaxArgsBytes = 1 << 20
 )
-
-var queueNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$`)
 
 // EnqueueOptions tune one enqueued job. The zero value (or nil) uses the
 // args' EnqueueDefaults, then the Client's defaults.

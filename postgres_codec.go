@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // encodeAttemptError encodes one error-history entry for a jsonb
@@ -62,4 +64,31 @@ func isRowError(err error) bool {
 		return true
 	}
 	return false
+}
+
+// scanJobRow reads one row of the job-row columns (sql/job_columns.sql).
+func scanJobRow(row pgx.CollectableRow) (*JobRow, error) {
+	var j JobRow
+	return &j, scanJobColumns(row, &j)
+}
+
+// scanJobColumns reads the job-row columns into j, then any extra columns
+// that follow them into extra.
+func scanJobColumns(row pgx.Row, j *JobRow, extra ...any) error {
+	var (
+		prio    int16
+		errs    []byte
+		attempt pgtype.Timestamptz
+		lease   pgtype.Timestamptz
+	)
+	dest := append([]any{&j.ID, &j.Kind, &j.Queue, &prio, &j.Args, &j.Attempt, &j.MaxAttempts,
+		&errs, &j.CreatedAt, &j.RunAt, &attempt, &lease, &j.Token, &j.Metadata}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return err
+	}
+	j.Priority = int(prio)
+	j.AttemptedAt, j.LeaseUntil = attempt.Time, lease.Time
+	var err error
+	j.Errors, err = decodeErrors(j.ID, errs)
+	return err
 }

@@ -3,6 +3,7 @@ package pgqueue
 import (
 	"context"
 	"fmt"
+	"reflect"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -17,12 +18,14 @@ type DBTX interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-func (c *Client) postgres() (*PostgresBackend, error) {
-	pg, ok := c.backend.(*PostgresBackend)
+// txInserter returns the client's backend as a TxInserter, or
+// ErrTxUnsupported.
+func (c *Client) txInserter() (TxInserter, error) {
+	b, ok := c.backend.(TxInserter)
 	if !ok {
 		return nil, fmt.Errorf("%w (backend is %T; use Enqueue instead)", ErrTxUnsupported, c.backend)
 	}
-	return pg, nil
+	return b, nil
 }
 
 // EnqueueTx stores a job inside the caller's transaction tx: the job exists
@@ -43,11 +46,11 @@ func (c *Client) EnqueueTx(ctx context.Context, tx DBTX, args Args, opts *Enqueu
 // EnqueueTx; on any error nothing is stored (though tx itself, as after any
 // failed statement, must be rolled back).
 func (c *Client) EnqueueManyTx(ctx context.Context, tx DBTX, reqs []EnqueueRequest) ([]int64, error) {
-	pg, err := c.postgres()
+	ti, err := c.txInserter()
 	if err != nil {
 		return nil, err
 	}
-	if tx == nil {
+	if isNilHandle(tx) {
 		return nil, invalidJob("tx", "must not be nil")
 	}
 	params, err := c.prepare(reqs)
@@ -55,7 +58,7 @@ func (c *Client) EnqueueManyTx(ctx context.Context, tx DBTX, reqs []EnqueueReque
 		return nil, err
 	}
 	return c.insertThrough(ctx, params, func(ctx context.Context, jobs []InsertParams) ([]int64, error) {
-		res, err := pg.insert(ctx, tx, jobs)
+		res, err := ti.InsertTx(ctx, tx, jobs)
 		if err != nil {
 			return nil, err
 		}
@@ -72,24 +75,35 @@ func (c *Client) EnqueueManyTx(ctx context.Context, tx DBTX, reqs []EnqueueReque
 // again after its lease. It returns ErrTxUnsupported on a non-Postgres
 // backend and ErrInvalidArgs for a job not handed out by this client.
 func (c *Client) CompleteTx(ctx context.Context, tx DBTX, job Handle) error {
-	pg, err := c.postgres()
-	if err != nil {
-		return err
+	tc, ok := c.backend.(TxCompleter)
+	if !ok {
+		return fmt.Errorf("%w (backend is %T)", ErrTxUnsupported, c.backend)
 	}
 	if job == nil || job.jobState() == nil || job.jobState().client != c {
 		return invalidJob("job", "not a running job of this client")
 	}
-	if tx == nil {
+	if isNilHandle(tx) {
 		return invalidJob("tx", "must not be nil")
 	}
 	st := job.jobState()
-	tag, err := tx.Exec(ctx, pg.q.CompleteOne, st.ref.ID, st.ref.Token)
-	if err != nil {
-		return dbErr("complete job in transaction", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("%w: job %d", ErrLeaseLost, st.ref.ID)
+	if err := tc.CompleteTx(ctx, tx, st.ref); err != nil {
+		return err
 	}
 	st.completedTx.Store(true)
 	return nil
+}
+
+// isNilHandle reports a nil database handle, including a typed nil (a nil
+// *pgxpool.Pool or *pgx.Conn passed as DBTX), which would otherwise panic
+// on first use.
+func isNilHandle(h any) bool {
+	if h == nil {
+		return true
+	}
+	v := reflect.ValueOf(h)
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
+		return v.IsNil()
+	}
+	return false
 }

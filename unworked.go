@@ -5,42 +5,10 @@ import (
 	"maps"
 	"sync"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
-
-// KindCensus is an optional Backend interface that lets a client notice
-// due jobs it will never claim because it has no worker for their kind.
-// The client does not touch them (another deployment may own the kind);
-// it logs them and reports them from UnworkedKinds.
-type KindCensus interface {
-	// UnworkedKinds counts, per kind, up to limit due jobs of queue whose
-	// kind is not in kinds and that have waited longer than olderThan.
-	UnworkedKinds(ctx context.Context, queue string, kinds []string, olderThan time.Duration, limit int) (map[string]int, error)
-}
 
 // unworkedLimit caps the jobs one census looks at per queue.
 const unworkedLimit = 1000
-
-var _ KindCensus = (*PostgresBackend)(nil)
-
-// UnworkedKinds implements KindCensus.
-func (b *PostgresBackend) UnworkedKinds(ctx context.Context, queue string, kinds []string, olderThan time.Duration, limit int) (map[string]int, error) {
-	rows, _ := b.pool.Query(ctx, b.q.UnworkedKinds, queue, kinds, micros(olderThan), limit)
-	out := map[string]int{}
-	var (
-		kind string
-		n    int64
-	)
-	_, err := pgx.ForEachRow(rows, []any{&kind, &n}, func() error {
-		out[kind] = int(n)
-		return nil
-	})
-	if err != nil {
-		return nil, dbErr("count unworked kinds", err)
-	}
-	return out, nil
-}
 
 // unworked holds the latest census, per queue.
 type unworked struct {

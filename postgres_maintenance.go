@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"hash/fnv"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -12,12 +13,67 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// Maintainer is an optional Backend interface for storage upkeep that
-// does not fit the job life cycle, such as vacuuming. A started Client
-// calls Maintain about once per PollInterval; it must be cheap when there
-// is nothing to do and safe to call from many clients at once.
-type Maintainer interface {
-	Maintain(ctx context.Context) error
+// promoteBatch caps how many scheduled jobs one promotion statement moves.
+const promoteBatch = 5000
+
+// queueCounts reads rows of (queue, count, notified) into a sorted queue list
+// and a total.
+func queueCounts(rows pgx.Rows) ([]string, int, error) {
+	var (
+		queues []string
+		total  int
+	)
+	for rows.Next() {
+		var (
+			q        string
+			n        int64
+			notified any
+		)
+		if err := rows.Scan(&q, &n, &notified); err != nil {
+			return nil, 0, err
+		}
+		queues = append(queues, q)
+		total += int(n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	sort.Strings(queues)
+	return queues, total, nil
+}
+
+// PromoteDue implements Backend.
+func (b *PostgresBackend) PromoteDue(ctx context.Context) (PromoteResult, error) {
+	var res PromoteResult
+	seen := map[string]bool{}
+	for {
+		rows, err := b.pool.Query(ctx, b.q.Promote, b.channel, promoteBatch)
+		if err != nil {
+			return res, dbErr("promote scheduled jobs", err)
+		}
+		queues, n, err := queueCounts(rows)
+		if err != nil {
+			return res, dbErr("promote scheduled jobs", err)
+		}
+		for _, q := range queues {
+			if !seen[q] {
+				seen[q] = true
+				res.Queues = append(res.Queues, q)
+			}
+		}
+		if n < promoteBatch {
+			break
+		}
+	}
+	sort.Strings(res.Queues)
+	var next pgtype.Int8
+	if err := b.pool.QueryRow(ctx, b.q.NextDue).Scan(&next); err != nil {
+		return res, dbErr("find next scheduled job", err)
+	}
+	if next.Valid {
+		res.HasNext, res.NextIn = true, time.Duration(next.Int64)*time.Microsecond
+	}
+	return res, nil
 }
 
 // Vacuum thresholds: the jobs table is vacuumed when it holds more than
@@ -27,8 +83,6 @@ const (
 	vacuumMinDead = 20000
 	vacuumMinGap  = 2 * time.Second
 )
-
-var _ Maintainer = (*PostgresBackend)(nil)
 
 // vacuumState remembers whether vacuuming is possible at all.
 type vacuumState struct {
@@ -87,4 +141,22 @@ func (b *PostgresBackend) vacuumKey() int64 {
 	h := fnv.New64a()
 	h.Write([]byte("pgqueue.vacuum\x00" + b.schema))
 	return int64(h.Sum64())
+}
+
+// UnworkedKinds implements KindCensus.
+func (b *PostgresBackend) UnworkedKinds(ctx context.Context, queue string, kinds []string, olderThan time.Duration, limit int) (map[string]int, error) {
+	rows, _ := b.pool.Query(ctx, b.q.UnworkedKinds, queue, kinds, micros(olderThan), limit)
+	out := map[string]int{}
+	var (
+		kind string
+		n    int64
+	)
+	_, err := pgx.ForEachRow(rows, []any{&kind, &n}, func() error {
+		out[kind] = int(n)
+		return nil
+	})
+	if err != nil {
+		return nil, dbErr("count unworked kinds", err)
+	}
+	return out, nil
 }

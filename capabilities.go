@@ -1,0 +1,100 @@
+package pgqueue
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// The optional Backend interfaces: what a backend may do beyond storing
+// and handing out jobs. The Client and Admin find them with a type
+// assertion and report ErrUnsupported where one is missing. The Postgres
+// backend implements all of them (postgres.go lists them).
+
+// ErrUnsupported is returned when the backend lacks the optional interface
+// an operation needs (for example cancelling on a backend without
+// Canceller). ErrTxUnsupported wraps it.
+var ErrUnsupported = errors.New("pgqueue: not supported by this backend")
+
+// Maintainer is an optional Backend interface for storage upkeep that
+// does not fit the job life cycle, such as vacuuming. A started Client
+// calls Maintain about once per PollInterval; it must be cheap when there
+// is nothing to do and safe to call from many clients at once.
+type Maintainer interface {
+	Maintain(ctx context.Context) error
+}
+
+// Canceller is an optional Backend interface for cancelling jobs.
+type Canceller interface {
+	// CancelJob moves the job, in whatever state, to the dead-letter store
+	// with a "cancelled" error; a running job's lease is thereby lost, and
+	// the backend tells the client holding it (CancelMessage through
+	// Listen). It returns ErrJobNotFound when the job is not in the queue.
+	CancelJob(ctx context.Context, id int64) error
+}
+
+// QueueLimiter is an optional Backend interface for global per-queue
+// limits.
+type QueueLimiter interface {
+	// SetQueueLimits stores queue's limits (zero values clear them); every
+	// claim of the queue, by any client, keeps them from then on.
+	SetQueueLimits(ctx context.Context, queue string, l QueueLimits) error
+}
+
+// QueuePauser is an optional Backend interface for pausing queues: a
+// paused queue is not claimed by any client until resumed; jobs already
+// running finish, and enqueueing still works.
+type QueuePauser interface {
+	PauseQueue(ctx context.Context, queue string) error
+	// ResumeQueue reports whether the queue was paused.
+	ResumeQueue(ctx context.Context, queue string) (bool, error)
+}
+
+// KindCensus is an optional Backend interface that lets a client notice
+// due jobs it will never claim because it has no worker for their kind.
+// The client does not touch them (another deployment may own the kind);
+// it logs them and reports them from UnworkedKinds.
+type KindCensus interface {
+	// UnworkedKinds counts, per kind, up to limit due jobs of queue whose
+	// kind is not in kinds and that have waited longer than olderThan.
+	UnworkedKinds(ctx context.Context, queue string, kinds []string, olderThan time.Duration, limit int) (map[string]int, error)
+}
+
+// TxInserter is an optional Backend interface for enqueueing inside the
+// caller's own Postgres transaction (EnqueueTx, EnqueueManyTx): the jobs
+// exist if and only if that transaction commits, and the queues they land
+// in are woken at its commit.
+type TxInserter interface {
+	// InsertTx stores jobs on tx as UniqueInserter.InsertUnique does on
+	// the backend's own connections.
+	InsertTx(ctx context.Context, tx DBTX, jobs []InsertParams) ([]InsertResult, error)
+}
+
+// TxCompleter is an optional Backend interface for completing a running
+// job inside the caller's transaction (CompleteTx), so that the worker's
+// own writes and the completion commit together.
+type TxCompleter interface {
+	// CompleteTx completes the job held under ref on tx. It returns
+	// ErrLeaseLost when the job is no longer held under ref.
+	CompleteTx(ctx context.Context, tx DBTX, ref JobRef) error
+}
+
+// CopyInserter is an optional Backend interface for the fastest bulk
+// insert (EnqueueManyFast): COPY on Postgres, no IDs returned.
+type CopyInserter interface {
+	// CopyInsert stores jobs, which have no unique keys, on tx (the
+	// caller's transaction), or in a transaction of the backend's own
+	// when tx is nil, and returns how many it stored. On an error none
+	// is stored (with tx nil) or tx must be rolled back.
+	CopyInsert(ctx context.Context, tx CopyDBTX, jobs []InsertParams) (int, error)
+}
+
+// ListenReporter is an optional Backend interface for a Listen that
+// reconnects by itself and can say why a session failed: the client
+// passes report, which logs the failures (repeats collapsed) so that a
+// listener that cannot connect is never silent.
+type ListenReporter interface {
+	// ListenReporting is Listen, calling report with the error of each
+	// session that failed while ctx was live.
+	ListenReporting(ctx context.Context, wake func(queue string), report func(error)) error
+}

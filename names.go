@@ -1,0 +1,30 @@
+package pgqueue
+
+// Queue names: the one rule and the one check every path applies.
+
+import (
+	"fmt"
+	"regexp"
+)
+
+var queueNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$`)
+
+// queueNameRule says what a valid queue name is, for error messages.
+const queueNameRule = "must be 1-128 letters, digits, '_', '.', ':' or '-', not starting with '.', ':' or '-'"
+
+// CheckQueueName returns nil for a valid queue name: 1 to 128 ASCII
+// letters, digits, '_', '.', ':' or '-', starting with a letter, digit or
+// '_'. Otherwise it returns a *ValidationError for field "queue" that
+// matches ErrInvalidArgs. Backends and tools that take queue names from
+// outside call it so that every path applies the same rule.
+func CheckQueueName(queue string) error { return checkQueueName("queue", queue, ErrInvalidArgs) }
+
+// checkQueueName checks queue as the value of field, reporting kind
+// (ErrInvalidArgs for a call's argument, ErrInvalidConfig for
+// configuration).
+func checkQueueName(field, queue string, kind error) error {
+	if queueNameRE.MatchString(queue) {
+		return nil
+	}
+	return &ValidationError{Field: field, Reason: fmt.Sprintf("queue name %q %s", queue, queueNameRule), kind: kind}
+}
