@@ -1,5 +1,8 @@
 package pgqueue
 
+// Admin, the operator's API over a Postgres schema: stats, job lookup,
+// cancel and retry, dead-letter counts and queue limits.
+
 import (
 	"context"
 	"encoding/json"

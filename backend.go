@@ -1,5 +1,8 @@
 package pgqueue
 
+// The Backend interface every store implements, and the types that cross
+// it (InsertParams, JobRow, JobRef, AttemptError, DeadFilter...).
+
 import (
 	"context"
 	"encoding/json"

@@ -1,5 +1,8 @@
 package pgqueue
 
+// Cancelling jobs: Client.Cancel, the CancelMessage wake-up, and how a
+// running client stops a cancelled run once the store confirms it.
+
 import (
 	"context"
 	"errors"

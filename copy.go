@@ -1,5 +1,8 @@
 package pgqueue
 
+// EnqueueManyFast and EnqueueManyFastTx: the bulk path without IDs, over
+// a backend's CopyInserter.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,7 @@
 package pgqueue
 
+// The Client's dead-letter operations: list, requeue, purge.
+
 import (
 	"context"
 )

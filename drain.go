@@ -1,5 +1,8 @@
 package pgqueue
 
+// Client.Drain: run every due job once, synchronously, for tests and
+// scripts.
+
 import (
 	"context"
 	"fmt"

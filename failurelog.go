@@ -1,5 +1,7 @@
 package pgqueue
 
+// failureLog: one log line per outage instead of one per retry.
+
 import (
 	"log/slog"
 	"sync"

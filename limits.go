@@ -1,5 +1,8 @@
 package pgqueue
 
+// Global per-queue limits (QueueLimits, RateLimit): their validation and
+// how a starting Client applies Config.Queues' limits.
+
 import (
 	"context"
 	"fmt"

@@ -1,5 +1,8 @@
 package pgqueue
 
+// The Postgres backend's LISTEN connection: dial, LISTEN, wait, ping,
+// reconnect, and report failures.
+
 import (
 	"context"
 	"errors"
@@ -97,7 +100,7 @@ func (b *PostgresBackend) listenOnce(ctx context.Context, wake func(queue string
 		defer cancel()
 		_ = conn.Close(closeCtx)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{b.channel}.Sanitize()); err != nil {
+	if _, err := conn.Exec(ctx, b.q.Listen); err != nil {
 		return err
 	}
 	wake("")

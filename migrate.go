@@ -1,5 +1,7 @@
 package pgqueue
 
+// Migrate, NewMigrator and the embedded goose migrations.
+
 import (
 	"context"
 	"embed"

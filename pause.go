@@ -1,5 +1,7 @@
 package pgqueue
 
+// Pausing and resuming queues from a Client.
+
 import (
 	"context"
 	"fmt"

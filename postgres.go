@@ -1,5 +1,8 @@
 package pgqueue
 
+// The Postgres backend: its options, construction, the capability list
+// and the helpers every postgres_*.go file shares.
+
 import (
 	"context"
 	"errors"

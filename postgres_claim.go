@@ -1,5 +1,8 @@
 package pgqueue
 
+// The Postgres backend's claim: one pipelined round trip, and the cache
+// of queues with global limits that need the locking claim.
+
 import (
 	"context"
 	"sort"

@@ -1,5 +1,7 @@
 package pgqueue
 
+// The Postgres backend's dead-letter table: list, requeue, purge.
+
 import (
 	"context"
 

@@ -154,7 +154,7 @@ func (b *PostgresBackend) insertXact(ctx context.Context, db DBTX, jobs []Insert
 			return nil, 0, dbErr("insert job", err)
 		default:
 			if due {
-				b.stored(xid, j.Queue, channel.Valid)
+				b.announceInsert(xid, j.Queue, channel.Valid)
 			}
 			out[0].ID = id
 			return out, xid, nil
@@ -197,7 +197,7 @@ func (b *PostgresBackend) insertXact(ctx context.Context, db DBTX, jobs []Insert
 			xact = r.xid
 			if r.due && !slices.Contains(woken, r.queue) {
 				woken = append(woken, r.queue)
-				b.stored(r.xid, r.queue, channel.Valid)
+				b.announceInsert(r.xid, r.queue, channel.Valid)
 			}
 		}
 		// Inserted rows come back in insertion order (ascending IDs);

@@ -1,5 +1,8 @@
 package pgqueue
 
+// The Postgres backend's life-cycle writes on a held job: complete (also
+// in the caller's transaction), reschedule, dead-letter, heartbeat.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,8 @@
 package pgqueue
 
+// The Postgres backend's upkeep: promoting due scheduled jobs, vacuuming
+// the jobs table, and the census of kinds no client works.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,8 @@
 package pgqueue
 
+// The Postgres backend's NOTIFY debounce: one NOTIFY per queue per window
+// in producers' transactions, and the trailing notifier for the rest.
+
 import (
 	"context"
 	"sync"
@@ -198,9 +201,10 @@ func (b *PostgresBackend) trail() {
 	}
 }
 
-// stored tells the debouncer that transaction xid stored due jobs in
-// queue, with its own NOTIFY or (notified false) without.
-func (b *PostgresBackend) stored(xid int64, queue string, notified bool) {
+// announceInsert tells the debouncer that transaction xid stored due jobs
+// in queue, with its own NOTIFY or (notified false) without, in which case
+// the trailing notifier announces them once xid commits.
+func (b *PostgresBackend) announceInsert(xid int64, queue string, notified bool) {
 	if notified {
 		b.notify.notified(xid, queue)
 	} else if b.notify.track(xid, queue) {

@@ -1,5 +1,8 @@
 package pgqueue
 
+// The Postgres backend's operator writes: cancel, pause, resume, queue
+// limits, and the once-per-tick periodic enqueue.
+
 import (
 	"context"
 	"errors"

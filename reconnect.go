@@ -1,5 +1,8 @@
 package pgqueue
 
+// Reconnect: the capped-backoff session loop the Postgres and Redis
+// listeners share.
+
 import (
 	"context"
 	"time"

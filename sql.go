@@ -25,7 +25,8 @@ var sqlFiles embed.FS
 // rendered, never by editing its text otherwise:
 //   - {{jobs}}, {{dead}}, {{queues}}, {{periodic}}: the schema's tables,
 //     quoted with pgx's identifier sanitizer (the schema comes from
-//     configuration);
+//     configuration), and {{channel}}, the schema's LISTEN/NOTIFY channel,
+//     quoted the same way;
 //   - {{name}} for any other name: the fragment file sql/name.sql, our own
 //     text shared by several statements, unless the field's `with` tag
 //     says otherwise: `with:"name=file"` takes sql/file.sql instead, and
@@ -66,6 +67,7 @@ type queries struct {
 	UnworkedKinds    string `sql:"unworked_kinds"`
 	SchemaCheck      string `sql:"schema_check"`
 	XactStatus       string `sql:"xact_status"`
+	Listen           string `sql:"listen"`
 
 	// Dead letters and operator actions.
 	DeadList    string `sql:"dead_list"`
@@ -143,10 +145,13 @@ func renderStatement(name, schema string, with map[string]string, depth int) (st
 		return "", fmt.Errorf("missing embedded file: %w", err)
 	}
 	var failed error
-	out := markerPattern.ReplaceAllStringFunc(string(b), func(m string) string {
+	out := markerPattern.ReplaceAllStringFunc(withoutHeader(string(b)), func(m string) string {
 		marker := m[2 : len(m)-2]
 		if table, ok := tableMarkers[marker]; ok {
 			return pgx.Identifier{schema, table}.Sanitize()
+		}
+		if marker == "channel" {
+			return pgx.Identifier{notifyChannel(schema)}.Sanitize()
 		}
 		file, ok := with[marker]
 		if !ok {
@@ -162,4 +167,18 @@ func renderStatement(name, schema string, with map[string]string, depth int) (st
 		return strings.TrimSuffix(text, "\n")
 	})
 	return out, failed
+}
+
+// withoutHeader drops a file's leading comment lines: they explain the
+// statement to its reader, and need not travel to Postgres with it (nor
+// hide the statement in pg_stat_activity).
+func withoutHeader(text string) string {
+	for strings.HasPrefix(text, "--") {
+		_, rest, ok := strings.Cut(text, "\n")
+		if !ok {
+			return ""
+		}
+		text = rest
+	}
+	return text
 }

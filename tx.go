@@ -1,5 +1,8 @@
 package pgqueue
 
+// The transactional API: EnqueueTx, EnqueueManyTx and CompleteTx on the
+// caller's own pgx handle, over a backend's TxInserter and TxCompleter.
+
 import (
 	"context"
 	"fmt"

@@ -1,5 +1,7 @@
 package pgqueue
 
+// The census of due jobs whose kind this client has no worker for.
+
 import (
 	"context"
 	"maps"
