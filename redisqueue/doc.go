@@ -66,9 +66,12 @@
 // epoch, on the Redis server's clock), state, claimed_by and unique_key
 // (while the job holds one).
 //
-// Prefixes sharing a database must not be one another followed by ':'
-// (say "app" and "app:eu"): queue "eu:mail" of the first and queue "mail"
-// of the second would share keys.
+// A prefix may not contain ':' (New refuses it): ':' separates prefix and
+// queue inside the tag, so prefix "app" with queue "eu:mail" and prefix
+// "app:eu" with queue "mail" would otherwise share every key, and one's
+// jobs would overwrite or hide the other's. Queue names may contain ':'.
+// With that rule distinct (prefix, queue) pairs never share a key (see
+// keys.go and FuzzKeysAreInjective).
 //
 // # Scripts and atomicity
 //
