@@ -136,8 +136,11 @@ func (b *Backend) queue(name string) queueKeys {
 	return queueKeys{name: name, tag: tag, sched: tag + ":sched", running: tag + ":running", dead: tag + ":dead", config: tag + ":config"}
 }
 
-func (q queueKeys) avail(kind string) string    { return q.tag + ":avail:" + kind }
-func (q queueKeys) deadKind(kind string) string { return q.tag + ":dead:" + kind }
+func (q queueKeys) avail(kind string) string { return q.tag + ":avail:" + kind }
+
+// insertGuard is the retry guard of one insert.lua call (the cluster path).
+func (q queueKeys) insertGuard(token string) string { return q.tag + ":insert:" + token }
+func (q queueKeys) deadKind(kind string) string     { return q.tag + ":dead:" + kind }
 
 // wrapErr labels a failure of op: the context's error as it is, anything
 // else as a database error.
