@@ -111,6 +111,10 @@ func (b *Backend) RequeueDead(ctx context.Context, ids []int64) (int, error) {
 // and returns how many it deleted. A zero filter deletes every dead job.
 // A time-range purge deletes in batches of 1000 per queue per round trip,
 // so a large purge never blocks Redis for long, and is not one atomic step.
+// Members of the dead-letter sets whose job hash is gone are removed and
+// not counted. A purge still finding a full batch after maxPurgePasses
+// batches of one queue (dead jobs added as fast as they are purged)
+// stops with an error wrapping pgqueue.ErrDatabase and the count so far.
 func (b *Backend) PurgeDead(ctx context.Context, f pgqueue.DeadFilter) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -121,7 +125,11 @@ func (b *Backend) PurgeDead(ctx context.Context, f pgqueue.DeadFilter) (int, err
 	}
 	before, after := deadBounds(f)
 	purged := 0
-	for len(targets) > 0 {
+	for pass := 0; len(targets) > 0; pass++ {
+		if pass == maxPurgePasses {
+			return purged, fmt.Errorf("%w: redisqueue: purge dead jobs: stopped after %d batches of %d in one queue (dead jobs are being added as fast as they are purged?); call PurgeDead again to go on",
+				pgqueue.ErrDatabase, maxPurgePasses, maintenanceBatch)
+		}
 		calls := make([]call, len(targets))
 		for i, t := range targets {
 			args := append([]any{t.q.tag, before, after, maintenanceBatch}, t.ids...)
@@ -130,12 +138,15 @@ func (b *Backend) PurgeDead(ctx context.Context, f pgqueue.DeadFilter) (int, err
 		cmds, err := b.runAll(ctx, calls)
 		var again []deadTarget
 		for i, cmd := range cmds {
-			vals, cerr := cmd.StringSlice()
-			if cerr != nil {
+			// The reply is how many members the script read (each of
+			// which it removed from the set, so a scan always moves on),
+			// then the IDs it deleted.
+			vals, cerr := cmd.Int64Slice()
+			if cerr != nil || len(vals) == 0 {
 				continue
 			}
-			purged += len(vals)
-			if len(targets[i].ids) == 0 && len(vals) >= maintenanceBatch {
+			purged += len(vals) - 1
+			if len(targets[i].ids) == 0 && vals[0] >= maintenanceBatch {
 				again = append(again, targets[i])
 			}
 		}
@@ -146,6 +157,10 @@ func (b *Backend) PurgeDead(ctx context.Context, f pgqueue.DeadFilter) (int, err
 	}
 	return purged, nil
 }
+
+// maxPurgePasses bounds the batches of one queue a PurgeDead call runs
+// (10 million dead jobs), so that it ends even if dead jobs keep coming.
+const maxPurgePasses = 10000
 
 // deadTarget is one queue's dead-letter set to read, and the IDs to look
 // at in it (none: scan by time).

@@ -48,6 +48,9 @@
 //	{P:Q}:periodic        hash: periodic job name -> "<last tick µs>:<its job's ID or 0>"
 //	{P:Q}:config          hash: paused (pause time), max_running, rate, burst,
 //	                      tokens, tokens_at (the rate limit's token bucket)
+//	{P:Q}:dropped         list: the last 100 set members that named no job and
+//	                      were removed, as "<µs> <set> <member>"
+//	{P:Q}:insert:<random> string: a cluster insert.lua call's retry guard, 30s
 //
 // Keys for the whole prefix carry the tag {P}:
 //
@@ -66,9 +69,12 @@
 // epoch, on the Redis server's clock), state, claimed_by and unique_key
 // (while the job holds one).
 //
-// Prefixes sharing a database must not be one another followed by ':'
-// (say "app" and "app:eu"): queue "eu:mail" of the first and queue "mail"
-// of the second would share keys.
+// A prefix may not contain ':' (New refuses it): ':' separates prefix and
+// queue inside the tag, so prefix "app" with queue "eu:mail" and prefix
+// "app:eu" with queue "mail" would otherwise share every key, and one's
+// jobs would overwrite or hide the other's. Queue names may contain ':'.
+// With that rule distinct (prefix, queue) pairs never share a key (see
+// keys.go and FuzzKeysAreInjective).
 //
 // # Scripts and atomicity
 //
@@ -109,8 +115,27 @@
 // writes each queue's jobs with insert.lua on {P:Q}, all queues pipelined:
 // each queue's jobs are stored all or none, but if Insert returns an error
 // the jobs of some queues may have been stored and will run. A resent
-// insert.lua skips jobs already written. An Insert that fails after
-// allocating IDs leaves those IDs unused; they are never reused.
+// insert.lua finds its own guard key in the queue's slot and answers as
+// the first run did. An Insert that fails after allocating IDs leaves
+// those IDs unused; they are never reused. Either way a batch is stored
+// in chunks of InsertChunk jobs, one script (per queue, on a cluster) per
+// chunk, so that no script blocks Redis for long: only a chunk is atomic.
+// An insert that finds a job key already there (the ID counter went back)
+// fails and stores nothing of its chunk.
+//
+// # Damaged data
+//
+// Redis does not undo the writes of a script that fails half-way, so no
+// script can fail after its first write: job keys are read with
+// redis.pcall, the sets a script writes are type-checked before it writes,
+// and the sets of one kind are checked before a job moves into them. A
+// job key holding something other than a hash is dead-lettered by the
+// claim, promotion or rescue that meets it, as a stub hash with a "decode"
+// error, its old value kept in the field corrupt_dump as DUMP gives it
+// (RESTORE brings it back); calls given its JobRef report its lease lost.
+// A set member that names no job is removed and listed in {P:Q}:dropped.
+// A set that is not a sorted set fails the call that would write it, with
+// nothing changed.
 //
 // # Unique jobs
 //

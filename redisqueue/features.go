@@ -103,12 +103,12 @@ func (b *Backend) EnqueuePeriodic(ctx context.Context, name string, tick time.Ti
 	if err != nil {
 		return 0, false, err
 	}
-	res, err := b.alloc(ctx, 1, []string{job.Queue})
+	id, index, err := b.alloc(ctx, 1, []string{job.Queue})
 	if err != nil {
 		return 0, false, err
 	}
 	q := b.queue(job.Queue)
-	args := []any{q.tag, b.channel, job.Queue, res[1], res[0], name, micros(tick)}
+	args := []any{q.tag, b.channel, job.Queue, index[job.Queue], id, name, micros(tick)}
 	args = appendJobs(args, []pgqueue.InsertParams{job}, []int{0}, metadata)
 	out, err := periodicScript.Run(ctx, b.rdb, []string{q.sched}, args...).Int64Slice()
 	if err != nil {

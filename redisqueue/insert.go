@@ -17,6 +17,15 @@ import (
 // timeouts (three tries, each up to a 3s read timeout plus backoff).
 const insertGuardTTL = 30 * time.Second
 
+// InsertChunk is the most jobs one script of Insert stores. Redis runs a
+// script to its end while every other client waits (a script that runs
+// longer than busy-reply-threshold, 5s by default, makes other clients'
+// commands fail with BUSY), and storing a job costs about 10-25µs of Redis
+// time, so a 1000-job script holds the server for roughly 10-25ms: short
+// enough for other clients' latency, long enough that a script's fixed
+// cost (its lib, the ID allocation, one PUBLISH) stays negligible.
+const InsertChunk = 1000
+
 // Insert stores jobs and returns their IDs in the order given. IDs come
 // from one counter per prefix, so they are unique across every queue and
 // grow in insertion order. A job whose RunAt is zero or not after the
@@ -25,22 +34,36 @@ const insertGuardTTL = 30 * time.Second
 // with the job (as a JSON object) and returned by every claim and by
 // ListDead.
 //
-// On a plain or failover client the whole batch, whatever its queues, is
-// stored in one atomic script and one round trip; a retry of that script
-// by go-redis after a lost reply returns the first run's IDs rather than
-// storing the batch twice. On a cluster client, IDs are allocated first
-// (one script on the prefix's slot) and each queue's jobs are then stored
-// atomically by a script on the queue's slot, all queues in one pipelined
-// round trip: if Insert returns an error, the jobs of some queues may have
-// been stored and will run.
+// A batch is stored in chunks of InsertChunk jobs, in the order given,
+// one after the other, so that no single script blocks Redis for long.
+// Each chunk is atomic: on a plain or failover client a chunk, whatever
+// its queues, is one script in one round trip (all or none), and a retry
+// of that script by go-redis after a lost reply returns the first run's
+// IDs rather than storing the chunk twice; on a cluster client, IDs for
+// the whole batch are allocated first (one script on the prefix's slot)
+// and each queue's jobs of a chunk are then stored atomically by a script
+// on the queue's slot, all queues of the chunk in one pipelined round
+// trip. A batch of at most InsertChunk jobs on a plain client is
+// therefore all or none; a larger batch is not: if Insert returns an
+// error, the chunks before the one that failed (and, on a cluster, some
+// queues of that chunk) were stored and will run, and the error says which
+// jobs. IDs still grow in the order given but, on a plain client, need not
+// be consecutive across chunks.
 //
 // Jobs with a UniqueKey are checked as InsertUnique does: when some are
 // duplicates, the others are stored and Insert returns all the IDs (a
-// duplicate's being its holder's) with a *pgqueue.DuplicateError.
+// duplicate's being its holder's) with a *pgqueue.DuplicateError. The
+// check sees the jobs of earlier chunks, so duplicates across chunks are
+// found as within one.
 //
 // It returns an error wrapping pgqueue.ErrInvalidArgs, storing nothing, for
 // an empty kind, a queue name that is empty or has '{' or '}', a priority
-// outside 0..MaxPriority, or a UniqueKey longer than 512 bytes.
+// outside 0..MaxPriority, or a UniqueKey longer than 512 bytes. It returns
+// an error wrapping pgqueue.ErrDatabase, storing nothing of the chunk, if
+// a job's key exists already (the prefix's ID counter went back: deleted,
+// evicted, or restored from an older snapshot than the jobs) or one of the
+// queue's sets holds the wrong type: a job is never stored over another,
+// nor silently skipped.
 func (b *Backend) Insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]int64, error) {
 	res, err := b.insert(ctx, jobs)
 	if err != nil || len(res) == 0 {
@@ -93,34 +116,61 @@ func (b *Backend) insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]pg
 	if err != nil {
 		return nil, err
 	}
+	out := make([]pgqueue.InsertResult, len(jobs))
+	var (
+		first int64
+		index map[string]int64
+	)
+	if !b.plain {
+		// One allocation for the whole batch: its IDs are consecutive.
+		if first, index, err = b.alloc(ctx, len(jobs), distinctQueues(jobs)); err != nil {
+			return nil, err
+		}
+	}
+	for start := 0; start < len(jobs); start += InsertChunk {
+		end := min(start+InsertChunk, len(jobs))
+		chunk, meta := jobs[start:end], metadata[start:end]
+		queues := make([]string, len(chunk))
+		for i, j := range chunk {
+			queues[i] = j.Queue
+		}
+		names, groups := byQueue(queues)
+		var (
+			chunkFirst int64
+			dups       []int64
+		)
+		if b.plain {
+			chunkFirst, dups, err = b.insertOneTrip(ctx, chunk, meta, names, groups)
+		} else {
+			chunkFirst = first + int64(start)
+			dups, err = b.insertPerQueue(ctx, chunk, meta, names, groups, chunkFirst, index)
+		}
+		if err != nil {
+			if start > 0 {
+				return nil, fmt.Errorf("jobs %d..%d of %d not stored (jobs 0..%d were, and will run): %w", start, len(jobs)-1, len(jobs), start-1, err)
+			}
+			return nil, err
+		}
+		for i := range chunk {
+			out[start+i].ID = chunkFirst + int64(i)
+		}
+		for i := 0; i+1 < len(dups); i += 2 {
+			if off := dups[i]; off >= 0 && int(off) < len(chunk) {
+				out[start+int(off)] = pgqueue.InsertResult{ID: dups[i+1], Duplicate: true}
+			}
+		}
+	}
+	return out, nil
+}
+
+// distinctQueues lists the queues of jobs, sorted, each once.
+func distinctQueues(jobs []pgqueue.InsertParams) []string {
 	queues := make([]string, len(jobs))
 	for i, j := range jobs {
 		queues[i] = j.Queue
 	}
-	names, groups := byQueue(queues)
-
-	var (
-		first int64
-		dups  []int64
-	)
-	if b.plain {
-		first, dups, err = b.insertOneTrip(ctx, jobs, metadata, names, groups)
-	} else {
-		first, dups, err = b.insertPerQueue(ctx, jobs, metadata, names, groups)
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := make([]pgqueue.InsertResult, len(jobs))
-	for i := range jobs {
-		out[i].ID = first + int64(i)
-	}
-	for i := 0; i+1 < len(dups); i += 2 {
-		if off := dups[i]; off >= 0 && int(off) < len(out) {
-			out[off] = pgqueue.InsertResult{ID: dups[i+1], Duplicate: true}
-		}
-	}
-	return out, nil
+	names, _ := byQueue(queues)
+	return names
 }
 
 // appendJobs appends, for each job of a queue, the eight values
@@ -164,40 +214,37 @@ func (b *Backend) insertOneTrip(ctx context.Context, jobs []pgqueue.InsertParams
 	return res[0], res[2+n:], nil
 }
 
-// insertPerQueue stores the batch the cluster way: alloc.lua on the
-// prefix's slot, then insert.lua on each queue's slot. It returns what
-// insertOneTrip does.
-func (b *Backend) insertPerQueue(ctx context.Context, jobs []pgqueue.InsertParams, metadata, names []string, groups map[string][]int) (int64, []int64, error) {
-	res, err := b.alloc(ctx, len(jobs), names)
-	if err != nil {
-		return 0, nil, err
-	}
-	first := res[0]
+// insertPerQueue stores one chunk the cluster way, with IDs from first on
+// and queue indexes already allocated by alloc.lua: insert.lua on each
+// queue's slot, all queues pipelined. Each call carries a retry guard of
+// its own (see insert.lua). It returns, flat, the offset (within the
+// chunk) and holder of each duplicate.
+func (b *Backend) insertPerQueue(ctx context.Context, jobs []pgqueue.InsertParams, metadata, names []string, groups map[string][]int, first int64, index map[string]int64) ([]int64, error) {
 	calls := make([]call, len(names))
 	for n, name := range names {
 		q := b.queue(name)
-		args := make([]any, 0, 5+8*len(groups[name]))
-		args = append(args, q.tag, b.channel, name, res[1+n], first)
-		calls[n] = call{s: insertScript, keys: []string{q.sched}, args: appendJobs(args, jobs, groups[name], metadata)}
+		args := make([]any, 0, 6+8*len(groups[name]))
+		args = append(args, q.tag, b.channel, name, index[name], first, insertGuardTTL.Milliseconds())
+		calls[n] = call{s: insertScript, keys: []string{q.sched, q.insertGuard(guardToken())}, args: appendJobs(args, jobs, groups[name], metadata)}
 	}
 	cmds, err := b.runAll(ctx, calls)
 	if err != nil {
-		return 0, nil, wrapErr("insert jobs", err)
+		return nil, wrapErr("insert jobs", err)
 	}
 	var dups []int64
 	for _, cmd := range cmds {
 		d, err := cmd.Int64Slice()
 		if err != nil {
-			return 0, nil, wrapErr("insert jobs", err)
+			return nil, wrapErr("insert jobs", err)
 		}
 		dups = append(dups, d...)
 	}
-	return first, dups, nil
+	return dups, nil
 }
 
 // alloc runs alloc.lua: n IDs and the indexes of names. It returns the
-// first ID then each name's index.
-func (b *Backend) alloc(ctx context.Context, n int, names []string) ([]int64, error) {
+// first ID and each name's index.
+func (b *Backend) alloc(ctx context.Context, n int, names []string) (int64, map[string]int64, error) {
 	args := make([]any, 0, 1+len(names))
 	args = append(args, n)
 	for _, name := range names {
@@ -205,13 +252,17 @@ func (b *Backend) alloc(ctx context.Context, n int, names []string) ([]int64, er
 	}
 	res, err := allocScript.Run(ctx, b.rdb, []string{b.k.ids, b.k.queues, b.k.queueIndex}, args...).Int64Slice()
 	if err != nil {
-		return nil, wrapErr("allocate job IDs", err)
+		return 0, nil, wrapErr("allocate job IDs", err)
 	}
 	if len(res) != 1+len(names) {
-		return nil, wrapErr("allocate job IDs", fmt.Errorf("unexpected reply %v", res))
+		return 0, nil, wrapErr("allocate job IDs", fmt.Errorf("unexpected reply %v", res))
 	}
 	b.rememberQueues(names, res[1:])
-	return res, nil
+	index := make(map[string]int64, len(names))
+	for i, name := range names {
+		index[name] = res[1+i]
+	}
+	return res[0], index, nil
 }
 
 func guardToken() string {

@@ -10,8 +10,9 @@ import (
 )
 
 // Complete deletes the running jobs held under the refs' tokens and returns
-// the refs that were no longer held (lease lost, job finished, or unknown
-// ID). Each queue's jobs are completed atomically; the queues of one batch
+// the refs that were no longer held (lease lost, job finished, unknown ID,
+// or a job whose key no longer holds a hash: rescue dead-letters it when
+// its lease ends). Each queue's jobs are completed atomically; the queues of one batch
 // are written in one round trip. On an error, the jobs of some queues may
 // have been completed: a retry then reports them lost, which changes
 // nothing.
@@ -118,7 +119,10 @@ func (b *Backend) refQueue(ctx context.Context, ref pgqueue.JobRef) (q queueKeys
 // Redis server's clock. p.Error, when set, is appended to its history; with
 // p.RefundAttempt the attempt the claim counted is given back. It returns
 // an error wrapping pgqueue.ErrLeaseLost, changing nothing, if the job is
-// not held under ref's token.
+// not held under ref's token or its key no longer holds a hash (rescue
+// dead-letters it when its lease ends). A held job whose hash lacks the
+// kind or priority it needs to be put back is dead-lettered with a
+// "decode" error instead, and the error wraps pgqueue.ErrLeaseLost too.
 func (b *Backend) Reschedule(ctx context.Context, ref pgqueue.JobRef, p pgqueue.RescheduleParams) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -143,12 +147,15 @@ func (b *Backend) Reschedule(ctx context.Context, ref pgqueue.JobRef, p pgqueue.
 		refund = "1"
 	}
 	n, err := rescheduleScript.Run(ctx, b.rdb, []string{q.running, q.sched},
-		q.tag, b.channel, q.name, ref.ID, ref.Token, p.Delay.Microseconds(), errJSON, refund).Int64()
+		q.tag, b.channel, q.name, ref.ID, ref.Token, p.Delay.Microseconds(), errJSON, refund, errorStamp()).Int64()
 	if err != nil {
 		return wrapErr("reschedule job", err)
 	}
-	if n == 0 {
+	switch n {
+	case 0:
 		return fmt.Errorf("%w: job %d", pgqueue.ErrLeaseLost, ref.ID)
+	case 2:
+		return fmt.Errorf("%w: job %d: its stored hash is too damaged to reschedule (no kind or priority), so it was dead-lettered with a decode error", pgqueue.ErrLeaseLost, ref.ID)
 	}
 	return nil
 }
@@ -157,7 +164,8 @@ func (b *Backend) Reschedule(ctx context.Context, ref pgqueue.JobRef, p pgqueue.
 // info appended to its history, in one atomic step. The job keeps its ID,
 // fields and history until PurgeDead. It returns an error wrapping
 // pgqueue.ErrLeaseLost, changing nothing, if the job is not held under
-// ref's token.
+// ref's token or its key no longer holds a hash (rescue dead-letters it
+// when its lease ends).
 func (b *Backend) DeadLetter(ctx context.Context, ref pgqueue.JobRef, info pgqueue.AttemptError) error {
 	if err := ctx.Err(); err != nil {
 		return err

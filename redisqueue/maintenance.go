@@ -22,13 +22,19 @@ const (
 	// only saves duplicate scans, as rescue.lua re-checks every lease it
 	// handles, so a scan outliving it is still correct.
 	rescueLockTTL = 5 * time.Second
+	// maxPasses bounds the batches one PromoteDue, Rescue or PurgeDead call
+	// runs per queue (so 100,000 jobs of one queue per call), so that a
+	// call ends even while other clients keep adding work as fast as it
+	// is done; the next call carries on where it stopped.
+	maxPasses = 100
 )
 
 // PromoteDue makes scheduled jobs whose run-at has passed on the Redis
 // server's clock available, in every queue, and wakes the queues that got
 // jobs. It reports those queues (sorted, each once) and how long until the
 // earliest job still scheduled falls due. Each queue's step is atomic; all
-// queues are handled in one pipelined round trip per batch.
+// queues are handled in one pipelined round trip per batch of 1000 jobs,
+// at most 100 batches per queue per call (NextIn is then 0).
 func (b *Backend) PromoteDue(ctx context.Context) (pgqueue.PromoteResult, error) {
 	var res pgqueue.PromoteResult
 	if err := ctx.Err(); err != nil {
@@ -42,7 +48,15 @@ func (b *Backend) PromoteDue(ctx context.Context) (pgqueue.PromoteResult, error)
 	// The next due time per queue: a later pass over the queues whose
 	// batch was full replaces only theirs.
 	nextIn := map[string]time.Duration{}
-	for len(names) > 0 {
+	for pass := 0; len(names) > 0; pass++ {
+		if pass == maxPasses {
+			// Jobs are still due in these queues: say so, and let the
+			// next call promote them.
+			for _, name := range names {
+				nextIn[name] = 0
+			}
+			break
+		}
 		stamp := errorStamp()
 		calls := make([]call, len(names))
 		for i, name := range names {
@@ -90,7 +104,8 @@ func (b *Backend) PromoteDue(ctx context.Context) (pgqueue.PromoteResult, error)
 // each gets info appended to its history with its Attempt set to the
 // attempt that was lost. Only one Rescue runs at a time across every
 // client of the prefix (a lock with a 5s expiry); a call that finds
-// another in progress returns a zero result and no error.
+// another in progress returns a zero result and no error. A call handles
+// at most 100 batches of 1000 jobs per queue; the next carries on.
 func (b *Backend) Rescue(ctx context.Context, info pgqueue.AttemptError) (pgqueue.RescueResult, error) {
 	var res pgqueue.RescueResult
 	if err := ctx.Err(); err != nil {
@@ -115,7 +130,7 @@ func (b *Backend) Rescue(ctx context.Context, info pgqueue.AttemptError) (pgqueu
 		return res, err
 	}
 	woken := map[string]bool{}
-	for len(names) > 0 {
+	for pass := 0; len(names) > 0 && pass < maxPasses; pass++ {
 		stamp := errorStamp()
 		calls := make([]call, len(names))
 		for i, name := range names {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -35,7 +34,9 @@ type Options struct {
 	// Prefix starts every key the backend writes and its wake-up channel's
 	// name, so several independent queues can share one Redis database.
 	// Default "pgqueue". It must not contain '{' or '}', which would break
-	// the hash tags that keep each queue in one cluster slot.
+	// the hash tags that keep each queue in one cluster slot, nor ':', the
+	// separator between prefix and queue name in those tags (see
+	// validPrefix for why it is refused rather than escaped).
 	Prefix string
 }
 
@@ -80,7 +81,7 @@ func (k globalKeys) insertGuard(token string) string { return k.tag + ":insert:"
 // opts may be nil. It returns an error wrapping pgqueue.ErrInvalidConfig
 // for a nil client, a *redis.Ring (its shards are independent servers that
 // share no pub/sub, so wake-ups would be lost between them), or a prefix
-// containing '{' or '}'.
+// containing '{', '}' or ':'.
 func New(client redis.UniversalClient, opts *Options) (*Backend, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: redisqueue: client must not be nil", pgqueue.ErrInvalidConfig)
@@ -92,11 +93,11 @@ func New(client redis.UniversalClient, opts *Options) (*Backend, error) {
 	if opts != nil && opts.Prefix != "" {
 		prefix = opts.Prefix
 	}
-	if strings.ContainsAny(prefix, "{}") {
-		return nil, fmt.Errorf("%w: redisqueue: Prefix %q must not contain '{' or '}'", pgqueue.ErrInvalidConfig, prefix)
+	if err := validPrefix(prefix); err != nil {
+		return nil, err
 	}
 	_, plain := client.(*redis.Client)
-	tag := "{" + prefix + "}"
+	tag := prefixTag(prefix)
 	return &Backend{
 		rdb:    client,
 		plain:  plain,
@@ -131,20 +132,15 @@ type queueKeys struct {
 }
 
 func (b *Backend) queue(name string) queueKeys {
-	tag := "{" + b.prefix + ":" + name + "}"
+	tag := queueTag(b.prefix, name)
 	return queueKeys{name: name, tag: tag, sched: tag + ":sched", running: tag + ":running", dead: tag + ":dead", config: tag + ":config"}
 }
 
-func (q queueKeys) avail(kind string) string    { return q.tag + ":avail:" + kind }
-func (q queueKeys) deadKind(kind string) string { return q.tag + ":dead:" + kind }
+func (q queueKeys) avail(kind string) string { return q.tag + ":avail:" + kind }
 
-// validQueue refuses queue names that would break the hash tag.
-func validQueue(name string) error {
-	if name == "" || strings.ContainsAny(name, "{}") {
-		return fmt.Errorf("%w: redisqueue: queue name %q must be non-empty and contain no '{' or '}'", pgqueue.ErrInvalidArgs, name)
-	}
-	return nil
-}
+// insertGuard is the retry guard of one insert.lua call (the cluster path).
+func (q queueKeys) insertGuard(token string) string { return q.tag + ":insert:" + token }
+func (q queueKeys) deadKind(kind string) string     { return q.tag + ":dead:" + kind }
 
 // wrapErr labels a failure of op: the context's error as it is, anything
 // else as a database error.

@@ -13,10 +13,22 @@
 -- running in this queue.
 
 local tag, channel, id, tail, msg = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local bad = check_zsets({ KEYS[1], KEYS[2], KEYS[3] })
+if bad then
+  return bad
+end
 local key = job_key(tag, id)
-local f = redis.call('HMGET', key, 'state', 'kind', 'attempt', 'errors', 'unique_key')
+-- A job whose key holds another type is not cancelled (reported not
+-- found); the step that meets it next dead-letters it.
+local f = read_hash(key, { 'state', 'kind', 'attempt', 'errors', 'unique_key' })
+if not f then
+  return 0
+end
 local state, kind = f[1], f[2] or ''
 local m = member(id)
+if (state == 'available' and not is_zset(avail_key(tag, kind))) or not is_zset(dead_kind_key(tag, kind)) then
+  return redis.error_reply('redisqueue: a set of kind ' .. kind .. ' in ' .. tag .. ' is not a sorted set; nothing was changed')
+end
 if state == 'available' then
   redis.call('ZREM', avail_key(tag, kind), m)
 elseif state == 'scheduled' then

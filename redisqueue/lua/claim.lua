@@ -8,8 +8,12 @@
 -- sets are merged by score (priority, then run-at in ms) and member
 -- (zero-padded ID).
 --
--- A job whose hash is unusable is dead-lettered here with the reason, and
--- the claim goes on with the next job.
+-- A job whose hash is unusable (fields missing or not numbers, the hash
+-- gone, or its key holding another type) is dead-lettered here with the
+-- reason, and a member that names no job is dropped (see drop_member);
+-- the claim goes on with the next job. Every chosen job is read before
+-- any write, and nothing after the first write can fail, so one damaged
+-- entry never leaves the others taken out of their set and not claimed.
 --
 -- The queue's config hash is read first: a paused queue gives nothing, and
 -- the queue's global limits cap the claim: no more than max_running minus
@@ -30,6 +34,19 @@ local tag, queue = ARGV[1], ARGV[2]
 local limit, lease, client, at = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local now = now_us()
 local now_s, until_s = int(now), int(now + lease)
+
+do
+  local sets = {}
+  for k = 1, #KEYS do
+    if k ~= 2 then
+      sets[#sets + 1] = KEYS[k]
+    end
+  end
+  local bad = check_zsets(sets)
+  if bad then
+    return bad
+  end
+end
 
 local cfg = redis.call('HMGET', KEYS[2], 'paused', 'max_running', 'rate', 'burst', 'tokens', 'tokens_at')
 if cfg[1] then
@@ -77,6 +94,19 @@ while #out < limit do
   end
   local take = math.min(need, #cands)
 
+  -- Read every chosen job before this round writes anything.
+  local chosen = {}
+  for i = 1, take do
+    local c = cands[i]
+    local id = id_of(c.m)
+    local job = { c = c, id = id, kind = ARGV[c.k + 4] }
+    if id then
+      job.key = job_key(tag, id)
+      job.f = read_hash(job.key, names)
+    end
+    chosen[i] = job
+  end
+
   -- Take the chosen members out of their sets, one call per kind. The Go
   -- side lists each kind once, so no member is taken twice.
   local by_set = {}
@@ -89,44 +119,41 @@ while #out < limit do
     zrem_many(KEYS[k], members)
   end
 
-  for i = 1, take do
-    local c = cands[i]
-    local id = id_of(c.m)
-    local kind = ARGV[c.k + 4]
-    local key = job_key(tag, id)
-    local f = redis.call('HMGET', key, unpack(names))
-    local token, attempt = intfield(f[6]), intfield(f[4])
-    -- The common case, every field sound, is checked without building
-    -- the list of what is wrong.
-    local sound = f[1] == kind and f[3] and token and attempt and intfield(f[2]) and intfield(f[5])
-      and intfield(f[7]) and intfield(f[8])
-    local bad
-    if not sound then
-      bad = missing_fields(f, required, numeric)
-      if #bad == 0 then
-        bad[1] = 'kind field ' .. cjson.encode(f[1]) .. ' does not match its available set (' .. cjson.encode(kind) .. ')'
-      end
-    end
-    if not sound then
-      local reason
-      if redis.call('EXISTS', key) == 0 then
-        reason = 'the job hash is gone (deleted or evicted: is maxmemory-policy noeviction?)'
-      else
-        reason = 'the stored job is corrupt: ' .. table.concat(bad, ', ')
-      end
-      bury(tag, queue, id, kind, now, at, reason)
+  for _, job in ipairs(chosen) do
+    local c, id, kind, key, f = job.c, job.id, job.kind, job.key, job.f
+    if not id then
+      drop_member(tag, KEYS[c.k], c.m, now)
+    elseif not f then
+      bury(tag, queue, id, kind, now, at, nil)
     else
-      -- Computed and written with HSET rather than HINCRBY, which would
-      -- fail half-way through the script on a value like "3.0".
-      token = int(token + 1)
-      attempt = int(attempt + 1)
-      redis.call('HSET', key, 'state', 'running', 'token', token, 'attempt', attempt,
-        'attempted_at', now_s, 'lease_until', until_s, 'claimed_by', client)
-      claimed[#claimed + 1] = until_s
-      claimed[#claimed + 1] = c.m
-      -- Stored values go back as stored: the Go side parses them, and
-      -- dead-letters the job if it cannot.
-      out[#out + 1] = { id, kind, f[2], f[3], attempt, f[5], f[9] or '', f[7], f[8], now_s, until_s, token, f[10] or '' }
+      local token, attempt = intfield(f[6]), intfield(f[4])
+      -- The common case, every field sound, is checked without building
+      -- the list of what is wrong.
+      local sound = f[1] == kind and f[3] and token and attempt and intfield(f[2]) and intfield(f[5])
+        and intfield(f[7]) and intfield(f[8])
+      if not sound then
+        local reason
+        if redis.call('EXISTS', key) == 1 then
+          local bad = missing_fields(f, required, numeric)
+          if #bad == 0 then
+            bad[1] = 'kind field ' .. cjson.encode(f[1]) .. ' does not match its available set (' .. cjson.encode(kind) .. ')'
+          end
+          reason = 'the stored job is corrupt: ' .. table.concat(bad, ', ')
+        end
+        bury(tag, queue, id, kind, now, at, reason)
+      else
+        -- Computed and written with HSET rather than HINCRBY, which would
+        -- fail half-way through the script on a value like "3.0".
+        token = int(token + 1)
+        attempt = int(attempt + 1)
+        redis.call('HSET', key, 'state', 'running', 'token', token, 'attempt', attempt,
+          'attempted_at', now_s, 'lease_until', until_s, 'claimed_by', client)
+        claimed[#claimed + 1] = until_s
+        claimed[#claimed + 1] = c.m
+        -- Stored values go back as stored: the Go side parses them, and
+        -- dead-letters the job if it cannot.
+        out[#out + 1] = { id, kind, f[2], f[3], attempt, f[5], f[9] or '', f[7], f[8], now_s, until_s, token, f[10] or '' }
+      end
     end
   end
 end

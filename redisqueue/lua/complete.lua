@@ -6,16 +6,26 @@
 -- Returns the positions (1-based) of the jobs it completed.
 
 local tag = ARGV[1]
-local done, gone = {}, {}
+local bad = check_zsets({ KEYS[1] })
+if bad then
+  return bad
+end
+-- Every job is read before the first write (see lib.lua). A job whose key
+-- holds another type is not held by anyone: it is reported lost, and
+-- rescue dead-letters it when its lease ends.
+local jobs = {}
 for i = 2, #ARGV, 2 do
-  local id, token = ARGV[i], ARGV[i + 1]
-  local key = job_key(tag, id)
-  local f = redis.call('HMGET', key, 'state', 'token', 'unique_key')
-  if f[1] == 'running' and f[2] == token then
-    release_unique(tag, id, f[3])
-    redis.call('DEL', key)
-    gone[#gone + 1] = member(id)
-    done[#done + 1] = i / 2
+  jobs[#jobs + 1] = { pos = i / 2, id = ARGV[i], token = ARGV[i + 1],
+    f = read_hash(job_key(tag, ARGV[i]), { 'state', 'token', 'unique_key' }) }
+end
+local done, gone = {}, {}
+for _, job in ipairs(jobs) do
+  local f = job.f
+  if f and f[1] == 'running' and f[2] == job.token then
+    release_unique(tag, job.id, f[3])
+    redis.call('DEL', job_key(tag, job.id))
+    gone[#gone + 1] = member(job.id)
+    done[#done + 1] = job.pos
   end
 end
 if #gone > 0 then

@@ -10,9 +10,15 @@
 -- Returns 1 when the job was held and moved, 0 when the lease was lost.
 
 local tag, id, token, err, reset = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1'
+local bad = check_zsets({ KEYS[1], KEYS[2] })
+if bad then
+  return bad
+end
 local key = job_key(tag, id)
-local f = redis.call('HMGET', key, 'state', 'token', 'kind', 'errors', 'unique_key')
-if f[1] ~= 'running' or f[2] ~= token then
+-- A job whose key holds another type is reported lost; rescue
+-- dead-letters it when its lease ends.
+local f = read_hash(key, { 'state', 'token', 'kind', 'errors', 'unique_key' })
+if not f or f[1] ~= 'running' or f[2] ~= token then
   return 0
 end
 release_unique(tag, id, f[5])
@@ -27,5 +33,7 @@ redis.call('ZREM', KEYS[1], m)
 redis.call('HDEL', key, 'lease_until', 'claimed_by')
 redis.call('HSET', key, 'state', 'dead', 'died_at', now, 'errors', append_error(hist, err))
 redis.call('ZADD', KEYS[2], now, m)
-redis.call('ZADD', dead_kind_key(tag, f[3] or ''), now, m)
+if is_zset(dead_kind_key(tag, f[3] or '')) then
+  redis.call('ZADD', dead_kind_key(tag, f[3] or ''), now, m)
+end
 return 1

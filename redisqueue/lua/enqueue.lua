@@ -6,7 +6,8 @@
 --
 -- A client library may send a script again when the reply was lost; a
 -- retry guard, written with the batch, makes the retry return the first
--- run's IDs instead of storing the batch twice.
+-- run's IDs instead of storing the batch twice. A job key that exists
+-- already fails the call with nothing stored (see check_insert).
 --
 -- KEYS[1] ID counter, KEYS[2] hash queue name -> index, KEYS[3] hash
 --         index -> queue name, KEYS[4] the batch's retry guard, KEYS[5..]
@@ -37,6 +38,14 @@ for q = 1, #KEYS - 4 do
   pos = pos + 3 + 8 * count
 end
 local first, indexes = alloc_ids(KEYS[1], KEYS[2], KEYS[3], n, names)
+-- Every queue's jobs are checked before any is written, so the batch is
+-- still all or none (the IDs just taken are left unused on a failure).
+for q, spec in ipairs(queues) do
+  local bad = check_insert(spec.tag, KEYS[4 + q], first, ARGV, spec.from, spec.count)
+  if bad then
+    return bad
+  end
+end
 local dups = {}
 for q, spec in ipairs(queues) do
   local _, d = insert_jobs(spec.tag, channel, spec.name, indexes[q], KEYS[4 + q], first, ARGV, spec.from, spec.count)

@@ -7,16 +7,25 @@
 -- Returns the positions (1-based) of the jobs still held.
 
 local tag = ARGV[1]
+local bad = check_zsets({ KEYS[1] })
+if bad then
+  return bad
+end
 local lease_until = int(now_us() + tonumber(ARGV[2]))
-local held = {}
+-- Every job is read before the first write (see lib.lua); a job whose key
+-- holds another type is reported lost.
+local jobs = {}
 for i = 3, #ARGV, 2 do
-  local id, token = ARGV[i], ARGV[i + 1]
-  local key = job_key(tag, id)
-  local f = redis.call('HMGET', key, 'state', 'token')
-  if f[1] == 'running' and f[2] == token then
-    redis.call('HSET', key, 'lease_until', lease_until)
-    redis.call('ZADD', KEYS[1], lease_until, member(id))
-    held[#held + 1] = (i - 1) / 2
+  jobs[#jobs + 1] = { pos = (i - 1) / 2, id = ARGV[i], token = ARGV[i + 1],
+    f = read_hash(job_key(tag, ARGV[i]), { 'state', 'token' }) }
+end
+local held = {}
+for _, job in ipairs(jobs) do
+  local f = job.f
+  if f and f[1] == 'running' and f[2] == job.token then
+    redis.call('HSET', job_key(tag, job.id), 'lease_until', lease_until)
+    redis.call('ZADD', KEYS[1], lease_until, member(job.id))
+    held[#held + 1] = job.pos
   end
 end
 return held

@@ -35,8 +35,15 @@ local function member(id)
   return string.rep('0', 19 - #id) .. id
 end
 
+-- id_of returns the job ID a member names, or nil for a member that names
+-- no job (not digits, zero, or beyond the 2^53 IDs can reach): such a
+-- member is garbage and is dropped with drop_member, never read as a job.
 local function id_of(m)
-  return (string.match(m, '^0*(%d+)$'))
+  local id = string.match(m, '^0*(%d+)$')
+  if not id or id == '0' or #id > 16 then
+    return nil
+  end
+  return id
 end
 
 -- An available job's score puts priority first and its run-at, in
@@ -63,6 +70,60 @@ end
 
 local function dead_kind_key(tag, kind)
   return tag .. ':dead:' .. kind
+end
+
+-- Redis does not undo the writes of a script that fails half-way, so a
+-- script must not fail after its first write: every read of a key that
+-- outside damage could give the wrong type goes through redis.pcall or a
+-- TYPE check first, and a script checks the types of the sets it writes
+-- before it writes anything.
+
+-- read_hash reads fields of a job hash. For a key holding another type
+-- (which makes HMGET fail with WRONGTYPE) it returns nil and that type.
+local function read_hash(key, names)
+  local f = redis.pcall('HMGET', key, unpack(names))
+  if f.err then
+    return nil, redis.call('TYPE', key).ok
+  end
+  return f
+end
+
+-- is_zset says whether key holds a sorted set or nothing (either can be
+-- written with ZADD), remembering the answer for the rest of the script.
+local zset_checked = {}
+local function is_zset(key)
+  local ok = zset_checked[key]
+  if ok == nil then
+    local t = redis.call('TYPE', key).ok
+    ok = t == 'zset' or t == 'none'
+    zset_checked[key] = ok
+  end
+  return ok
+end
+
+-- check_zsets returns an error reply naming the first of keys that holds
+-- something other than a sorted set, or nil. Scripts call it before their
+-- first write, so a damaged set fails the call with nothing changed.
+local function check_zsets(keys)
+  for _, key in ipairs(keys) do
+    if not is_zset(key) then
+      return redis.error_reply('redisqueue: key ' .. key .. ' holds a ' .. redis.call('TYPE', key).ok ..
+        ', not a sorted set; nothing was changed')
+    end
+  end
+  return nil
+end
+
+-- drop_member removes a member that names no job from set and reports
+-- it in the queue's list of dropped members (newest first, the last 100),
+-- "<µs> <set> <member>", where an operator can see what was removed.
+local DROPPED_KEEP = 100
+local function drop_member(tag, set, m, now)
+  redis.call('ZREM', set, m)
+  local list = tag .. ':dropped'
+  -- A report must never fail the script: pcall, and nothing depends on it.
+  redis.pcall('LPUSH', list, int(now) .. ' ' .. set .. ' ' .. string.sub(m, 1, 200))
+  redis.pcall('LTRIM', list, 0, DROPPED_KEEP - 1)
 end
 
 -- A history is a JSON array kept as text; appending never decodes it.
@@ -110,22 +171,44 @@ end
 -- unique any more. Called whenever a job stops waiting or running.
 local function release_unique(tag, id, ukey)
   if ukey and ukey ~= '' then
+    -- pcall: a damaged unique-key hash must not fail the script after
+    -- the caller's first write; the key is then left for insert_jobs's
+    -- holder check to free.
     local h = uniques_key(tag)
-    if redis.call('HGET', h, ukey) == id then
-      redis.call('HDEL', h, ukey)
+    if redis.pcall('HGET', h, ukey) == id then
+      redis.pcall('HDEL', h, ukey)
     end
-    redis.call('HDEL', job_key(tag, id), 'unique_key')
+    redis.pcall('HDEL', job_key(tag, id), 'unique_key')
   end
 end
 
+local GONE = 'the job hash is gone (deleted or evicted: is maxmemory-policy noeviction?)'
+
 -- bury dead-letters a job whose stored hash is unusable (fields missing or
--- not numbers, or the whole hash gone) with a "decode" error saying why. The
--- caller has already removed its member from the set it was found in. A
--- history that is not an array is kept aside in errors_unreadable.
+-- not numbers, the whole hash gone, or its key holding another type) with
+-- a "decode" error saying why. The caller has already removed its member
+-- from the set it was found in. A history that is not an array is kept
+-- aside in errors_unreadable. A key of another type is replaced by a stub
+-- hash; its value is kept, as DUMP gives it, in the stub's corrupt_dump
+-- field (RESTORE brings it back) and its type in corrupt_type. With reason
+-- nil the reason is the hash being gone or of the wrong type.
 local function bury(tag, queue, id, kind, now, at, reason)
   local key = job_key(tag, id)
+  local t = redis.call('TYPE', key).ok
+  local aside
+  if t ~= 'hash' and t ~= 'none' then
+    aside = redis.call('DUMP', key)
+    redis.call('DEL', key)
+    reason = 'the job key holds a ' .. t .. ', not a hash (its value is kept in the dead job\'s corrupt_dump field, as DUMP gives it)'
+  elseif t == 'none' then
+    reason = reason or GONE
+  end
+  reason = reason or 'the stored job is corrupt'
   local f = redis.call('HMGET', key, 'kind', 'attempt', 'errors', 'unique_key')
   kind = f[1] or kind or ''
+  if aside then
+    redis.call('HSET', key, 'corrupt_type', t, 'corrupt_dump', aside)
+  end
   release_unique(tag, id, f[4])
   local hist = f[3]
   if hist and hist ~= '' and not is_array(hist) then
@@ -138,7 +221,11 @@ local function bury(tag, queue, id, kind, now, at, reason)
   redis.call('HDEL', key, 'lease_until', 'claimed_by')
   local m = member(id)
   redis.call('ZADD', tag .. ':dead', int(now), m)
-  redis.call('ZADD', dead_kind_key(tag, kind), int(now), m)
+  -- The per-kind index is skipped if damaged: the queue's set still
+  -- lists the job, and failing here would undo nothing already written.
+  if is_zset(dead_kind_key(tag, kind)) then
+    redis.call('ZADD', dead_kind_key(tag, kind), int(now), m)
+  end
 end
 
 -- missing_fields lists the fields of f (values from HMGET) named in names
@@ -177,13 +264,48 @@ end
 
 local TOKEN_BASE = 4294967296 -- 2^32: a queue index's weight in a token
 
+-- check_insert returns an error reply if insert_jobs could not store
+-- every job of its call (same arguments), else nil. It writes nothing, so
+-- the caller runs it before its first write: a call that cannot finish
+-- changes nothing. A job key that exists already means the ID counter went
+-- back (deleted, evicted, or restored from an older snapshot than the
+-- jobs): storing over it would lose a job, and skipping it would lose the
+-- new one while reporting it stored.
+local function check_insert(tag, sched_key, first, argv, from, count)
+  local bad = check_zsets({ sched_key })
+  if bad then
+    return bad
+  end
+  local uniques_ok = nil
+  for i = from, from + 8 * (count - 1), 8 do
+    local key = job_key(tag, int(first + tonumber(argv[i])))
+    if redis.call('EXISTS', key) == 1 then
+      return redis.error_reply('redisqueue: job key ' .. key .. ' exists already: the job ID counter went ' ..
+        'back (was it deleted, evicted or restored from an older snapshot?); nothing of this call was stored')
+    end
+    bad = check_zsets({ avail_key(tag, argv[i + 1]) })
+    if bad then
+      return bad
+    end
+    if argv[i + 7] ~= '' and uniques_ok == nil then
+      local t = redis.call('TYPE', uniques_key(tag)).ok
+      uniques_ok = t == 'hash' or t == 'none'
+      if not uniques_ok then
+        return redis.error_reply('redisqueue: key ' .. uniques_key(tag) .. ' holds a ' .. t ..
+          ', not a hash; nothing was changed')
+      end
+    end
+  end
+  return nil
+end
+
 -- insert_jobs stores count jobs of one queue, read from argv[from..] as
 -- eight values each (offset in the batch, kind, priority, args, max
 -- attempts, run-at in microseconds or '' for now, metadata as a JSON object
 -- or '', unique key or ''); a job's ID is first + offset. Due jobs become
 -- available, the others scheduled, and the queue's listeners are woken if
--- any became available. A job whose hash exists already is skipped, so a
--- call retried after a lost reply cannot reset a job a worker may hold.
+-- any became available. The caller has run check_insert on the same
+-- arguments, so no job key exists yet and every set can be written.
 --
 -- A job whose unique key is held, in this queue, by a waiting or running
 -- job (including an earlier job of this call) is not stored. Returns how
@@ -202,13 +324,13 @@ local function insert_jobs(tag, channel, queue, index, sched_key, first, argv, f
     local ukey = argv[i + 7]
     local key = job_key(tag, id)
     local holder = nil
-    if ukey ~= '' and redis.call('EXISTS', key) == 0 then
+    if ukey ~= '' then
       holder = redis.call('HGET', uniques, ukey)
       if holder then
         -- A holder that no longer waits or runs under this key (a state
-        -- change that missed the release) frees it.
-        local h = redis.call('HMGET', job_key(tag, holder), 'state', 'unique_key')
-        if h[2] ~= ukey or not (h[1] == 'available' or h[1] == 'scheduled' or h[1] == 'running') then
+        -- change that missed the release, or a damaged holder) frees it.
+        local h = read_hash(job_key(tag, holder), { 'state', 'unique_key' })
+        if not h or h[2] ~= ukey or not (h[1] == 'available' or h[1] == 'scheduled' or h[1] == 'running') then
           holder = nil
         end
       end
@@ -216,7 +338,7 @@ local function insert_jobs(tag, channel, queue, index, sched_key, first, argv, f
     if holder then
       dups[#dups + 1] = argv[i]
       dups[#dups + 1] = holder
-    elseif redis.call('EXISTS', key) == 0 then
+    else
       local run_at = now
       if argv[i + 5] ~= '' then
         run_at = tonumber(argv[i + 5])

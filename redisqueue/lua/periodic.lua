@@ -25,6 +25,10 @@ if last then
     return { 0, 0 }
   end
 end
+local bad = check_insert(tag, KEYS[1], tonumber(id), ARGV, 8, 1)
+if bad then
+  return bad
+end
 local _, dups = insert_jobs(tag, channel, queue, index, KEYS[1], tonumber(id), ARGV, 8, 1)
 if #dups > 0 then
   redis.call('HSET', h, name, tick .. ':0')

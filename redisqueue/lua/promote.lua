@@ -9,25 +9,48 @@
 -- scheduled, microseconds until it is due }.
 
 local tag, channel, queue, batch, at = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local bad = check_zsets({ KEYS[1], tag .. ':dead' })
+if bad then
+  return bad
+end
 local now = now_us()
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', int(now), 'LIMIT', 0, batch)
-local promoted = 0
-for _, m in ipairs(due) do
-  redis.call('ZREM', KEYS[1], m)
+-- Every job is read before the first write (see lib.lua); a member that
+-- names no job is dropped, a job that cannot be made available (hash
+-- damaged or gone, its available set damaged) is dead-lettered.
+local jobs = {}
+for i, m in ipairs(due) do
   local id = id_of(m)
-  local key = job_key(tag, id)
-  local f = redis.call('HMGET', key, 'kind', 'priority', 'run_at')
-  local bad = missing_fields(f, { 'kind', 'priority', 'run_at' }, { priority = true, run_at = true })
-  if #bad > 0 then
-    if redis.call('EXISTS', key) == 0 then
-      bury(tag, queue, id, nil, now, at, 'the job hash is gone (deleted or evicted: is maxmemory-policy noeviction?)')
-    else
-      bury(tag, queue, id, f[1] or nil, now, at, 'the stored job is corrupt: ' .. table.concat(bad, ', '))
-    end
+  local f = nil
+  if id then
+    f = read_hash(job_key(tag, id), { 'kind', 'priority', 'run_at' })
+  end
+  jobs[i] = { m = m, id = id, f = f }
+end
+local promoted = 0
+for _, job in ipairs(jobs) do
+  local m, id, f = job.m, job.id, job.f
+  redis.call('ZREM', KEYS[1], m)
+  if not id then
+    drop_member(tag, KEYS[1], m, now)
+  elseif not f then
+    bury(tag, queue, id, nil, now, at, nil)
   else
-    redis.call('HSET', key, 'state', 'available')
-    redis.call('ZADD', avail_key(tag, f[1]), int(avail_score(intfield(f[2]), intfield(f[3]))), m)
-    promoted = promoted + 1
+    local key = job_key(tag, id)
+    local missing = missing_fields(f, { 'kind', 'priority', 'run_at' }, { priority = true, run_at = true })
+    if #missing > 0 then
+      local reason
+      if redis.call('EXISTS', key) == 1 then
+        reason = 'the stored job is corrupt: ' .. table.concat(missing, ', ')
+      end
+      bury(tag, queue, id, f[1] or nil, now, at, reason)
+    elseif not is_zset(avail_key(tag, f[1])) then
+      bury(tag, queue, id, f[1], now, at, 'its available set ' .. avail_key(tag, f[1]) .. ' is not a sorted set')
+    else
+      redis.call('HSET', key, 'state', 'available')
+      redis.call('ZADD', avail_key(tag, f[1]), int(avail_score(intfield(f[2]), intfield(f[3]))), m)
+      promoted = promoted + 1
+    end
   end
 end
 if promoted > 0 then

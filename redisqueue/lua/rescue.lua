@@ -17,23 +17,44 @@
 
 local tag, channel, queue, tail = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local batch, at = tonumber(ARGV[5]), ARGV[6]
+local bad = check_zsets({ KEYS[1], KEYS[2] })
+if bad then
+  return bad
+end
 local now = now_us()
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. int(now), 'LIMIT', 0, batch)
 local requeued, dead = 0, 0
 local names = { 'state', 'kind', 'priority', 'attempt', 'max_attempts', 'errors', 'unique_key' }
-for _, m in ipairs(expired) do
-  redis.call('ZREM', KEYS[1], m)
+-- Every job is read before the first write (see lib.lua).
+local jobs = {}
+for i, m in ipairs(expired) do
   local id = id_of(m)
-  local key = job_key(tag, id)
-  local f = redis.call('HMGET', key, unpack(names))
-  if f[1] == 'running' then
-    local bad = missing_fields(f, { 'state', 'kind', 'priority', 'attempt', 'max_attempts' },
+  local f = nil
+  if id then
+    f = read_hash(job_key(tag, id), names)
+  end
+  jobs[i] = { m = m, id = id, f = f }
+end
+for _, job in ipairs(jobs) do
+  local m, id, f = job.m, job.id, job.f
+  redis.call('ZREM', KEYS[1], m)
+  if not id then
+    drop_member(tag, KEYS[1], m, now)
+  elseif not f then
+    bury(tag, queue, id, nil, now, at, nil)
+    dead = dead + 1
+  elseif f[1] == 'running' then
+    local key = job_key(tag, id)
+    local missing = missing_fields(f, { 'state', 'kind', 'priority', 'attempt', 'max_attempts' },
       { priority = true, attempt = true, max_attempts = true })
-    if #bad > 0 then
-      bury(tag, queue, id, f[2] or nil, now, at, 'the stored job is corrupt: ' .. table.concat(bad, ', '))
+    local attempt = intfield(f[4])
+    if #missing > 0 then
+      bury(tag, queue, id, f[2] or nil, now, at, 'the stored job is corrupt: ' .. table.concat(missing, ', '))
+      dead = dead + 1
+    elseif attempt < intfield(f[5]) and not is_zset(avail_key(tag, f[2])) then
+      bury(tag, queue, id, f[2], now, at, 'its available set ' .. avail_key(tag, f[2]) .. ' is not a sorted set')
       dead = dead + 1
     else
-      local attempt = intfield(f[4])
       local hist = append_error(f[6], '{"attempt":' .. int(attempt) .. tail)
       redis.call('HDEL', key, 'lease_until', 'claimed_by')
       if attempt < intfield(f[5]) then
@@ -44,16 +65,18 @@ for _, m in ipairs(expired) do
         release_unique(tag, id, f[7])
         redis.call('HSET', key, 'state', 'dead', 'died_at', int(now), 'errors', hist)
         redis.call('ZADD', KEYS[2], int(now), m)
-        redis.call('ZADD', dead_kind_key(tag, f[2]), int(now), m)
+        if is_zset(dead_kind_key(tag, f[2])) then
+          redis.call('ZADD', dead_kind_key(tag, f[2]), int(now), m)
+        end
         dead = dead + 1
       end
     end
   elseif f[1] == false then
-    if redis.call('EXISTS', key) == 0 then
-      bury(tag, queue, id, nil, now, at, 'the job hash is gone (deleted or evicted: is maxmemory-policy noeviction?)')
-    else
-      bury(tag, queue, id, f[2] or nil, now, at, 'the stored job is corrupt: state (missing)')
+    local reason
+    if redis.call('EXISTS', job_key(tag, id)) == 1 then
+      reason = 'the stored job is corrupt: state (missing)'
     end
+    bury(tag, queue, id, f[2] or nil, now, at, reason)
     dead = dead + 1
   end
   -- Any other state means the member was stale: removing it is all to do.

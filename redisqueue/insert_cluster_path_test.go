@@ -1,0 +1,81 @@
+package redisqueue
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pgqueue/pgqueue"
+)
+
+// The cluster insert path (alloc.lua, then insert.lua per queue and chunk)
+// runs on one server as well; forcing it there checks chunking, unique
+// keys across chunks, the retry guard and the existing-key error without a
+// cluster.
+func TestClusterInsertPathOnOneServer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// An internal test cannot use redistest (it imports this package), so
+	// it reads the variable itself and only runs when it is set.
+	url := os.Getenv("PGQUEUE_TEST_REDIS_URL")
+	if url == "" {
+		t.Skip("set PGQUEUE_TEST_REDIS_URL to run this test")
+	}
+	opts, err := redis.ParseURL(url)
+	require.NoError(t, err)
+	c := redis.NewClient(opts)
+	defer c.Close()
+	prefix := "pgqt-clusterpath-" + guardToken()
+	defer func() {
+		keys, _ := c.Keys(ctx, "{"+prefix+"[}:]*").Result()
+		if len(keys) > 0 {
+			_ = c.Del(ctx, keys...).Err()
+		}
+	}()
+	b, err := New(c, &Options{Prefix: prefix})
+	require.NoError(t, err)
+	b.plain = false
+
+	n := InsertChunk + 10
+	jobs := make([]pgqueue.InsertParams, n)
+	for i := range jobs {
+		jobs[i] = pgqueue.InsertParams{Kind: "k", Queue: "q", Args: []byte(`{}`), MaxAttempts: 1}
+	}
+	jobs[1].UniqueKey, jobs[InsertChunk+1].UniqueKey = "u", "u"
+	res, err := b.InsertUnique(ctx, jobs)
+	require.NoError(t, err)
+	require.True(t, res[InsertChunk+1].Duplicate, "a unique key repeated in the next chunk is a duplicate")
+	require.Equal(t, res[1].ID, res[InsertChunk+1].ID, "the duplicate reports the holder")
+	for i := 1; i < n; i++ {
+		if i != InsertChunk+1 {
+			require.Equal(t, res[0].ID+int64(i), res[i].ID, "cluster-path IDs are consecutive")
+		}
+	}
+	stored, err := c.ZCard(ctx, b.queue("q").avail("k")).Result()
+	require.NoError(t, err)
+	require.Equal(t, int64(n-1), stored, "every job but the duplicate is stored")
+
+	// A resend of an insert.lua call (its reply lost) answers as the first.
+	q := b.queue("q")
+	guard := q.insertGuard(guardToken())
+	first, index, err := b.alloc(ctx, 1, []string{"q"})
+	require.NoError(t, err)
+	args := appendJobs([]any{q.tag, b.channel, "q", index["q"], first, time.Minute.Milliseconds()},
+		[]pgqueue.InsertParams{{Kind: "k", Queue: "q", Args: []byte(`{}`), MaxAttempts: 1, UniqueKey: "u"}}, []int{0}, []string{""})
+	for range 2 {
+		out, err := insertScript.Run(ctx, c, []string{q.sched, guard}, args...).Int64Slice()
+		require.NoError(t, err, "a resent insert.lua call must answer as the first run, not fail on its own job")
+		require.Equal(t, []int64{0, res[1].ID}, out, "the job is a duplicate of the holder, both times")
+	}
+
+	// An insert landing on an existing job key fails.
+	require.NoError(t, c.Del(ctx, b.k.ids).Err())
+	_, err = b.Insert(ctx, jobs[:1])
+	require.ErrorIs(t, err, pgqueue.ErrDatabase)
+	require.Contains(t, err.Error(), "exists already", "the error names the existing job key")
+}
