@@ -115,7 +115,7 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	c.started = true
 	c.engine = e
-	c.log.Info("pgqueue: client started", "client", c.cfg.ID, "queues", len(e.queues), "kinds", e.kinds)
+	c.log.Info("pgqueue: client started", "version", Version, "client", c.cfg.ID, "queues", len(e.queues), "kinds", e.kinds)
 	return nil
 }
 

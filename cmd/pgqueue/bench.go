@@ -27,7 +27,10 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Short: "Measure throughput and pickup latency on a fresh schema",
 		Long: "bench runs a workload against --database-url on a fresh schema it creates, migrates and drops, " +
 			"with pgqueue's default client configuration. Results are human-readable lines, and with --json also " +
-			"one JSON object per result as the last lines.",
+			"one JSON object per result as the last lines. With --output json, stdout is one JSON array of the results " +
+			"and the progress lines go to stderr.",
+		Args: noSubcommand,
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "also print each result as a JSON object")
 	cmd.PersistentFlags().Int32Var(&g.maxConns, "max-conns", 12, "connection pool size (enough for the insert workload's goroutines)")
@@ -69,13 +72,20 @@ func newBenchCmd(g *globals) *cobra.Command {
 				}
 				defer pprof.StopCPUProfile()
 			}
-			var results []bench.Result
-			err = fn(ctx, sys, cmd.OutOrStdout(), func(r bench.Result) {
+			progress := cmd.OutOrStdout()
+			if g.json() {
+				progress = cmd.ErrOrStderr()
+			}
+			results := []bench.Result{}
+			err = fn(ctx, sys, progress, func(r bench.Result) {
 				results = append(results, r)
-				fmt.Fprintln(cmd.OutOrStdout(), r)
+				fmt.Fprintln(progress, r)
 			})
 			if err != nil {
 				return err
+			}
+			if g.json() {
+				return printJSON(cmd.OutOrStdout(), results)
 			}
 			if asJSON {
 				return bench.WriteJSON(cmd.OutOrStdout(), results)
@@ -88,10 +98,10 @@ func newBenchCmd(g *globals) *cobra.Command {
 	burndown := &cobra.Command{
 		Use:   "burndown",
 		Short: "Insert --jobs no-op jobs, then time draining them",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		PreRunE: func(*cobra.Command, []string) error {
 			if jobs <= 0 {
-				return fmt.Errorf("--jobs must be positive")
+				return usageErr("--jobs must be positive")
 			}
 			return nil
 		},
@@ -110,10 +120,10 @@ func newBenchCmd(g *globals) *cobra.Command {
 	continuous := &cobra.Command{
 		Use:   "continuous",
 		Short: "Producers and workers at once; jobs/s every 2 s and overall",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		PreRunE: func(*cobra.Command, []string) error {
 			if duration <= 0 || producers <= 0 || batch <= 0 {
-				return fmt.Errorf("--duration, --producers and --batch must be positive")
+				return usageErr("--duration, --producers and --batch must be positive")
 			}
 			return nil
 		},
@@ -136,10 +146,10 @@ func newBenchCmd(g *globals) *cobra.Command {
 	latency := &cobra.Command{
 		Use:   "latency",
 		Short: "One job per transaction at --rate; pickup latency p50/p90/p99/max",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		PreRunE: func(*cobra.Command, []string) error {
 			if rate <= 0 || latDur <= 0 {
-				return fmt.Errorf("--rate and --duration must be positive")
+				return usageErr("--rate and --duration must be positive")
 			}
 			return nil
 		},
@@ -159,10 +169,10 @@ func newBenchCmd(g *globals) *cobra.Command {
 	insert := &cobra.Command{
 		Use:   "insert",
 		Short: "Enqueue paths: one per transaction, EnqueueMany, and COPY",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		PreRunE: func(*cobra.Command, []string) error {
 			if txJobs <= 0 || bulkJobs <= 0 || goroutines <= 0 {
-				return fmt.Errorf("--tx-jobs, --jobs and --goroutines must be positive")
+				return usageErr("--tx-jobs, --jobs and --goroutines must be positive")
 			}
 			return nil
 		},
@@ -186,10 +196,10 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Long: "soak runs producers and workers for --duration, sampling every --interval, and holds a transaction open " +
 			"(pinning the vacuum horizon, as a long analytics query would) from --hold-from for --hold-for. " +
 			"It writes the samples to --out/soak.csv and reports how much throughput the last minute lost against the first.",
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		PreRunE: func(*cobra.Command, []string) error {
 			if soakCfg.Duration <= 0 || soakCfg.Interval <= 0 {
-				return fmt.Errorf("--duration and --interval must be positive")
+				return usageErr("--duration and --interval must be positive")
 			}
 			return nil
 		},

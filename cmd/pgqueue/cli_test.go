@@ -20,6 +20,7 @@ import (
 
 	"github.com/pgqueue/pgqueue"
 	"github.com/pgqueue/pgqueue/internal/pgtest"
+	"github.com/pgqueue/pgqueue/internal/servicetest"
 )
 
 // binary is the pgqueue command, built once for the whole test run.
@@ -31,11 +32,14 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "pgqueue")
-	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	// -buildvcs=true: stamp the VCS revision that `pgqueue version` prints,
+	// whatever GOFLAGS says (a checkout that is a git worktree still gets
+	// none: the go command does not read those).
+	out, err := exec.Command("go", "build", "-buildvcs=true", "-o", binary, ".").CombinedOutput()
 	if err != nil {
 		panic("build pgqueue: " + err.Error() + "\n" + string(out))
 	}
-	code := m.Run()
+	code := servicetest.Run(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -218,7 +222,8 @@ func TestCLIQueuePauseResumeAndStats(t *testing.T) {
 	require.NoError(t, c.Start(ctx))
 	t.Cleanup(func() { _ = c.Stop(context.Background()) })
 
-	require.Contains(t, ok(t, cli(t, url, schema, "queue", "pause", "default"), "queue pause"), "paused")
+	fails(t, cli(t, url, schema, "queue", "pause", "default"), "pause of a queue without jobs", "rerun with --force")
+	require.Contains(t, ok(t, cli(t, url, schema, "queue", "pause", "default", "--force"), "queue pause --force"), "paused")
 	for i := range 3 {
 		_, err := c.Enqueue(ctx, cliArgs{N: i}, nil)
 		require.NoError(t, err)
@@ -255,7 +260,16 @@ func TestCLIQueuePauseResumeAndStats(t *testing.T) {
 		}
 	}
 	require.Contains(t, ok(t, cli(t, url, schema, "queue", "resume", "default"), "second resume"), "was not paused")
-	fails(t, cli(t, url, schema, "queue", "pause", "no spaces"), "pause with a bad name", "not a valid queue name")
+	require.Eventually(t, func() bool {
+		require.NoError(t, json.Unmarshal([]byte(ok(t, cli(t, url, schema, "stats", "-o", "json"), "stats")), &st))
+		for _, q := range st.Queues {
+			if q.Queue == "default" {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 50*time.Millisecond, "an empty, resumed, unlimited queue must leave stats")
+	fails(t, cli(t, url, schema, "queue", "pause", "no spaces"), "pause with a bad name", `invalid queue name "no spaces"`)
 }
 
 func TestCLIJobsCancelAndRetry(t *testing.T) {
@@ -272,9 +286,9 @@ func TestCLIJobsCancelAndRetry(t *testing.T) {
 	require.Contains(t, ok(t, cli(t, url, schema, "jobs", "cancel", itoa(id)), "jobs cancel"), "cancelled")
 	list := mustList(t, url, schema)
 	require.Len(t, list, 1, "a cancelled job is visible in the dead-letter table")
-	fails(t, cli(t, url, schema, "jobs", "cancel", itoa(id)), "cancel twice", "job not found")
+	fails(t, cli(t, url, schema, "jobs", "cancel", itoa(id)), "cancel twice", "it is a dead letter (see `pgqueue dlq show")
 	fails(t, cli(t, url, schema, "jobs", "cancel", "abc"), "cancel a non-number", "is not a job ID")
-	fails(t, cli(t, url, schema, "jobs", "retry", "424242"), "retry an unknown ID", "job not found")
+	fails(t, cli(t, url, schema, "jobs", "retry", "424242"), "retry an unknown ID", "job 424242 not found (completed jobs are not kept; see retention)")
 }
 
 func TestCLIMigrate(t *testing.T) {
@@ -298,9 +312,11 @@ func TestCLIMigrate(t *testing.T) {
 		require.True(t, st.Applied, "migration %d must be applied", st.Version)
 	}
 	for v := latest - 1; v >= 0; v-- {
-		require.Contains(t, ok(t, cli(t, url, schema, "migrate", "down"), "migrate down"), fmt.Sprintf("at version %d", v))
+		fails(t, cli(t, url, schema, "migrate", "down"), "migrate down without --yes", fmt.Sprintf("would roll back version %d", v+1))
+		require.Equal(t, fmt.Sprintf("%d\n", v+1), ok(t, cli(t, url, schema, "migrate", "version"), "migrate version"), "a refused down changes nothing")
+		require.Contains(t, ok(t, cli(t, url, schema, "migrate", "down", "--yes"), "migrate down"), fmt.Sprintf("at version %d", v))
 	}
-	fails(t, cli(t, url, schema, "migrate", "down"), "migrate down past zero", "nothing to roll back")
+	fails(t, cli(t, url, schema, "migrate", "down", "--yes"), "migrate down past zero", "nothing to roll back")
 	sqlOut := ok(t, cli(t, url, schema, "migrate", "sql"), "migrate sql")
 	require.Contains(t, sqlOut, "-- +goose Up")
 	require.Contains(t, sqlOut, "CREATE TABLE pgqueue_jobs")

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
@@ -40,13 +40,13 @@ func parseWhen(flag, v string) (time.Time, error) {
 	}
 	if d, err := time.ParseDuration(v); err == nil {
 		if d < 0 {
-			return time.Time{}, fmt.Errorf("--%s must not be negative, got %s", flag, v)
+			return time.Time{}, usageErr("--%s must not be negative, got %s", flag, v)
 		}
 		return time.Now().Add(-d), nil
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("--%s: %q is neither a duration (24h) nor an RFC 3339 time", flag, v)
+		return time.Time{}, usageErr("--%s: %q is neither a duration (24h) nor an RFC 3339 time", flag, v)
 	}
 	return t, nil
 }
@@ -72,10 +72,10 @@ func (sel *selector) resolve(cmd *cobra.Command, args []string, s *session, verb
 		return pgqueue.DeadFilter{}, nil, 0, err
 	}
 	if len(ids) == 0 && sel.empty() {
-		return pgqueue.DeadFilter{}, nil, 0, errors.New("say which dead letters: job IDs, or --kind, --queue, --since, --older-than or --all")
+		return pgqueue.DeadFilter{}, nil, 0, usageErr("say which dead letters: job IDs, or --kind, --queue, --since, --older-than or --all")
 	}
 	if len(ids) > 0 && !sel.empty() {
-		return pgqueue.DeadFilter{}, nil, 0, errors.New("give either job IDs or selector flags, not both")
+		return pgqueue.DeadFilter{}, nil, 0, usageErr("give either job IDs or selector flags, not both")
 	}
 	f, err := sel.filter(ids)
 	if err != nil {
@@ -86,7 +86,7 @@ func (sel *selector) resolve(cmd *cobra.Command, args []string, s *session, verb
 		return f, nil, 0, err
 	}
 	if len(ids) > 0 && n != len(ids) {
-		return f, nil, 0, fmt.Errorf("%d of the %d IDs are not dead letters (see `pgqueue dlq list`); nothing was %s", len(ids)-n, len(ids), verb)
+		return f, nil, 0, coded("not_found", fmt.Errorf("%d of the %d IDs are not dead letters (see `pgqueue dlq list`); nothing was %s", len(ids)-n, len(ids), verb))
 	}
 	return f, ids, n, nil
 }
@@ -96,7 +96,7 @@ func parseIDs(args []string) ([]int64, error) {
 	for _, a := range args {
 		id, err := strconv.ParseInt(a, 10, 64)
 		if err != nil || id <= 0 {
-			return nil, fmt.Errorf("%q is not a job ID (a positive integer)", a)
+			return nil, usageErr("%q is not a job ID (a positive integer)", a)
 		}
 		ids = append(ids, id)
 	}
@@ -104,21 +104,18 @@ func parseIDs(args []string) ([]int64, error) {
 }
 
 func newDLQCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "dlq",
-		Short: "List, show, requeue and purge dead-lettered jobs",
-		Long:  "dlq works on pgqueue_dead_jobs: jobs that failed permanently, ran out of attempts, or were cancelled. Nothing deletes them but purge.",
-	}
+	cmd := group("dlq", "List, show, requeue and purge dead-lettered jobs",
+		"dlq works on pgqueue_dead_jobs: jobs that failed permanently, ran out of attempts, or were cancelled. Nothing deletes them but purge.")
 
 	var listSel selector
 	var limit int
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List dead letters, newest first",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
 			if limit <= 0 {
-				return fmt.Errorf("--limit must be positive, got %d", limit)
+				return usageErr("--limit must be positive, got %d", limit)
 			}
 			f, err := listSel.filter(nil)
 			if err != nil {
@@ -129,7 +126,7 @@ func newDLQCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.output == "json" {
+			if g.json() {
 				return printJSON(cmd.OutOrStdout(), deadJSON(jobs))
 			}
 			t := newTable(cmd.OutOrStdout(), "ID", "KIND", "QUEUE", "ATTEMPTS", "DIED AT", "LAST ERROR")
@@ -140,12 +137,12 @@ func newDLQCmd(g *globals) *cobra.Command {
 		}),
 	}
 	listSel.bind(list, false)
-	list.Flags().IntVar(&limit, "limit", 50, "at most this many")
+	list.Flags().IntVar(&limit, "limit", pgqueue.DefaultDeadLimit, "at most this many (pgqueue.DefaultDeadLimit)")
 
 	show := &cobra.Command{
 		Use:   "show ID",
-		Short: "Show one dead letter: its args and every attempt's error",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show one dead letter: its args, metadata and every attempt's error, with full panic stacks",
+		Args:  exactArgs(1, "one job ID"),
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
 			ids, err := parseIDs(args)
 			if err != nil {
@@ -155,18 +152,13 @@ func newDLQCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.output == "json" {
-				return printJSON(cmd.OutOrStdout(), deadJSON([]*pgqueue.DeadJob{j})[0])
+			if g.json() {
+				return printJSON(cmd.OutOrStdout(), deadJobToJSON(j))
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "id:        %d\nkind:      %s\nqueue:     %s\npriority:  %d\nattempts:  %d/%d\ncreated:   %s\ndied:      %s\nargs:      %s\nerrors:\n",
-				j.ID, j.Kind, j.Queue, j.Priority, j.Attempt, j.MaxAttempts, cell(j.CreatedAt), cell(j.DiedAt), j.Args)
-			for _, e := range j.Errors {
-				fmt.Fprintf(w, "  attempt %d at %s [%s]: %s\n", e.Attempt, cell(e.At), e.Kind, e.Error)
-				if e.Stack != "" {
-					fmt.Fprintf(w, "    %s\n", truncate(e.Stack, 400))
-				}
-			}
+			fmt.Fprintf(w, "id:        %d\nkind:      %s\nqueue:     %s\nstate:     dead\npriority:  %d\nattempts:  %d/%d\ncreated:   %s\ndied:      %s\nargs:      %s\nmetadata:  %s\n",
+				j.ID, cell(j.Kind), cell(j.Queue), j.Priority, j.Attempt, j.MaxAttempts, cell(j.CreatedAt), cell(j.DiedAt), cell(string(j.Args)), metadataText(j.Metadata))
+			printAttempts(w, j.Errors)
 			return nil
 		}),
 	}
@@ -183,7 +175,7 @@ func newDLQCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if len(ids) == 0 && !rqYes {
-				return fmt.Errorf("would requeue %d dead letter(s); rerun with --yes to do it", n)
+				return confirmErr("would requeue %d dead letter(s); rerun with --yes to do it", n)
 			}
 			moved, err := s.admin.RequeueDead(cmd.Context(), f)
 			if err != nil {
@@ -207,7 +199,7 @@ func newDLQCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if !pgYes {
-				return fmt.Errorf("would delete %d dead letter(s) for good; rerun with --yes to do it", n)
+				return confirmErr("would delete %d dead letter(s) for good; rerun with --yes to do it", n)
 			}
 			deleted, err := s.admin.PurgeDead(cmd.Context(), f)
 			if err != nil {
@@ -224,7 +216,7 @@ func newDLQCmd(g *globals) *cobra.Command {
 }
 
 func report(cmd *cobra.Command, g *globals, verb string, n int) error {
-	if g.output == "json" {
+	if g.json() {
 		return printJSON(cmd.OutOrStdout(), map[string]int{verb: n})
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s %d dead letter(s)\n", verb, n)
@@ -238,25 +230,65 @@ func lastError(j *pgqueue.DeadJob) string {
 	return j.Errors[len(j.Errors)-1].Error
 }
 
+// printAttempts writes an error history: one line per attempt, and a
+// panic's full stack indented under it.
+func printAttempts(w io.Writer, errs []pgqueue.AttemptError) {
+	if len(errs) == 0 {
+		fmt.Fprintln(w, "errors:    -")
+		return
+	}
+	fmt.Fprintln(w, "errors:")
+	for _, e := range errs {
+		fmt.Fprintf(w, "  attempt %d at %s [%s]: %s\n", e.Attempt, cell(e.At), cell(e.Kind), cell(e.Error))
+		if e.Stack != "" {
+			fmt.Fprintln(w, indent(e.Stack, "      "))
+		}
+	}
+}
+
 // deadJobJSON is the JSON shape of a dead letter.
 type deadJobJSON struct {
-	ID          int64                  `json:"id"`
-	Kind        string                 `json:"kind"`
-	Queue       string                 `json:"queue"`
-	Priority    int                    `json:"priority"`
-	Args        any                    `json:"args"`
-	Attempt     int                    `json:"attempt"`
-	MaxAttempts int                    `json:"max_attempts"`
-	Errors      []pgqueue.AttemptError `json:"errors"`
-	CreatedAt   time.Time              `json:"created_at"`
-	DiedAt      time.Time              `json:"died_at"`
+	ID          int64             `json:"id"`
+	Kind        string            `json:"kind"`
+	Queue       string            `json:"queue"`
+	State       string            `json:"state"`
+	Priority    int               `json:"priority"`
+	Args        rawJSON           `json:"args"`
+	Attempt     int               `json:"attempt"`
+	MaxAttempts int               `json:"max_attempts"`
+	Errors      []attemptJSON     `json:"errors"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	CreatedAt   *time.Time        `json:"created_at,omitempty"`
+	DiedAt      *time.Time        `json:"died_at,omitempty"`
+}
+
+// attemptJSON is the JSON shape of one entry of an error history.
+type attemptJSON struct {
+	Attempt int        `json:"attempt"`
+	At      *time.Time `json:"at,omitempty"`
+	Kind    string     `json:"kind"`
+	Error   string     `json:"error"`
+	Stack   string     `json:"stack,omitempty"`
+}
+
+func attemptsJSON(errs []pgqueue.AttemptError) []attemptJSON {
+	out := make([]attemptJSON, 0, len(errs))
+	for _, e := range errs {
+		out = append(out, attemptJSON{Attempt: e.Attempt, At: timeOrNil(e.At), Kind: e.Kind, Error: e.Error, Stack: e.Stack})
+	}
+	return out
+}
+
+func deadJobToJSON(j *pgqueue.DeadJob) deadJobJSON {
+	return deadJobJSON{ID: j.ID, Kind: j.Kind, Queue: j.Queue, State: "dead", Priority: j.Priority, Args: rawJSON(j.Args),
+		Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, Errors: attemptsJSON(j.Errors), Metadata: j.Metadata,
+		CreatedAt: timeOrNil(j.CreatedAt), DiedAt: timeOrNil(j.DiedAt)}
 }
 
 func deadJSON(jobs []*pgqueue.DeadJob) []deadJobJSON {
 	out := make([]deadJobJSON, 0, len(jobs))
 	for _, j := range jobs {
-		out = append(out, deadJobJSON{ID: j.ID, Kind: j.Kind, Queue: j.Queue, Priority: j.Priority, Args: rawJSON(j.Args),
-			Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, Errors: j.Errors, CreatedAt: j.CreatedAt, DiedAt: j.DiedAt})
+		out = append(out, deadJobToJSON(j))
 	}
 	return out
 }

@@ -1,48 +1,112 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/pgqueue/pgqueue"
 )
 
-func newJobsCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "jobs",
-		Short: "Show, cancel and retry single jobs",
+// jobJSON is the JSON shape of a job in the queue table.
+type jobJSON struct {
+	ID           int64             `json:"id"`
+	Kind         string            `json:"kind"`
+	Queue        string            `json:"queue"`
+	State        string            `json:"state"`
+	Priority     int               `json:"priority"`
+	Args         rawJSON           `json:"args"`
+	Attempt      int               `json:"attempt"`
+	MaxAttempts  int               `json:"max_attempts"`
+	Errors       []attemptJSON     `json:"errors"`
+	Metadata     map[string]string `json:"metadata,omitempty"`
+	CreatedAt    *time.Time        `json:"created_at,omitempty"`
+	RunAt        *time.Time        `json:"run_at,omitempty"`
+	AttemptedAt  *time.Time        `json:"attempted_at,omitempty"`
+	LeaseUntil   *time.Time        `json:"lease_until,omitempty"`
+	ClaimedBy    string            `json:"claimed_by,omitempty"`
+	FencingToken int64             `json:"fencing_token,omitempty"`
+}
+
+func jobToJSON(j *pgqueue.JobInfo) jobJSON {
+	return jobJSON{ID: j.ID, Kind: j.Kind, Queue: j.Queue, State: string(j.State), Priority: j.Priority, Args: rawJSON(j.Args),
+		Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, Errors: attemptsJSON(j.Errors), Metadata: j.Metadata,
+		CreatedAt: timeOrNil(j.CreatedAt), RunAt: timeOrNil(j.RunAt), AttemptedAt: timeOrNil(j.AttemptedAt),
+		LeaseUntil: timeOrNil(j.LeaseUntil), ClaimedBy: j.ClaimedBy, FencingToken: j.Token}
+}
+
+// notFound explains a job ID missing from the queue table: a dead letter
+// (with the command that shows it), or a job that completed or never was.
+func notFound(ctx context.Context, s *session, id int64, err error) error {
+	if !isNotFound(err) {
+		return err
 	}
+	if _, derr := s.admin.DeadJob(ctx, id); derr == nil {
+		return coded("not_found", fmt.Errorf("job %d is not waiting or running: it is a dead letter (see `pgqueue dlq show %d`)", id, id))
+	}
+	return coded("not_found", fmt.Errorf("job %d not found (completed jobs are not kept; see retention)", id))
+}
+
+func newJobsCmd(g *globals) *cobra.Command {
+	cmd := group("jobs", "Show, cancel and retry single jobs", "")
 	show := &cobra.Command{
 		Use:   "show ID",
-		Short: "Show a job of the queue (waiting or running)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show a job: waiting, running or dead, with its args, metadata and error history",
+		Long: "show prints a job of the queue table (available, scheduled or running) or of the dead-letter table, " +
+			"with its metadata and every attempt's error, panic stacks in full. Completed jobs are deleted, so they are not found.",
+		Args: exactArgs(1, "one job ID"),
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
 			ids, err := parseIDs(args)
 			if err != nil {
 				return err
 			}
-			j, err := s.admin.Job(cmd.Context(), ids[0])
+			ctx := cmd.Context()
+			j, err := s.admin.Job(ctx, ids[0])
+			if isNotFound(err) {
+				// A dead letter is shown as a job in state dead.
+				if d, derr := s.admin.DeadJob(ctx, ids[0]); derr == nil {
+					if g.json() {
+						return printJSON(cmd.OutOrStdout(), deadJobToJSON(d))
+					}
+					w := cmd.OutOrStdout()
+					fmt.Fprintf(w, "id:        %d\nkind:      %s\nqueue:     %s\nstate:     dead\npriority:  %d\nattempts:  %d/%d\ncreated:   %s\ndied:      %s\nargs:      %s\nmetadata:  %s\n",
+						d.ID, cell(d.Kind), cell(d.Queue), d.Priority, d.Attempt, d.MaxAttempts, cell(d.CreatedAt), cell(d.DiedAt), cell(string(d.Args)), metadataText(d.Metadata))
+					printAttempts(w, d.Errors)
+					return nil
+				}
+			}
 			if err != nil {
-				return err
+				return notFound(ctx, s, ids[0], err)
 			}
-			if g.output == "json" {
-				return printJSON(cmd.OutOrStdout(), j)
+			if g.json() {
+				return printJSON(cmd.OutOrStdout(), jobToJSON(j))
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "id:        %d\nkind:      %s\nqueue:     %s\nstate:     %s\npriority:  %d\nattempts:  %d/%d\nrun at:    %s\nclaimed:   %s\nlease:     %s\nargs:      %s\nerrors:    %d\n",
-				j.ID, j.Kind, j.Queue, j.State, j.Priority, j.Attempt, j.MaxAttempts, cell(j.RunAt), cell(j.ClaimedBy), cell(j.LeaseUntil), j.Args, len(j.Errors))
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "id:        %d\nkind:      %s\nqueue:     %s\nstate:     %s\npriority:  %d\nattempts:  %d/%d\ncreated:   %s\nrun at:    %s\nclaimed:   %s\nlease:     %s\nargs:      %s\nmetadata:  %s\n",
+				j.ID, cell(j.Kind), cell(j.Queue), j.State, j.Priority, j.Attempt, j.MaxAttempts, cell(j.CreatedAt), cell(j.RunAt), cell(j.ClaimedBy), cell(j.LeaseUntil), cell(string(j.Args)), metadataText(j.Metadata))
+			printAttempts(w, j.Errors)
 			return nil
 		}),
 	}
 	cancel := &cobra.Command{
 		Use:   "cancel ID",
-		Short: "Cancel a waiting job (it moves to the dead-letter table, marked cancelled)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Cancel a job, waiting or running (it moves to the dead-letter table, marked cancelled)",
+		Long: "cancel cancels a job, waiting or running: it moves to the dead-letter table with a last error of kind cancelled. " +
+			"A running job's context is cancelled on the client running it (cause pgqueue.ErrJobCancelled) and its result is discarded. " +
+			"Requeue it with `pgqueue dlq requeue ID` or `pgqueue jobs retry ID`.",
+		Args: exactArgs(1, "one job ID"),
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
 			ids, err := parseIDs(args)
 			if err != nil {
 				return err
 			}
 			if err := s.admin.CancelJob(cmd.Context(), ids[0]); err != nil {
-				return err
+				return notFound(cmd.Context(), s, ids[0], err)
+			}
+			if g.json() {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"id": ids[0], "cancelled": true})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "job %d cancelled\n", ids[0])
 			return nil
@@ -51,14 +115,17 @@ func newJobsCmd(g *globals) *cobra.Command {
 	retry := &cobra.Command{
 		Use:   "retry ID",
 		Short: "Run a waiting job now, or requeue a dead letter",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1, "one job ID"),
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
 			ids, err := parseIDs(args)
 			if err != nil {
 				return err
 			}
 			if err := s.admin.RetryJob(cmd.Context(), ids[0]); err != nil {
-				return err
+				return notFound(cmd.Context(), s, ids[0], err)
+			}
+			if g.json() {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"id": ids[0], "due_now": true})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "job %d is due now\n", ids[0])
 			return nil

@@ -1,11 +1,12 @@
 // Command pgqueue operates pgqueue queues from a terminal: migrations,
 // dead letters, stats, pausing queues, cancelling and retrying jobs.
 //
-//	pgqueue --database-url postgres://... --schema public stats
+//	pgqueue --database-url postgres://app@localhost:5432/app --schema public stats
 //	pgqueue dlq list --kind email.send --output json
 //
-// Every command prints a one-line error and exits non-zero on failure, and
-// bulk destructive commands refuse to run without --yes.
+// Every command prints a one-line error and exits 1 on failure (with
+// --output json, {"error": "...", "code": "..."} on stderr), and
+// destructive commands refuse to run without --yes.
 package main
 
 import (
@@ -33,22 +34,16 @@ func main() {
 
 // run executes the CLI and returns its exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := newRootCmd()
+	g := &globals{}
+	root := newRootCmd(g)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "pgqueue: %s\n", oneLine(err))
+		printError(stderr, err, g.output == "json" || wantsJSON(args))
 		return 1
 	}
 	return 0
-}
-
-// oneLine flattens err to one line, without the library's own "pgqueue:"
-// prefixes (the command already prints one).
-func oneLine(err error) string {
-	msg := strings.Join(strings.Fields(err.Error()), " ")
-	return strings.ReplaceAll(msg, "pgqueue: ", "")
 }
 
 // globals are the flags every command shares.
@@ -60,26 +55,95 @@ type globals struct {
 	maxConns int32
 }
 
-func newRootCmd() *cobra.Command {
-	g := &globals{}
+func (g *globals) json() bool { return g.output == "json" }
+
+func newRootCmd(g *globals) *cobra.Command {
+	var showVersion bool
 	root := &cobra.Command{
 		Use:           "pgqueue",
 		Short:         "Operate pgqueue job queues on Postgres",
 		Long:          "pgqueue operates pgqueue job queues: migrations, dead letters, stats, pausing queues, cancelling and retrying jobs.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          noSubcommand,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if g.output != "table" && g.output != "json" {
-				return fmt.Errorf("--output must be table or json, not %q", g.output)
+				return usageErr("--output must be table or json, not %q", g.output)
+			}
+			if g.schema == "" {
+				return usageErr("--schema must not be empty (leave the flag out for the default, public)")
 			}
 			return nil
 		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if showVersion {
+				return printVersion(cmd, g)
+			}
+			return cmd.Help()
+		},
 	}
-	root.PersistentFlags().StringVar(&g.databaseURL, "database-url", "", "Postgres connection URL (default $DATABASE_URL)")
-	root.PersistentFlags().StringVar(&g.schema, "schema", "public", "schema holding the pgqueue tables")
-	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(newMigrateCmd(g), newDLQCmd(g), newStatsCmd(g), newQueueCmd(g), newJobsCmd(g), newBenchCmd(g))
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageErr("%s: %v", cmd.CommandPath(), err)
+	})
+	root.Flags().BoolVar(&showVersion, "version", false, "print the version of pgqueue (module version, VCS revision, Go version)")
+	root.PersistentFlags().StringVar(&g.databaseURL, "database-url", "", "Postgres connection URL, e.g. postgres://app@localhost:5432/app (default $DATABASE_URL)")
+	root.PersistentFlags().StringVar(&g.schema, "schema", "public", "schema holding the pgqueue tables (not empty)")
+	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json (errors too, on stderr)")
+	root.AddCommand(newMigrateCmd(g), newDLQCmd(g), newStatsCmd(g), newQueueCmd(g), newJobsCmd(g), newBenchCmd(g), newVersionCmd(g))
 	return root
+}
+
+// group returns a command that only holds subcommands: run bare it prints
+// its help; with an argument that names no subcommand it fails, naming
+// the mistake (cobra would print the help and exit 0).
+func group(use, short, long string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long:  long,
+		Args:  noSubcommand,
+		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+}
+
+// noSubcommand refuses arguments to a command that only holds subcommands.
+func noSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	var names []string
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() {
+			names = append(names, c.Name())
+		}
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += fmt.Sprintf(" (did you mean %q?)", s[0])
+	}
+	return usageErr("%s; the commands are %s", msg, strings.Join(names, ", "))
+}
+
+// exactArgs accepts exactly n arguments, described by what ("a job ID").
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			if len(args) == 0 {
+				return usageErr("%s takes %s, got none", cmd.CommandPath(), what)
+			}
+			return usageErr("%s takes %s, got %d: %s", cmd.CommandPath(), what, len(args), strings.Join(args, " "))
+		}
+		return nil
+	}
+}
+
+// noArgs refuses any argument.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErr("%s takes no arguments, got %d: %s", cmd.CommandPath(), len(args), strings.Join(args, " "))
+	}
+	return nil
 }
 
 // session is an open connection to one schema.
@@ -87,6 +151,7 @@ type session struct {
 	pool    *pgxpool.Pool
 	backend *pgqueue.PostgresBackend
 	admin   *pgqueue.Admin
+	schema  string
 }
 
 // connect opens the database and, unless forMigrate, checks that the
@@ -97,11 +162,11 @@ func (g *globals) connect(ctx context.Context, forMigrate bool) (*session, error
 		url = os.Getenv("DATABASE_URL")
 	}
 	if url == "" {
-		return nil, errors.New("no database: pass --database-url or set DATABASE_URL")
+		return nil, usageErr("no database: pass --database-url or set DATABASE_URL")
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("bad database URL: %w", err)
+		return nil, coded("bad_url", fmt.Errorf("bad database URL: %w", err))
 	}
 	cfg.MaxConns = 4
 	if g.maxConns > 0 {
@@ -112,20 +177,20 @@ func (g *globals) connect(ctx context.Context, forMigrate bool) (*session, error
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, coded("database", fmt.Errorf("open database: %w", err))
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("cannot reach the database at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+		return nil, coded("database", fmt.Errorf("cannot reach the database at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err))
 	}
 	b, err := pgqueue.NewPostgres(pool, &pgqueue.PostgresOptions{Schema: g.schema})
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
-	s := &session{pool: pool, backend: b, admin: pgqueue.NewAdmin(b)}
+	s := &session{pool: pool, backend: b, admin: pgqueue.NewAdmin(b), schema: g.schema}
 	if !forMigrate {
 		if err := s.admin.CheckMigrated(ctx); err != nil {
 			pool.Close()
@@ -148,3 +213,6 @@ func (g *globals) withSession(fn func(cmd *cobra.Command, args []string, s *sess
 		return fn(cmd, args, s)
 	}
 }
+
+// isNotFound reports whether err is the library's ErrJobNotFound.
+func isNotFound(err error) bool { return errors.Is(err, pgqueue.ErrJobNotFound) }

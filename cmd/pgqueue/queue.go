@@ -1,36 +1,90 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"regexp"
 
 	"github.com/spf13/cobra"
+
+	"github.com/pgqueue/pgqueue"
 )
 
-func newQueueCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "queue",
-		Short: "Pause and resume queues",
+// queueNameRE is the documented queue name syntax, checked here so that a
+// bad name is refused as such before the database is asked.
+var queueNameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
+
+func checkQueueName(name string) error {
+	if !queueNameRE.MatchString(name) {
+		return coded("invalid_argument", fmt.Errorf("invalid queue name %q: a queue name is 1 to 128 of A-Z a-z 0-9 _ . : -", name))
 	}
+	return nil
+}
+
+// queueKnown reports whether queue holds jobs or dead letters, or has a
+// row in pgqueue_queues (paused once, or limited).
+func queueKnown(ctx context.Context, s *session, queue string) (bool, error) {
+	st, err := s.admin.Stats(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, q := range st.Queues {
+		if q.Queue == queue {
+			return true, nil
+		}
+	}
+	n, err := s.admin.CountDead(ctx, pgqueue.DeadFilter{Queue: queue})
+	return n > 0, err
+}
+
+func newQueueCmd(g *globals) *cobra.Command {
+	cmd := group("queue", "Pause and resume queues", "")
+	var force bool
 	pause := &cobra.Command{
 		Use:   "pause NAME",
 		Short: "Stop every client from claiming jobs of a queue (running jobs finish)",
-		Args:  cobra.ExactArgs(1),
+		Long: "pause stores the pause in pgqueue_queues; every client sees it at its next claim. " +
+			"A queue that has no jobs and no dead letters is refused as a likely typo; --force pauses it ahead of its first job.",
+		Args: exactArgs(1, "one queue name"),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			return checkQueueName(args[0])
+		},
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
-			if err := s.admin.PauseQueue(cmd.Context(), args[0]); err != nil {
+			ctx := cmd.Context()
+			if !force {
+				known, err := queueKnown(ctx, s, args[0])
+				if err != nil {
+					return err
+				}
+				if !known {
+					return coded("unknown_queue", fmt.Errorf("queue %s has no jobs and no dead letters in schema %s (a typo?); rerun with --force to pause it ahead of its first job", cell(args[0]), s.schema))
+				}
+			}
+			if err := s.admin.PauseQueue(ctx, args[0]); err != nil {
 				return err
+			}
+			if g.json() {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"queue": args[0], "paused": true})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "queue %s paused\n", args[0])
 			return nil
 		}),
 	}
+	pause.Flags().BoolVar(&force, "force", false, "pause a queue that has no jobs yet")
 	resume := &cobra.Command{
 		Use:   "resume NAME",
 		Short: "Let clients claim jobs of a paused queue again",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1, "one queue name"),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			return checkQueueName(args[0])
+		},
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
 			was, err := s.admin.ResumeQueue(cmd.Context(), args[0])
 			if err != nil {
 				return err
+			}
+			if g.json() {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"queue": args[0], "paused": false, "was_paused": was})
 			}
 			if !was {
 				fmt.Fprintf(cmd.OutOrStdout(), "queue %s was not paused\n", args[0])

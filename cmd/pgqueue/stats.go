@@ -1,12 +1,67 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/pgqueue/pgqueue"
 )
+
+// statsJSON is the JSON shape of stats: pgqueue.Stats's keys, with empty
+// times left out.
+type statsJSON struct {
+	At      *time.Time           `json:"at,omitempty"`
+	Queues  []pgqueue.QueueStats `json:"queues"`
+	Running []runningJSON        `json:"running"`
+	Dead    []pgqueue.KindCount  `json:"dead_by_kind"`
+}
+
+type runningJSON struct {
+	ID          int64      `json:"id"`
+	Queue       string     `json:"queue"`
+	Kind        string     `json:"kind"`
+	Attempt     int        `json:"attempt"`
+	MaxAttempts int        `json:"max_attempts"`
+	ClaimedBy   string     `json:"claimed_by"`
+	AttemptedAt *time.Time `json:"attempted_at,omitempty"`
+	LeaseUntil  *time.Time `json:"lease_until,omitempty"`
+}
+
+// limitedQueues returns the queues with global limits set. Stats has no
+// field for them, so the CLI reads pgqueue_queues itself.
+func limitedQueues(ctx context.Context, s *session) (map[string]bool, error) {
+	rows, err := s.pool.Query(ctx, "SELECT name FROM "+pgx.Identifier{s.schema, "pgqueue_queues"}.Sanitize()+
+		" WHERE max_running IS NOT NULL OR rate_limit IS NOT NULL")
+	if err != nil {
+		return nil, coded("database", fmt.Errorf("read queue limits: %w", err))
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, coded("database", fmt.Errorf("read queue limits: %w", err))
+	}
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		out[n] = true
+	}
+	return out, nil
+}
+
+// visibleQueues drops the queues that say nothing: no jobs, not paused,
+// no limits (for example a queue paused by mistake and resumed).
+func visibleQueues(qs []pgqueue.QueueStats, limited map[string]bool) []pgqueue.QueueStats {
+	out := make([]pgqueue.QueueStats, 0, len(qs))
+	for _, q := range qs {
+		if q.Available.N == 0 && q.Scheduled.N == 0 && q.Running.N == 0 && !q.Paused && !limited[q.Queue] {
+			continue
+		}
+		out = append(out, q)
+	}
+	return out
+}
 
 func newStatsCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
@@ -14,15 +69,27 @@ func newStatsCmd(g *globals) *cobra.Command {
 		Short: "Per-queue counts, lag, running jobs and dead letters by kind",
 		Long: fmt.Sprintf("stats reports per queue its jobs by state, whether it is paused and its lag (how long the oldest due job has waited); "+
 			"the running jobs with their lease deadlines; and dead letters by kind. Counts are exact up to %d, "+
-			"read from the partial indexes; beyond that they are the query planner's estimates, marked with ~.", pgqueue.StatsExactLimit),
-		Args: cobra.NoArgs,
+			"read from the partial indexes; beyond that they are the query planner's estimates, marked with ~. "+
+			"Queues with no jobs that are neither paused nor limited are left out.", pgqueue.StatsExactLimit),
+		Args: noArgs,
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
-			st, err := s.admin.Stats(cmd.Context())
+			ctx := cmd.Context()
+			st, err := s.admin.Stats(ctx)
 			if err != nil {
 				return err
 			}
-			if g.output == "json" {
-				return printJSON(cmd.OutOrStdout(), st)
+			limited, err := limitedQueues(ctx, s)
+			if err != nil {
+				return err
+			}
+			st.Queues = visibleQueues(st.Queues, limited)
+			if g.json() {
+				out := statsJSON{At: timeOrNil(st.At), Queues: st.Queues, Running: make([]runningJSON, 0, len(st.Running)), Dead: st.Dead}
+				for _, r := range st.Running {
+					out.Running = append(out.Running, runningJSON{ID: r.ID, Queue: r.Queue, Kind: r.Kind, Attempt: r.Attempt, MaxAttempts: r.MaxAttempts,
+						ClaimedBy: r.ClaimedBy, AttemptedAt: timeOrNil(r.AttemptedAt), LeaseUntil: timeOrNil(r.LeaseUntil)})
+				}
+				return printJSON(cmd.OutOrStdout(), out)
 			}
 			w := cmd.OutOrStdout()
 			t := newTable(w, "QUEUE", "PAUSED", "AVAILABLE", "SCHEDULED", "RUNNING", "LAG")

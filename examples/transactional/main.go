@@ -3,7 +3,12 @@
 // order and its SendReceipt job in one transaction and commits (the job
 // runs), then does the same and rolls back (the job never exists).
 //
-//	DATABASE_URL=postgres://localhost:5432/postgres go run ./examples/transactional
+// It works in its own schema, pgqueue_example, so that it touches nothing
+// else in the database, and drops that schema (tables and jobs) when it
+// ends. An application would use public, the default, or a schema of its
+// own that it keeps.
+//
+//	DATABASE_URL='postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable' go run ./examples/transactional
 package main
 
 import (
@@ -40,7 +45,7 @@ func run() error {
 	ctx := context.Background()
 	url := os.Getenv("DATABASE_URL")
 	if url == "" {
-		url = "postgres://localhost:5432/postgres?sslmode=disable"
+		url = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 	}
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
@@ -48,6 +53,14 @@ func run() error {
 	}
 	defer pool.Close()
 
+	// Clean up: the example's schema goes, whatever happened.
+	defer func() {
+		if _, err := pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			log.Printf("drop schema %s: %v", schema, err)
+		} else {
+			fmt.Printf("schema %s dropped\n", schema)
+		}
+	}()
 	// At deploy time; idempotent.
 	if err := pgqueue.Migrate(ctx, pool, &pgqueue.MigrateOptions{Schema: schema}); err != nil {
 		return err

@@ -3,19 +3,25 @@
 //
 // The database is found, in order, at PGQUEUE_TEST_DATABASE_URL; on
 // localhost:5432 with the default user; or in a Postgres container started
-// with testcontainers-go (needs Docker). With none of them a test fails
-// when CI=true and is skipped otherwise, with a message saying how to
-// provide one.
+// with testcontainers-go (needs Docker). A URL that is set but unusable
+// fails the test; a database it names that does not exist is created (or
+// the error gives the createdb command). With no URL and no server a test
+// fails when CI=true and is skipped otherwise, with a message saying how
+// to provide one.
 package pgtest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
 
@@ -28,13 +34,68 @@ const EnvURL = "PGQUEUE_TEST_DATABASE_URL"
 
 const localURL = "postgres://localhost:5432/?sslmode=disable"
 
-var finder = &servicetest.Finder{
-	Name: "Postgres", Local: "localhost:5432", EnvVar: EnvURL, LocalURL: localURL, Ping: ping,
-	Container: startContainer,
+var finder = NewFinder()
+
+// NewFinder returns a fresh finder of the test Postgres (the package uses
+// one; tests of the finding itself make their own). A URL whose database
+// does not exist gets it created, connecting to the server's postgres
+// database; when that is not allowed, the error is the createdb command to
+// run.
+func NewFinder() *servicetest.Finder {
+	return &servicetest.Finder{
+		Name: "Postgres", Local: "localhost:5432", EnvVar: EnvURL, LocalURL: localURL, Ping: ping,
+		Repair: createMissingDatabase, Container: startContainer,
+	}
 }
 
-// URL returns the test Postgres URL, or fails (CI=true) or skips the test
-// when there is none.
+// createMissingDatabase creates the database named in url when pingErr says
+// it does not exist (SQLSTATE 3D000), connecting to the same server's
+// postgres database as the same user. Any other error is returned as is.
+func createMissingDatabase(url string, pingErr error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(pingErr, &pgErr) || pgErr.Code != "3D000" {
+		return pingErr
+	}
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return err
+	}
+	db := cfg.Database
+	admin := cfg.Copy()
+	admin.Database = "postgres"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, admin)
+	if err == nil {
+		_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize())
+		_ = conn.Close(context.Background())
+		// Another test binary may have created it at the same moment.
+		if errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505") {
+			err = nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("database %q does not exist, and creating it failed (%v); create it with: %s", db, err, CreatedbCommand(cfg))
+	}
+	return ping(url)
+}
+
+// CreatedbCommand returns the createdb command line that creates cfg's
+// database on cfg's server as cfg's user.
+func CreatedbCommand(cfg *pgx.ConnConfig) string {
+	return fmt.Sprintf("createdb -h %s -p %d -U %s %s", shellQuote(cfg.Host), cfg.Port, shellQuote(cfg.User), shellQuote(cfg.Database))
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/:") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// URL returns the test Postgres URL. It fails the test when
+// PGQUEUE_TEST_DATABASE_URL is set but unusable, and when no Postgres was
+// found it fails (CI=true) or skips the test.
 func URL(t testing.TB) string {
 	t.Helper()
 	return finder.URL(t)

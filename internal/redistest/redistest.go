@@ -3,9 +3,10 @@
 //
 // Redis is found, in order, at PGQUEUE_TEST_REDIS_URL (for example
 // redis://127.0.0.1:6379/0); on localhost:6379; or in a Redis container
-// started with testcontainers-go (needs Docker). With none of them a test
-// fails when CI=true and is skipped otherwise, with a message saying how to
-// provide one. Tests never flush the database: each deletes its own
+// started with testcontainers-go (needs Docker). A URL that is set but
+// unusable fails the test, with what to change. With no URL and no server
+// a test fails when CI=true and is skipped otherwise, with a message
+// saying how to provide one. Tests never flush the database: each deletes its own
 // prefix's keys when it ends.
 package redistest
 
@@ -13,6 +14,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -30,13 +32,56 @@ const EnvURL = "PGQUEUE_TEST_REDIS_URL"
 
 const localURL = "redis://localhost:6379/0"
 
-var finder = &servicetest.Finder{
-	Name: "Redis", Local: "localhost:6379", EnvVar: EnvURL, LocalURL: localURL, Ping: ping,
-	Container: startContainer,
+var finder = NewFinder()
+
+// NewFinder returns a fresh finder of the test Redis (the package uses
+// one; tests of the finding itself make their own). When the URL in
+// PGQUEUE_TEST_REDIS_URL does not work, the error says what to change:
+// a database index the server does not have, or a missing password.
+func NewFinder() *servicetest.Finder {
+	return &servicetest.Finder{
+		Name: "Redis", Local: "localhost:6379", EnvVar: EnvURL, LocalURL: localURL, Ping: ping,
+		Repair: explain, Container: startContainer,
+	}
 }
 
-// URL returns the test Redis URL, or fails (CI=true) or skips the test
-// when there is none.
+// explain words the errors of a Redis URL that answers but is refused.
+// Redis cannot create a database, so nothing is repaired.
+func explain(url string, pingErr error) error {
+	msg := pingErr.Error()
+	switch {
+	case strings.Contains(msg, "DB index is out of range"):
+		opts, err := redis.ParseURL(url)
+		if err != nil {
+			return pingErr
+		}
+		n := "16 by default"
+		opts.DB = 0
+		c := redis.NewClient(opts)
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if cfg, err := c.ConfigGet(ctx, "databases").Result(); err == nil && cfg["databases"] != "" {
+			n = cfg["databases"]
+		}
+		return fmt.Errorf("the server has no database %d (it has %s, numbered from 0; the `databases` setting in redis.conf): use a smaller index at the end of the URL (%w)", mustDB(url), n, pingErr)
+	case strings.Contains(msg, "NOAUTH"), strings.Contains(msg, "WRONGPASS"):
+		return fmt.Errorf("the server wants a password (or another one): put it in the URL, redis://:PASSWORD@host:port/0 (%w)", pingErr)
+	}
+	return pingErr
+}
+
+func mustDB(url string) int {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return -1
+	}
+	return opts.DB
+}
+
+// URL returns the test Redis URL. It fails the test when
+// PGQUEUE_TEST_REDIS_URL is set but unusable, and when no Redis was found
+// it fails (CI=true) or skips the test.
 func URL(t testing.TB) string {
 	t.Helper()
 	return finder.URL(t)
@@ -183,7 +228,7 @@ func ClusterBackend(t testing.TB) *redisqueue.Backend {
 	t.Helper()
 	addrs := os.Getenv(EnvClusterAddrs)
 	if addrs == "" {
-		t.Skipf("no Redis Cluster for tests: set %s=host:port,... to run this test on one", EnvClusterAddrs)
+		servicetest.Skip(t, fmt.Sprintf("no Redis Cluster for tests: set %s=host:port,... to run this test on one", EnvClusterAddrs))
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
