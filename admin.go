@@ -53,6 +53,9 @@ type QueueStats struct {
 	Queue string `json:"queue"`
 	// Paused is true while the queue is paused (see Admin.PauseQueue).
 	Paused bool `json:"paused"`
+	// Limits are the queue's global limits (Admin.SetQueueLimits); zero
+	// when it has none.
+	Limits QueueLimits `json:"limits,omitzero"`
 	// Available counts the jobs that are due and waiting for a worker.
 	Available Count `json:"available"`
 	// Scheduled counts the jobs waiting for a future run time: new,
@@ -101,7 +104,7 @@ type Stats struct {
 	// local clock when there are no queues).
 	At time.Time `json:"at"`
 	// Queues lists, sorted by name, every queue that holds jobs and every
-	// queue that was ever paused or had global limits set, even if empty.
+	// queue that is paused or has global limits, even if empty.
 	Queues []QueueStats `json:"queues"`
 	// Running lists up to 100 running jobs, soonest lease end first.
 	Running []RunningJob `json:"running"`
@@ -123,11 +126,17 @@ func (a *Admin) Stats(ctx context.Context) (*Stats, error) {
 	rows, _ := a.b.pool.Query(ctx, a.b.q.QueueList)
 	queues, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (QueueStats, error) {
 		var (
-			qs     QueueStats
-			paused pgtype.Timestamptz
+			qs          QueueStats
+			paused      pgtype.Timestamptz
+			maxRunning  pgtype.Int4
+			rate, burst pgtype.Float8
 		)
-		err := row.Scan(&qs.Queue, &paused)
+		err := row.Scan(&qs.Queue, &paused, &maxRunning, &rate, &burst)
 		qs.Paused = paused.Valid
+		qs.Limits.MaxRunning = int(maxRunning.Int32)
+		if rate.Valid {
+			qs.Limits.Rate = &RateLimit{PerSecond: rate.Float64, Burst: int(burst.Float64)}
+		}
 		return qs, err
 	})
 	if err != nil {
@@ -341,6 +350,21 @@ func (a *Admin) RequeueDead(ctx context.Context, f DeadFilter) (int, error) {
 // how many. A zero filter deletes every dead letter.
 func (a *Admin) PurgeDead(ctx context.Context, f DeadFilter) (int, error) {
 	return a.b.PurgeDead(ctx, f)
+}
+
+// QueueExists reports whether queue is known: it holds jobs in any state
+// or dead letters, or is paused or limited (or was once). Each check is an
+// index probe. It returns ErrInvalidArgs for an invalid queue name and
+// ErrDatabase on failure.
+func (a *Admin) QueueExists(ctx context.Context, queue string) (bool, error) {
+	if err := CheckQueueName(queue); err != nil {
+		return false, err
+	}
+	var ok bool
+	if err := a.b.pool.QueryRow(ctx, a.b.q.QueueExists, queue).Scan(&ok); err != nil {
+		return false, dbErr("check queue", err)
+	}
+	return ok, nil
 }
 
 // CountDead returns how many dead letters match f (Limit ignored).

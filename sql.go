@@ -80,6 +80,7 @@ type queries struct {
 	QueuePause  string `sql:"queue_pause"`
 	QueueResume string `sql:"queue_resume"`
 	QueueList   string `sql:"queue_list"`
+	QueueExists string `sql:"queue_exists"`
 
 	// Stats.
 	StatsQueue             string `sql:"stats_queue"`

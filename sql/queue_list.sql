@@ -1,5 +1,6 @@
--- Every queue that has waiting, scheduled or running jobs, or that an
--- operator paused, with its pause time. Each state's queues are found by
+-- Every queue that has waiting, scheduled or running jobs, or that is
+-- paused or has global limits, with its pause time and limits (a queue
+-- paused once and resumed, with no jobs, says nothing and is left out). Each state's queues are found by
 -- skipping through that state's partial index (one probe per distinct
 -- queue), never by scanning the table.
 WITH RECURSIVE
@@ -26,7 +27,8 @@ names AS (
     UNION SELECT queue FROM scheduled WHERE queue IS NOT NULL
     UNION SELECT queue FROM running WHERE queue IS NOT NULL
     UNION SELECT name FROM {{queues}}
+          WHERE paused_at IS NOT NULL OR max_running IS NOT NULL OR rate_limit IS NOT NULL
 )
-SELECT n.queue, q.paused_at
+SELECT n.queue, q.paused_at, q.max_running, q.rate_limit, q.rate_burst
 FROM names n LEFT JOIN {{queues}} q ON q.name = n.queue
 ORDER BY n.queue
