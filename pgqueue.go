@@ -291,6 +291,9 @@ func (c Config) withDefaults() (Config, error) {
 			*d.v = d.def
 		}
 	}
+	if c.LeaseDuration < MinLeaseDuration {
+		return c, invalidConfig("LeaseDuration", "%v is shorter than the minimum %v", c.LeaseDuration, MinLeaseDuration)
+	}
 	if c.JobTimeout < 0 {
 		return c, invalidConfig("JobTimeout", "must not be negative, got %v", c.JobTimeout)
 	}
@@ -300,11 +303,17 @@ func (c Config) withDefaults() (Config, error) {
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = c.LeaseDuration / 3
 	}
+	if c.HeartbeatInterval <= 0 {
+		return c, invalidConfig("HeartbeatInterval", "%v derived from LeaseDuration %v must be positive", c.HeartbeatInterval, c.LeaseDuration)
+	}
 	if c.HeartbeatInterval >= c.LeaseDuration {
 		return c, invalidConfig("HeartbeatInterval", "%v must be shorter than LeaseDuration %v", c.HeartbeatInterval, c.LeaseDuration)
 	}
 	if c.MaxAttempts < 0 {
 		return c, invalidConfig("MaxAttempts", "must not be negative, got %d", c.MaxAttempts)
+	}
+	if c.MaxAttempts > MaxAttemptsLimit {
+		return c, invalidConfig("MaxAttempts", "%d exceeds the limit of %d", c.MaxAttempts, MaxAttemptsLimit)
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = DefaultMaxAttempts
@@ -412,6 +421,9 @@ func kindOf(a Args) (kind string, err error) {
 	kind = a.Kind()
 	if kind == "" {
 		return "", invalidJob("Kind", "%T.Kind() returned an empty string", a)
+	}
+	if err := checkText("Kind", kind, MaxKindBytes); err != nil {
+		return "", err
 	}
 	return kind, nil
 }
@@ -539,6 +551,9 @@ func (c *Client) prepareOne(args Args, opts *EnqueueOptions) (InsertParams, erro
 	if o.MaxAttempts < 0 {
 		return InsertParams{}, invalidJob("MaxAttempts", "must not be negative, got %d", o.MaxAttempts)
 	}
+	if o.MaxAttempts > MaxAttemptsLimit {
+		return InsertParams{}, invalidJob("MaxAttempts", "%d exceeds the limit of %d", o.MaxAttempts, MaxAttemptsLimit)
+	}
 	if o.MaxAttempts == 0 {
 		o.MaxAttempts = c.cfg.MaxAttempts
 	}
@@ -551,6 +566,12 @@ func (c *Client) prepareOne(args Args, opts *EnqueueOptions) (InsertParams, erro
 	runAt := o.RunAt
 	if o.Delay > 0 {
 		runAt = time.Now().Add(o.Delay)
+		if !runAt.Before(maxRunAt) {
+			return InsertParams{}, invalidJob("Delay", "%v puts the run time past the year %d limit", o.Delay, MaxRunAtYear)
+		}
+	}
+	if !runAt.IsZero() && (!runAt.Before(maxRunAt) || runAt.Before(minRunAt)) {
+		return InsertParams{}, invalidJob("RunAt", "%v is outside the years 1 to %d that every backend stores", runAt, MaxRunAtYear-1)
 	}
 	raw, err := json.Marshal(args)
 	if err != nil {
@@ -562,14 +583,15 @@ func (c *Client) prepareOne(args Args, opts *EnqueueOptions) (InsertParams, erro
 	if len(raw) > c.cfg.MaxArgsBytes {
 		return InsertParams{}, invalidJob("args", "%s: encoded size %d bytes exceeds the %d byte limit", kind, len(raw), c.cfg.MaxArgsBytes)
 	}
+	if jsonHasNUL(raw) {
+		return InsertParams{}, invalidJob("args", "%s: a string holds a NUL character (\\u0000), which Postgres cannot store", kind)
+	}
 	key, err := uniqueKey(kind, o.Queue, raw, runAt, o.Unique)
 	if err != nil {
 		return InsertParams{}, err
 	}
-	for k := range o.Metadata {
-		if k == "" {
-			return InsertParams{}, invalidJob("Metadata", "keys must not be empty")
-		}
+	if err := checkMetadata(o.Metadata); err != nil {
+		return InsertParams{}, err
 	}
 	return InsertParams{Kind: kind, Queue: o.Queue, Priority: o.Priority, Args: raw, MaxAttempts: o.MaxAttempts, RunAt: runAt, UniqueKey: key, Metadata: maps.Clone(o.Metadata)}, nil
 }

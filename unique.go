@@ -117,8 +117,8 @@ func uniqueKey(kind, queue string, args json.RawMessage, runAt time.Time, u *Uni
 		return "", invalidJob("Unique.ByPeriod", "must not be negative, got %v", u.ByPeriod)
 	}
 	if u.Key != "" {
-		if len(u.Key) > 512 {
-			return "", invalidJob("Unique.Key", "longer than 512 bytes")
+		if err := checkText("Unique.Key", u.Key, MaxUniqueKeyBytes); err != nil {
+			return "", err
 		}
 		return u.Key, nil
 	}
