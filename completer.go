@@ -22,8 +22,8 @@ type completer struct {
 	// written, so add refuses it.
 	closed bool
 	kick   chan struct{}
-	quit    chan struct{}
-	done    chan struct{}
+	quit   chan struct{}
+	done   chan struct{}
 }
 
 func newCompleter(e *engine) *completer {
