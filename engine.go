@@ -72,11 +72,27 @@ func (q *queueWorker) poke() {
 	}
 }
 
+// SchemaChecker is an optional Backend interface for stores that must be
+// prepared before use, such as a Postgres schema that must be migrated.
+type SchemaChecker interface {
+	// CheckSchema returns nil when the store is ready, and otherwise an
+	// error saying what is missing and how to fix it (ErrNotMigrated on
+	// Postgres).
+	CheckSchema(ctx context.Context) error
+}
+
+// schemaCheckTimeout bounds Start's schema check.
+const schemaCheckTimeout = 30 * time.Second
+
 // Start begins working the configured queues with the registered workers,
-// and enqueueing Config.Periodic jobs. ctx supplies values only: the
-// client runs until Stop. It returns ErrNoWorkers when nothing was
-// registered and no periodic job is configured, ErrAlreadyStarted when called
-// twice, and ErrClientStopped after Stop.
+// and enqueueing Config.Periodic jobs. ctx supplies values (and bounds the
+// checks Start makes before it returns): the client runs until Stop. It
+// returns ErrNoWorkers when nothing was registered and no periodic job is
+// configured, ErrAlreadyStarted when called twice, ErrClientStopped after
+// Stop, and, when the backend implements SchemaChecker, its error (on
+// Postgres ErrNotMigrated for a schema Migrate was not run on, or
+// ErrDatabase when the database cannot be reached): a client that could
+// never claim a job must not start and then fail silently.
 func (c *Client) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -87,6 +103,14 @@ func (c *Client) Start(ctx context.Context) error {
 		return ErrAlreadyStarted
 	case len(c.workers) == 0 && len(c.cfg.Periodic) == 0:
 		return ErrNoWorkers
+	}
+	if sc, ok := c.backend.(SchemaChecker); ok {
+		cctx, cancel := context.WithTimeout(ctx, schemaCheckTimeout)
+		err := sc.CheckSchema(cctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("pgqueue: start: %w", err)
+		}
 	}
 	if err := c.applyLimits(ctx); err != nil {
 		return err

@@ -8,7 +8,9 @@ import (
 	"hash/fnv"
 	"slices"
 	"sort"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -119,6 +121,11 @@ func poolAndSchema(pool *pgxpool.Pool, schema string) (string, error) {
 func validSchema(schema string) error {
 	if schema == "" || len(schema) > 63 {
 		return invalidConfig("Schema", "%q must be 1-63 bytes", schema)
+	}
+	// Postgres cuts an identifier at a NUL (so the tables would land in
+	// another schema than the one named) and refuses invalid UTF-8.
+	if strings.IndexByte(schema, 0) >= 0 || !utf8.ValidString(schema) {
+		return invalidConfig("Schema", "%q must be valid UTF-8 without NUL bytes", schema)
 	}
 	return nil
 }
