@@ -3,6 +3,7 @@ package pgqueue
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -126,4 +127,19 @@ func saturatingAdd(a, b time.Duration) time.Duration {
 		return math.MaxInt64
 	}
 	return a + b
+}
+
+// isNilDBTX reports whether tx is nil or holds a nil pointer, such as a
+// nil *pgxpool.Pool passed as a DBTX: tx == nil is false for those, and
+// using them panics. EnqueueTx, EnqueueManyTx and CompleteTx refuse both.
+func isNilDBTX(tx DBTX) bool {
+	if tx == nil {
+		return true
+	}
+	v := reflect.ValueOf(tx)
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
+		return v.IsNil()
+	}
+	return false
 }
