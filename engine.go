@@ -259,7 +259,11 @@ func (e *engine) pollInterval(queue string) time.Duration {
 		d = min(d, 50*time.Millisecond)
 	}
 	if qc.RateLimit != nil {
-		d = min(d, max(time.Duration(float64(time.Second)/qc.RateLimit.PerSecond), 5*time.Millisecond))
+		// Compared as floats: a tiny PerSecond gives a wait past the int64
+		// range, whose conversion to a Duration is undefined.
+		if per := float64(time.Second) / qc.RateLimit.PerSecond; per < float64(d) {
+			d = max(time.Duration(per), 5*time.Millisecond)
+		}
 	}
 	return d
 }
