@@ -141,20 +141,23 @@ type EnqueueOptions struct {
 	Queue string
 	// Priority from 1 (runs first) to 10 (runs last). 0 means 5.
 	Priority int
-	// RunAt makes the job due at a time. Set at most one of RunAt and
-	// Delay. Default: due now.
+	// RunAt makes the job due at a time, which must fall in the years 1
+	// to MaxRunAtYear-1. Set at most one of RunAt and Delay. Default: due
+	// now.
 	RunAt time.Time
 	// Delay makes the job due that long after it is enqueued, by this
 	// process's clock; negative is refused. Default 0: due now.
 	Delay time.Duration
 	// MaxAttempts is how many runs the job gets before it is dead-lettered.
-	// 0 means the default; negative is refused.
+	// 0 means the default; negative, or above MaxAttemptsLimit, is refused.
 	MaxAttempts int
 	// Unique, when set, refuses the job while another with the same unique
 	// key is waiting or running (see UniqueOpts). Default: not unique.
 	Unique *UniqueOpts
 	// Metadata is stored with the job and shown to workers, middleware
-	// and operators (trace context, tenant, tags). Keys must be non-empty.
+	// and operators (trace context, tenant, tags). Keys must be non-empty
+	// and at most MaxMetadataKeyBytes, keys and values together at most
+	// MaxMetadataBytes, all valid UTF-8 without NUL bytes.
 	Metadata map[string]string
 }
 
@@ -192,7 +195,7 @@ type Config struct {
 	ID string
 	// LeaseDuration is how long a claim holds a job without a heartbeat.
 	// A crashed worker's job runs again within LeaseDuration +
-	// RescueInterval. Default 30s.
+	// RescueInterval. Default 30s; at least MinLeaseDuration.
 	LeaseDuration time.Duration
 	// HeartbeatInterval is how often running jobs' leases are extended.
 	// Default LeaseDuration/3; must be shorter than LeaseDuration.
@@ -209,7 +212,8 @@ type Config struct {
 	// CompleteFlushInterval is how long successful completions are
 	// gathered before they are written in one statement. Default 2ms.
 	CompleteFlushInterval time.Duration
-	// MaxAttempts is the default number of runs per job. Default 25.
+	// MaxAttempts is the default number of runs per job. Default 25; at
+	// most MaxAttemptsLimit.
 	MaxAttempts int
 	// Retry is the default backoff between attempts. Default
 	// DefaultRetryPolicy.
