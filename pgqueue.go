@@ -377,7 +377,8 @@ func (c *Client) Backend() Backend { return c.backend }
 
 // Register adds w as the worker for T's kind. It must be called before
 // Start. It returns ErrDuplicateKind if the kind has a worker already,
-// ErrInvalidArgs if T's Kind is empty, and ErrAlreadyStarted after Start.
+// ErrInvalidArgs if T's Kind is empty, longer than MaxKindBytes, or holds
+// a NUL byte or invalid UTF-8, and ErrAlreadyStarted after Start.
 func Register[T Args](c *Client, w Worker[T]) error {
 	var zero T
 	kind, err := kindOf(zero)
