@@ -34,7 +34,7 @@ func postgresNames(t *testing.T, fset *token.FileSet, pg, engine map[string]*ast
 		for _, d := range f.Decls {
 			switch d := d.(type) {
 			case *ast.FuncDecl:
-				if d.Recv != nil || !ast.IsExported(d.Name.Name) {
+				if !ast.IsExported(d.Name.Name) || receiverName(d) == "PostgresBackend" {
 					names[d.Name.Name] = true
 				}
 			case *ast.GenDecl:
@@ -164,6 +164,21 @@ func TestEngineFilesDoNotReachIntoThePostgresBackend(t *testing.T) {
 	if len(found) > 0 {
 		t.Errorf("engine code reaches into the Postgres backend; use a capability interface (capabilities.go) instead:\n%s", strings.Join(found, "\n"))
 	}
+}
+
+// receiverName is the name of a method's receiver type; "" for a function.
+func receiverName(d *ast.FuncDecl) string {
+	if d.Recv == nil || len(d.Recv.List) == 0 {
+		return ""
+	}
+	t := d.Recv.List[0].Type
+	if s, ok := t.(*ast.StarExpr); ok {
+		t = s.X
+	}
+	if id, ok := t.(*ast.Ident); ok {
+		return id.Name
+	}
+	return ""
 }
 
 func keys[V any](m map[string]V) []string {

@@ -98,3 +98,12 @@ type ListenReporter interface {
 	// session that failed while ctx was live.
 	ListenReporting(ctx context.Context, wake func(queue string), report func(error)) error
 }
+
+// SchemaChecker is an optional Backend interface for stores that must be
+// prepared before use, such as a Postgres schema that must be migrated.
+type SchemaChecker interface {
+	// CheckSchema returns nil when the store is ready, and otherwise an
+	// error saying what is missing and how to fix it (ErrNotMigrated on
+	// Postgres).
+	CheckSchema(ctx context.Context) error
+}

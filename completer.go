@@ -2,6 +2,7 @@ package pgqueue
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -16,19 +17,38 @@ const completeChunk = 5000
 type completer struct {
 	e       *engine
 	mu      sync.Mutex
-	pending []JobRef
-	kick    chan struct{}
-	quit    chan struct{}
-	done    chan struct{}
+	pending []completion
+	// closed is set by close: a completion added after it would never be
+	// written, so add refuses it.
+	closed bool
+	kick   chan struct{}
+	quit   chan struct{}
+	done   chan struct{}
 }
 
 func newCompleter(e *engine) *completer {
 	return &completer{e: e, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 }
 
-func (c *completer) add(ref JobRef) {
+// completion is one job to complete, and what to do once its write is
+// done: recorded is called with nil when the completion was stored, an
+// error matching ErrLeaseLost when the job was no longer held, or the
+// write's error, so that the job's event says what was stored.
+type completion struct {
+	ref      JobRef
+	recorded func(err error)
+}
+
+// add queues a completion. It returns false, and queues nothing, once the
+// completer is closed (Stop's grace ended while the job ran): the job is
+// then left to lease expiry.
+func (c *completer) add(ref JobRef, recorded func(err error)) bool {
 	c.mu.Lock()
-	c.pending = append(c.pending, ref)
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	c.pending = append(c.pending, completion{ref: ref, recorded: recorded})
 	first := len(c.pending) == 1
 	c.mu.Unlock()
 	if first {
@@ -37,6 +57,7 @@ func (c *completer) add(ref JobRef) {
 		default:
 		}
 	}
+	return true
 }
 
 func (c *completer) loop() {
@@ -71,7 +92,11 @@ func (c *completer) flush() {
 	}
 }
 
-func (c *completer) write(refs []JobRef) {
+func (c *completer) write(batch []completion) {
+	refs := make([]JobRef, len(batch))
+	for i, p := range batch {
+		refs[i] = p.ref
+	}
 	backoff := 20 * time.Millisecond
 	for try := 1; ; try++ {
 		ctx, cancel := context.WithTimeout(c.e.bgCtx, 10*time.Second)
@@ -81,10 +106,24 @@ func (c *completer) write(refs []JobRef) {
 			if len(lost) > 0 {
 				c.e.c.log.Warn("pgqueue: completed jobs whose lease was lost; they may run again", "count", len(lost))
 			}
+			lostSet := make(map[JobRef]bool, len(lost))
+			for _, r := range lost {
+				lostSet[r] = true
+			}
+			for _, p := range batch {
+				if lostSet[p.ref] {
+					p.recorded(fmt.Errorf("%w: job %d: completion not recorded", ErrLeaseLost, p.ref.ID))
+				} else {
+					p.recorded(nil)
+				}
+			}
 			return
 		}
 		if try >= 5 || c.e.bgCtx.Err() != nil {
 			c.e.c.log.Error("pgqueue: could not record completions; those jobs will run again after their lease", "count", len(refs), "err", err)
+			for _, p := range batch {
+				p.recorded(err)
+			}
 			return
 		}
 		time.Sleep(backoff)
@@ -94,6 +133,9 @@ func (c *completer) write(refs []JobRef) {
 
 // close flushes what is pending and stops the loop.
 func (c *completer) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
 	close(c.quit)
 	<-c.done
 }

@@ -39,8 +39,8 @@ func (c *Client) Drain(ctx context.Context, queues ...string) (int, error) {
 		sort.Strings(queues)
 	}
 	for _, name := range queues {
-		if !queueNameRE.MatchString(name) {
-			return 0, invalidJob("queue", "%q is not a valid queue name", name)
+		if err := CheckQueueName(name); err != nil {
+			return 0, err
 		}
 		if e.queues[name] == nil {
 			e.queues[name] = &queueWorker{name: name, max: 1, wake: make(chan struct{}, 1)}

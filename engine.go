@@ -72,11 +72,18 @@ func (q *queueWorker) poke() {
 	}
 }
 
+// schemaCheckTimeout bounds Start's schema check.
+const schemaCheckTimeout = 30 * time.Second
+
 // Start begins working the configured queues with the registered workers,
-// and enqueueing Config.Periodic jobs. ctx supplies values only: the
-// client runs until Stop. It returns ErrNoWorkers when nothing was
-// registered and no periodic job is configured, ErrAlreadyStarted when called
-// twice, and ErrClientStopped after Stop.
+// and enqueueing Config.Periodic jobs. ctx supplies values (and bounds the
+// checks Start makes before it returns): the client runs until Stop. It
+// returns ErrNoWorkers when nothing was registered and no periodic job is
+// configured, ErrAlreadyStarted when called twice, ErrClientStopped after
+// Stop, and, when the backend implements SchemaChecker, its error (on
+// Postgres ErrNotMigrated for a schema Migrate was not run on, or
+// ErrDatabase when the database cannot be reached): a client that could
+// never claim a job must not start and then fail silently.
 func (c *Client) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -87,6 +94,14 @@ func (c *Client) Start(ctx context.Context) error {
 		return ErrAlreadyStarted
 	case len(c.workers) == 0 && len(c.cfg.Periodic) == 0:
 		return ErrNoWorkers
+	}
+	if sc, ok := c.backend.(SchemaChecker); ok {
+		cctx, cancel := context.WithTimeout(ctx, schemaCheckTimeout)
+		err := sc.CheckSchema(cctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("pgqueue: start: %w", err)
+		}
 	}
 	if err := c.applyLimits(ctx); err != nil {
 		return err
@@ -235,7 +250,11 @@ func (e *engine) pollInterval(queue string) time.Duration {
 		d = min(d, 50*time.Millisecond)
 	}
 	if qc.RateLimit != nil {
-		d = min(d, max(time.Duration(float64(time.Second)/qc.RateLimit.PerSecond), 5*time.Millisecond))
+		// Compared as floats: a tiny PerSecond gives a wait past the int64
+		// range, whose conversion to a Duration is undefined.
+		if per := float64(time.Second) / qc.RateLimit.PerSecond; per < float64(d) {
+			d = max(time.Duration(per), 5*time.Millisecond)
+		}
 	}
 	return d
 }
@@ -306,7 +325,7 @@ func (e *engine) execute(q *queueWorker, row *JobRow) {
 		var stop context.CancelFunc
 		ctx, stop = context.WithTimeoutCause(ctx, timeout, errJobTimeout)
 		defer stop()
-		st.abandonAt = time.Now().Add(timeout + e.cfg.ShutdownGrace)
+		st.abandonAt = time.Now().Add(saturatingAdd(timeout, e.cfg.ShutdownGrace))
 	}
 	e.running.add(st)
 
@@ -317,9 +336,11 @@ func (e *engine) execute(q *queueWorker, row *JobRow) {
 	}
 	started := time.Now()
 	err := runHandler(ctx, h, meta)
-	ev := e.finish(ctx, row, st, unit, err)
-	ev.Job, ev.Duration, ev.At = meta, time.Since(started), time.Now()
-	e.c.events.publish(ev)
+	took := time.Since(started)
+	e.finish(ctx, row, st, unit, err, func(ev Event) {
+		ev.Job, ev.Duration, ev.At = meta, took, time.Now()
+		e.c.events.publish(ev)
+	})
 }
 
 // runHandler calls h, turning a panic raised in middleware (the worker's
@@ -333,33 +354,78 @@ func runHandler(ctx context.Context, h Handler, meta *JobMeta) (err error) {
 	return h(ctx, meta)
 }
 
-// finish records the outcome of one run and returns the event to publish.
-func (e *engine) finish(ctx context.Context, row *JobRow, st *jobState, unit workUnit, err error) Event {
+// finish records the outcome of one run and publishes its event once the
+// outcome is stored (or known not to be): the event reports what was
+// stored, never merely what the handler returned. A completion's event
+// comes from the completer, after its batch is written.
+func (e *engine) finish(ctx context.Context, row *JobRow, st *jobState, unit workUnit, err error, publish func(Event)) {
 	cause := context.Cause(ctx)
 	if errors.Is(cause, ErrJobCancelled) {
 		// The job already sits in the dead-letter store; nothing to record.
-		return Event{Kind: EventCancelled, Err: err}
+		publish(Event{Kind: EventCancelled, Err: err})
+		return
 	}
 	if errors.Is(cause, ErrLeaseLost) {
 		e.c.log.Warn("pgqueue: job lease lost while running; its result is dropped", "id", row.ID, "kind", row.Kind, "err", err)
-		return Event{Kind: EventLeaseLost, Err: err}
+		publish(Event{Kind: EventLeaseLost, Err: err})
+		return
+	}
+	// outcome publishes ev if the write that stored it succeeded, and
+	// otherwise says the result was dropped: the job stays running until
+	// its lease ends, then is rescued.
+	outcome := func(ev Event, werr error) {
+		if werr != nil {
+			ev = Event{Kind: EventLeaseLost, Err: errors.Join(err, werr)}
+		}
+		publish(ev)
 	}
 	if err == nil {
-		if !st.completedTx.Load() {
-			e.completer.add(row.Ref())
+		if st.completedTx.Load() {
+			// Stored by CompleteTx in the worker's transaction.
+			publish(Event{Kind: EventCompleted})
+			return
 		}
-		return Event{Kind: EventCompleted}
+		recorded := func(werr error) { outcome(Event{Kind: EventCompleted}, werr) }
+		if !e.completer.add(row.Ref(), recorded) {
+			// Stop's grace ended while the job ran: nothing writes its
+			// completion now, and it will run again after its lease.
+			e.c.log.Warn("pgqueue: job returned after shutdown; its completion is not recorded and it will run again after its lease", "id", row.ID, "kind", row.Kind)
+			recorded(fmt.Errorf("%w: job %d returned after the client stopped; completion not recorded", ErrLeaseLost, row.ID))
+		}
+		return
 	}
+	if st.completedTx.Load() {
+		// CompleteTx ran, then the handler failed. If the transaction
+		// committed, the job is completed and no longer held, so putting it
+		// back reports a lost lease: the completion is what was stored. If
+		// it rolled back, the job is still held and fails as usual.
+		e.finishFailed(ctx, row, unit, err, func(ev Event, werr error) {
+			if errors.Is(werr, ErrLeaseLost) {
+				publish(Event{Kind: EventCompleted, Err: err})
+				return
+			}
+			outcome(ev, werr)
+		})
+		return
+	}
+	e.finishFailed(ctx, row, unit, err, outcome)
+}
+
+// finishFailed records a run that returned err (not nil) and calls
+// outcome with its event and the error of the write that stored it.
+func (e *engine) finishFailed(ctx context.Context, row *JobRow, unit workUnit, err error, outcome func(Event, error)) {
+	cause := context.Cause(ctx)
 	if errors.Is(cause, errShutdown) {
-		e.record(row, "release on shutdown", func(ctx context.Context) error {
+		werr := e.record(row, "release on shutdown", func(ctx context.Context) error {
 			return e.backend.Reschedule(ctx, row.Ref(), RescheduleParams{RefundAttempt: true})
 		})
-		return Event{Kind: EventReleased, Err: err}
+		outcome(Event{Kind: EventReleased, Err: err}, werr)
+		return
 	}
 	var snooze *snoozeError
 	if errors.As(err, &snooze) {
-		e.reschedule(row, RescheduleParams{Delay: snooze.d, RefundAttempt: true})
-		return Event{Kind: EventSnoozed}
+		outcome(Event{Kind: EventSnoozed}, e.reschedule(row, RescheduleParams{Delay: snooze.d, RefundAttempt: true}))
+		return
 	}
 	info := AttemptError{Attempt: row.Attempt, At: time.Now().UTC(), Error: errorText(err), Kind: "error"}
 	var perr *PanicError
@@ -378,26 +444,30 @@ func (e *engine) finish(ctx context.Context, row *JobRow, st *jobState, unit wor
 	case errors.Is(err, context.DeadlineExceeded):
 		info.Kind = "timeout"
 	}
+	// The text is the worker's: it may hold a NUL, which Postgres cannot
+	// store, and a failing write would leave the job to lease expiry.
+	info.Error, info.Stack = storableText(info.Error), storableText(info.Stack)
 	if info.Kind == "decode" || info.Kind == "permanent" || row.Attempt >= row.MaxAttempts {
 		e.c.log.Warn("pgqueue: job dead-lettered", "id", row.ID, "kind", row.Kind, "attempt", row.Attempt, "err", info.Error)
-		e.record(row, "dead-letter", func(ctx context.Context) error {
+		werr := e.record(row, "dead-letter", func(ctx context.Context) error {
 			return e.backend.DeadLetter(ctx, row.Ref(), info)
 		})
-		return Event{Kind: EventDead, Err: err}
+		outcome(Event{Kind: EventDead, Err: err}, werr)
+		return
 	}
 	policy := e.cfg.Retry
 	if p := unit.retryPolicy(); p != nil {
 		policy = *p
 	}
-	e.reschedule(row, RescheduleParams{Delay: policy.Backoff(row.Attempt), Error: &info})
-	return Event{Kind: EventFailed, Err: err}
+	outcome(Event{Kind: EventFailed, Err: err}, e.reschedule(row, RescheduleParams{Delay: policy.Backoff(row.Attempt), Error: &info}))
 }
 
-func (e *engine) reschedule(row *JobRow, p RescheduleParams) {
-	ok := e.record(row, "reschedule", func(ctx context.Context) error {
+// reschedule puts the job back by p and returns record's result.
+func (e *engine) reschedule(row *JobRow, p RescheduleParams) error {
+	werr := e.record(row, "reschedule", func(ctx context.Context) error {
 		return e.backend.Reschedule(ctx, row.Ref(), p)
 	})
-	if ok && p.Delay > 0 {
+	if werr == nil && p.Delay > 0 {
 		// Promote it on time instead of at the next poll.
 		time.AfterFunc(p.Delay+5*time.Millisecond, func() {
 			select {
@@ -406,12 +476,15 @@ func (e *engine) reschedule(row *JobRow, p RescheduleParams) {
 			}
 		})
 	}
+	return werr
 }
 
 // record runs a backend write for a finished job, retrying transient
 // failures briefly. If it still fails, the job stays running until its
-// lease expires and the rescuer retries it: nothing is lost.
-func (e *engine) record(row *JobRow, what string, op func(ctx context.Context) error) bool {
+// lease expires and the rescuer retries it: nothing is lost. It returns
+// nil when the write was stored, and the last error (matching
+// ErrLeaseLost when the job was no longer held) otherwise.
+func (e *engine) record(row *JobRow, what string, op func(ctx context.Context) error) error {
 	backoff := 50 * time.Millisecond
 	for try := 1; ; try++ {
 		ctx, cancel := context.WithTimeout(e.bgCtx, 10*time.Second)
@@ -419,13 +492,13 @@ func (e *engine) record(row *JobRow, what string, op func(ctx context.Context) e
 		cancel()
 		switch {
 		case err == nil:
-			return true
+			return nil
 		case errors.Is(err, ErrLeaseLost):
 			e.c.log.Warn("pgqueue: job lease lost before its result was recorded", "id", row.ID, "kind", row.Kind, "op", what)
-			return false
+			return err
 		case try >= 5 || e.bgCtx.Err() != nil:
 			e.c.log.Error("pgqueue: could not record job result; it will be rescued after its lease", "id", row.ID, "kind", row.Kind, "op", what, "err", err)
-			return false
+			return err
 		}
 		select {
 		case <-time.After(backoff):

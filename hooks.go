@@ -60,13 +60,18 @@ type EnqueueMiddleware func(next EnqueueHandler) EnqueueHandler
 // EventKind names what happened to a job.
 type EventKind string
 
-// The events a Client publishes to subscribers.
+// The events a Client publishes to subscribers. Each reports what was
+// stored for the run, not only what the worker returned.
 const (
-	EventCompleted EventKind = "completed" // the worker succeeded
+	EventCompleted EventKind = "completed" // the completion was stored (by the client, or by CompleteTx)
 	EventFailed    EventKind = "failed"    // the attempt failed; the job will retry
 	EventDead      EventKind = "dead"      // the job moved to the dead-letter table
 	EventSnoozed   EventKind = "snoozed"   // the worker asked to run it again later
 	EventReleased  EventKind = "released"  // put back unfinished on shutdown
+	// EventLeaseLost: the run's result was not stored, because the job's
+	// lease was lost (it was rescued and may run elsewhere), or the write
+	// failed, or the run returned after Stop gave up on it. The job runs
+	// again after its lease; Err says why.
 	EventLeaseLost EventKind = "lease_lost"
 	// EventCancelled: cancelled while running. If the run's heartbeat
 	// notices the lost lease before the cancellation message arrives, the
@@ -80,13 +85,15 @@ type Event struct {
 	Kind EventKind
 	// Job describes the job that ran, as middleware saw it.
 	Job *JobMeta
-	// Err is the worker's error for failed and dead jobs.
+	// Err is the worker's error for failed and dead jobs, and for a job
+	// completed with CompleteTx whose worker then returned an error; for
+	// EventLeaseLost it also holds why the result was not stored.
 	Err error
 	// Duration is how long the worker ran.
 	Duration time.Duration
 	// At is when the event was published: after the run ended and the
-	// client tried to record its outcome (completions are written in
-	// batches, so possibly later).
+	// client recorded its outcome (completions are written in batches, so
+	// a completion's event comes once its batch is written).
 	At time.Time
 }
 

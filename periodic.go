@@ -35,11 +35,17 @@ func (e every) Next(t time.Time) time.Time {
 // Cron parses a standard five-field cron expression (minute hour
 // day-of-month month day-of-week, or descriptors such as "@hourly"),
 // evaluated in UTC unless it starts with "CRON_TZ=Zone ". It returns
-// ErrInvalidConfig for an expression that does not parse.
+// ErrInvalidConfig for an expression that does not parse, and for one that
+// never fires (such as "0 0 30 2 *", February 30th).
 func Cron(expr string) (Schedule, error) {
 	s, err := cron.ParseStandard(expr)
 	if err != nil {
 		return nil, invalidConfig("Cron", "%q: %v", expr, err)
+	}
+	// The parser accepts dates that do not exist; Next then returns the
+	// zero time, which would make the periodic loop spin.
+	if s.Next(time.Now().UTC()).IsZero() {
+		return nil, invalidConfig("Cron", "%q never fires (no such date in the next five years)", expr)
 	}
 	return utcSchedule{s}, nil
 }
@@ -92,6 +98,9 @@ func (c *Client) validatePeriodic() error {
 			return invalidConfig(fmt.Sprintf("Periodic[%d].Schedule", i), "required for %q", p.Name)
 		}
 		seen[p.Name] = true
+		if now := time.Now(); !p.Schedule.Next(now).After(now) {
+			return invalidConfig(fmt.Sprintf("Periodic[%d].Schedule", i), "%q never fires: Next(%v) returned %v, not a later time", p.Name, now.Format(time.RFC3339), p.Schedule.Next(now))
+		}
 		if _, err := c.prepareOne(p.Args, p.Options); err != nil {
 			return fmt.Errorf("periodic job %q: %w", p.Name, err)
 		}
@@ -110,18 +119,35 @@ func (e *engine) periodicLoop() {
 	pe := e.backend.(PeriodicEnqueuer)
 	now := time.Now()
 	next := make([]time.Time, len(e.cfg.Periodic))
+	// advance sets job i's next tick after t. A schedule that returns no
+	// later time (the zero time, or one not after t) would make the loop
+	// spin enqueueing the same tick: the job is stopped instead, with an
+	// error, and its zero next tick leaves it out of the loop.
+	advance := func(i int, t time.Time) {
+		p := e.cfg.Periodic[i]
+		next[i] = p.Schedule.Next(t)
+		if !next[i].After(t) {
+			e.c.log.Error("pgqueue: periodic job's schedule returned no later tick; it is not enqueued again until the client restarts",
+				"name", p.Name, "after", t, "next", next[i])
+			next[i] = time.Time{}
+		}
+	}
 	for i, p := range e.cfg.Periodic {
-		next[i] = p.Schedule.Next(now)
-		if p.RunOnStart {
+		advance(i, now)
+		if p.RunOnStart && !next[i].IsZero() {
 			e.enqueueTick(pe, p, next[i])
 		}
 	}
 	for {
-		soonest := 0
+		soonest := -1
 		for i := range next {
-			if next[i].Before(next[soonest]) {
+			if !next[i].IsZero() && (soonest < 0 || next[i].Before(next[soonest])) {
 				soonest = i
 			}
+		}
+		if soonest < 0 {
+			<-e.loopsCtx.Done()
+			return
 		}
 		timer := time.NewTimer(time.Until(next[soonest]))
 		select {
@@ -132,9 +158,9 @@ func (e *engine) periodicLoop() {
 		}
 		now := time.Now()
 		for i, p := range e.cfg.Periodic {
-			if !next[i].After(now) {
+			if !next[i].IsZero() && !next[i].After(now) {
 				e.enqueueTick(pe, p, next[i])
-				next[i] = p.Schedule.Next(now)
+				advance(i, now)
 			}
 		}
 	}

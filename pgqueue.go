@@ -138,20 +138,23 @@ type EnqueueOptions struct {
 	Queue string
 	// Priority from 1 (runs first) to 10 (runs last). 0 means 5.
 	Priority int
-	// RunAt makes the job due at a time. Set at most one of RunAt and
-	// Delay. Default: due now.
+	// RunAt makes the job due at a time, which must fall in the years 1
+	// to MaxRunAtYear-1. Set at most one of RunAt and Delay. Default: due
+	// now.
 	RunAt time.Time
 	// Delay makes the job due that long after it is enqueued, by this
 	// process's clock; negative is refused. Default 0: due now.
 	Delay time.Duration
 	// MaxAttempts is how many runs the job gets before it is dead-lettered.
-	// 0 means the default; negative is refused.
+	// 0 means the default; negative, or above MaxAttemptsLimit, is refused.
 	MaxAttempts int
 	// Unique, when set, refuses the job while another with the same unique
 	// key is waiting or running (see UniqueOpts). Default: not unique.
 	Unique *UniqueOpts
 	// Metadata is stored with the job and shown to workers, middleware
-	// and operators (trace context, tenant, tags). Keys must be non-empty.
+	// and operators (trace context, tenant, tags). Keys must be non-empty
+	// and at most MaxMetadataKeyBytes, keys and values together at most
+	// MaxMetadataBytes, all valid UTF-8 without NUL bytes.
 	Metadata map[string]string
 }
 
@@ -189,7 +192,7 @@ type Config struct {
 	ID string
 	// LeaseDuration is how long a claim holds a job without a heartbeat.
 	// A crashed worker's job runs again within LeaseDuration +
-	// RescueInterval. Default 30s.
+	// RescueInterval. Default 30s; at least MinLeaseDuration.
 	LeaseDuration time.Duration
 	// HeartbeatInterval is how often running jobs' leases are extended.
 	// Default LeaseDuration/3; must be shorter than LeaseDuration.
@@ -206,7 +209,8 @@ type Config struct {
 	// CompleteFlushInterval is how long successful completions are
 	// gathered before they are written in one statement. Default 2ms.
 	CompleteFlushInterval time.Duration
-	// MaxAttempts is the default number of runs per job. Default 25.
+	// MaxAttempts is the default number of runs per job. Default 25; at
+	// most MaxAttemptsLimit.
 	MaxAttempts int
 	// Retry is the default backoff between attempts. Default
 	// DefaultRetryPolicy.
@@ -248,8 +252,8 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	qs := make(map[string]QueueConfig, len(c.Queues))
 	for name, q := range c.Queues {
-		if !queueNameRE.MatchString(name) {
-			return c, invalidConfig("Queues", "queue name %q must be 1-128 letters, digits, '_', '.', ':' or '-'", name)
+		if err := checkQueueName("Queues", name, ErrInvalidConfig); err != nil {
+			return c, err
 		}
 		if q.MaxWorkers < 0 {
 			return c, invalidConfig("Queues["+name+"].MaxWorkers", "must not be negative, got %d", q.MaxWorkers)
@@ -288,6 +292,9 @@ func (c Config) withDefaults() (Config, error) {
 			*d.v = d.def
 		}
 	}
+	if c.LeaseDuration < MinLeaseDuration {
+		return c, invalidConfig("LeaseDuration", "%v is shorter than the minimum %v", c.LeaseDuration, MinLeaseDuration)
+	}
 	if c.JobTimeout < 0 {
 		return c, invalidConfig("JobTimeout", "must not be negative, got %v", c.JobTimeout)
 	}
@@ -297,11 +304,17 @@ func (c Config) withDefaults() (Config, error) {
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = c.LeaseDuration / 3
 	}
+	if c.HeartbeatInterval <= 0 {
+		return c, invalidConfig("HeartbeatInterval", "%v derived from LeaseDuration %v must be positive", c.HeartbeatInterval, c.LeaseDuration)
+	}
 	if c.HeartbeatInterval >= c.LeaseDuration {
 		return c, invalidConfig("HeartbeatInterval", "%v must be shorter than LeaseDuration %v", c.HeartbeatInterval, c.LeaseDuration)
 	}
 	if c.MaxAttempts < 0 {
 		return c, invalidConfig("MaxAttempts", "must not be negative, got %d", c.MaxAttempts)
+	}
+	if c.MaxAttempts > MaxAttemptsLimit {
+		return c, invalidConfig("MaxAttempts", "%d exceeds the limit of %d", c.MaxAttempts, MaxAttemptsLimit)
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = DefaultMaxAttempts
@@ -361,7 +374,8 @@ func (c *Client) Backend() Backend { return c.backend }
 
 // Register adds w as the worker for T's kind. It must be called before
 // Start. It returns ErrDuplicateKind if the kind has a worker already,
-// ErrInvalidArgs if T's Kind is empty, and ErrAlreadyStarted after Start.
+// ErrInvalidArgs if T's Kind is empty, longer than MaxKindBytes, or holds
+// a NUL byte or invalid UTF-8, and ErrAlreadyStarted after Start.
 func Register[T Args](c *Client, w Worker[T]) error {
 	var zero T
 	kind, err := kindOf(zero)
@@ -409,6 +423,9 @@ func kindOf(a Args) (kind string, err error) {
 	kind = a.Kind()
 	if kind == "" {
 		return "", invalidJob("Kind", "%T.Kind() returned an empty string", a)
+	}
+	if err := checkText("Kind", kind, MaxKindBytes); err != nil {
+		return "", err
 	}
 	return kind, nil
 }
@@ -524,8 +541,8 @@ func (c *Client) prepareOne(args Args, opts *EnqueueOptions) (InsertParams, erro
 	if o.Queue == "" {
 		o.Queue = DefaultQueue
 	}
-	if !queueNameRE.MatchString(o.Queue) {
-		return InsertParams{}, invalidJob("Queue", "%q must be 1-128 letters, digits, '_', '.', ':' or '-'", o.Queue)
+	if err := checkQueueName("Queue", o.Queue, ErrInvalidArgs); err != nil {
+		return InsertParams{}, err
 	}
 	if o.Priority == 0 {
 		o.Priority = DefaultPriority
@@ -535,6 +552,9 @@ func (c *Client) prepareOne(args Args, opts *EnqueueOptions) (InsertParams, erro
 	}
 	if o.MaxAttempts < 0 {
 		return InsertParams{}, invalidJob("MaxAttempts", "must not be negative, got %d", o.MaxAttempts)
+	}
+	if o.MaxAttempts > MaxAttemptsLimit {
+		return InsertParams{}, invalidJob("MaxAttempts", "%d exceeds the limit of %d", o.MaxAttempts, MaxAttemptsLimit)
 	}
 	if o.MaxAttempts == 0 {
 		o.MaxAttempts = c.cfg.MaxAttempts
@@ -548,6 +568,12 @@ func (c *Client) prepareOne(args Args, opts *EnqueueOptions) (InsertParams, erro
 	runAt := o.RunAt
 	if o.Delay > 0 {
 		runAt = time.Now().Add(o.Delay)
+		if !runAt.Before(maxRunAt) {
+			return InsertParams{}, invalidJob("Delay", "%v puts the run time past the year %d limit", o.Delay, MaxRunAtYear)
+		}
+	}
+	if !runAt.IsZero() && (!runAt.Before(maxRunAt) || runAt.Before(minRunAt)) {
+		return InsertParams{}, invalidJob("RunAt", "%v is outside the years 1 to %d that every backend stores", runAt, MaxRunAtYear-1)
 	}
 	raw, err := json.Marshal(args)
 	if err != nil {
@@ -559,14 +585,15 @@ func (c *Client) prepareOne(args Args, opts *EnqueueOptions) (InsertParams, erro
 	if len(raw) > c.cfg.MaxArgsBytes {
 		return InsertParams{}, invalidJob("args", "%s: encoded size %d bytes exceeds the %d byte limit", kind, len(raw), c.cfg.MaxArgsBytes)
 	}
+	if jsonHasNUL(raw) {
+		return InsertParams{}, invalidJob("args", "%s: a string holds a NUL character (\\u0000), which Postgres cannot store", kind)
+	}
 	key, err := uniqueKey(kind, o.Queue, raw, runAt, o.Unique)
 	if err != nil {
 		return InsertParams{}, err
 	}
-	for k := range o.Metadata {
-		if k == "" {
-			return InsertParams{}, invalidJob("Metadata", "keys must not be empty")
-		}
+	if err := checkMetadata(o.Metadata); err != nil {
+		return InsertParams{}, err
 	}
 	return InsertParams{Kind: kind, Queue: o.Queue, Priority: o.Priority, Args: raw, MaxAttempts: o.MaxAttempts, RunAt: runAt, UniqueKey: key, Metadata: maps.Clone(o.Metadata)}, nil
 }

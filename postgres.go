@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -73,6 +75,7 @@ var (
 	_ Maintainer       = (*PostgresBackend)(nil)
 	_ PeriodicEnqueuer = (*PostgresBackend)(nil)
 	_ ListenReporter   = (*PostgresBackend)(nil)
+	_ SchemaChecker    = (*PostgresBackend)(nil)
 )
 
 // NewPostgres returns a Backend over pool, using the tables in opts.Schema
@@ -129,6 +132,11 @@ func poolAndSchema(pool *pgxpool.Pool, schema string) (string, error) {
 func validSchema(schema string) error {
 	if schema == "" || len(schema) > 63 {
 		return invalidConfig("Schema", "%q must be 1-63 bytes", schema)
+	}
+	// Postgres cuts an identifier at a NUL (so the tables would land in
+	// another schema than the one named) and refuses invalid UTF-8.
+	if strings.IndexByte(schema, 0) >= 0 || !utf8.ValidString(schema) {
+		return invalidConfig("Schema", "%q must be valid UTF-8 without NUL bytes", schema)
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,13 +15,11 @@ import (
 )
 
 // encodeAttemptError encodes one error-history entry for a jsonb
-// parameter. Postgres text, and so jsonb, cannot hold U+0000, and a
-// handler's error may contain it: each NUL is stored as U+FFFD instead,
-// so that recording the failure never fails.
+// parameter. Postgres text, and so jsonb, cannot hold U+0000: the engine
+// already makes a worker's error text storable, and this makes sure of it
+// for any caller of the Backend, so that recording a failure never fails.
 func encodeAttemptError(info AttemptError) ([]byte, error) {
-	info.Error = strings.ReplaceAll(info.Error, "\x00", "\uFFFD")
-	info.Stack = strings.ReplaceAll(info.Stack, "\x00", "\uFFFD")
-	info.Kind = strings.ReplaceAll(info.Kind, "\x00", "\uFFFD")
+	info.Error, info.Stack, info.Kind = storableText(info.Error), storableText(info.Stack), storableText(info.Kind)
 	b, err := json.Marshal(info)
 	if err != nil {
 		return nil, fmt.Errorf("pgqueue: encode attempt error: %w", err)

@@ -119,3 +119,8 @@ func (b *PostgresBackend) EnqueuePeriodic(ctx context.Context, name string, tick
 	}
 	return id, won, nil
 }
+
+// CheckSchema implements SchemaChecker: it returns ErrNotMigrated, saying
+// how to fix it, when the backend's schema lacks the pgqueue tables, and
+// ErrDatabase when the database cannot be reached.
+func (b *PostgresBackend) CheckSchema(ctx context.Context) error { return b.checkMigrated(ctx) }

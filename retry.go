@@ -67,6 +67,11 @@ func (p RetryPolicy) Backoff(attempt int) time.Duration {
 	if p.Jitter > 0 {
 		d *= 1 + p.Jitter*(2*rand.Float64()-1)
 	}
+	if d >= math.MaxInt64 {
+		// Converting a float past the int64 range is undefined (on amd64
+		// it gave a negative wait: an immediate retry).
+		return math.MaxInt64
+	}
 	return time.Duration(d)
 }
 

@@ -1,14 +1,19 @@
 package pgqueue
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"math/big"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -112,8 +117,8 @@ func uniqueKey(kind, queue string, args json.RawMessage, runAt time.Time, u *Uni
 		return "", invalidJob("Unique.ByPeriod", "must not be negative, got %v", u.ByPeriod)
 	}
 	if u.Key != "" {
-		if len(u.Key) > 512 {
-			return "", invalidJob("Unique.Key", "longer than 512 bytes")
+		if err := checkText("Unique.Key", u.Key, MaxUniqueKeyBytes); err != nil {
+			return "", err
 		}
 		return u.Key, nil
 	}
@@ -140,13 +145,145 @@ func uniqueKey(kind, queue string, args json.RawMessage, runAt time.Time, u *Uni
 }
 
 // canonicalJSON re-encodes JSON with sorted object keys, so that equal
-// args give equal keys whatever their field order.
+// args give equal keys whatever their field order. Numbers are read as
+// their literal text, never as float64: decoding into float64 merged
+// distinct integers above 2^53 (and other numbers float64 cannot tell
+// apart) into one key. For compatibility with keys stored by earlier
+// versions, a number is written as encoding/json writes the float64
+// nearest to it whenever that text denotes exactly the same value (every
+// integer up to 2^53, every float a Go float64 or float32 field encodes);
+// only other numbers get a new, exact form (see canonicalNumber).
 func canonicalJSON(raw json.RawMessage) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
 	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
+	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
-	return json.Marshal(v) // encoding/json sorts map keys
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("invalid JSON: data after the top-level value")
+	}
+	var buf bytes.Buffer
+	if err := writeCanonical(&buf, v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// writeCanonical writes v as json.Marshal wrote a decoded value before
+// numbers were kept exact: no spaces, object keys sorted, strings escaped
+// by encoding/json.
+func writeCanonical(buf *bytes.Buffer, v any) error {
+	switch v := v.(type) {
+	case map[string]any:
+		keys := slices.Sorted(maps.Keys(v))
+		buf.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			kb, err := json.Marshal(k)
+			if err != nil {
+				return err
+			}
+			buf.Write(kb)
+			buf.WriteByte(':')
+			if err := writeCanonical(buf, v[k]); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte('}')
+	case []any:
+		buf.WriteByte('[')
+		for i, e := range v {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := writeCanonical(buf, e); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte(']')
+	case json.Number:
+		n, err := canonicalNumber(string(v))
+		if err != nil {
+			return err
+		}
+		buf.WriteString(n)
+	default: // string, bool, nil
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		buf.Write(b)
+	}
+	return nil
+}
+
+// canonicalNumber returns the form of the JSON number lit in a unique key.
+// When encoding/json's text for the float64 nearest to lit denotes exactly
+// lit's value, that text is the form: it is what keys of earlier versions
+// hold, and "1", "1.0" and "1e0" all give "1". Otherwise the form is "#"
+// followed by lit's decimal normal form (see decimalNormal), which no
+// float64 text can equal; it is exact, so distinct numbers never share it,
+// and cheap even for a number like 1e-999999999.
+func canonicalNumber(lit string) (string, error) {
+	norm, err := decimalNormal(lit)
+	if err != nil {
+		return "", err
+	}
+	if f, err := strconv.ParseFloat(lit, 64); err == nil {
+		text, err := json.Marshal(f)
+		if err == nil {
+			if n, err := decimalNormal(string(text)); err == nil && n == norm {
+				return string(text), nil
+			}
+		}
+	}
+	return "#" + norm, nil
+}
+
+// decimalNormal returns the JSON number lit as sign, significant digits
+// with no leading or trailing zeros, "e", and the exponent that makes
+// them lit's value ("-12e3" for -12000, "15e-1" for 1.50); "0" for zero
+// of either sign. Equal values give equal forms.
+func decimalNormal(lit string) (string, error) {
+	bad := fmt.Errorf("invalid JSON number %q", lit)
+	s := lit
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	mant, expText, hasExp := strings.Cut(strings.ToLower(s), "e")
+	intPart, frac, _ := strings.Cut(mant, ".")
+	digits := intPart + frac
+	if intPart == "" || !allDigits(digits) {
+		return "", bad
+	}
+	exp := new(big.Int)
+	if hasExp {
+		if _, ok := exp.SetString(strings.TrimPrefix(expText, "+"), 10); !ok {
+			return "", bad
+		}
+	}
+	trimmed := strings.TrimRight(digits, "0")
+	exp.Add(exp, big.NewInt(int64(len(digits)-len(trimmed)-len(frac))))
+	trimmed = strings.TrimLeft(trimmed, "0")
+	if trimmed == "" {
+		return "0", nil
+	}
+	sign := ""
+	if neg {
+		sign = "-"
+	}
+	return sign + trimmed + "e" + exp.String(), nil
+}
+
+func allDigits(s string) bool {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // hasUnique reports whether any job carries a unique key.

@@ -71,6 +71,7 @@ func Run(t *testing.T, h Harness) {
 		{"Cancel", cancelBehaviours()},
 		{"Limits", limitBehaviours()},
 		{"PauseAndPriority", pausePriorityBehaviours()},
+		{"Hardening", hardeningBehaviours()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
