@@ -247,3 +247,45 @@ func TestAdminRefusesAnUnmigratedSchema(t *testing.T) {
 	require.True(t, errors.Is(err, pgqueue.ErrDatabase), "enqueue into an unmigrated schema: %v", err)
 	require.Contains(t, err.Error(), "Migrate", "the error must point at the migrations")
 }
+
+// A queue is known while it holds jobs or dead letters or is paused or
+// limited; Stats lists it only while it has something to say.
+func TestAdminQueueExistsAndStatsHidesQueuesWithNothingToSay(t *testing.T) {
+	t.Parallel()
+	_, c, a := newAdmin(t)
+	ctx := context.Background()
+	known := func(q string) bool {
+		ok, err := a.QueueExists(ctx, q)
+		require.NoError(t, err)
+		return ok
+	}
+	listed := func() []string {
+		st, err := a.Stats(ctx)
+		require.NoError(t, err)
+		var names []string
+		for _, q := range st.Queues {
+			names = append(names, q.Queue)
+		}
+		return names
+	}
+	require.False(t, known("mail"), "a queue that never had a job is not known")
+	_, err := c.Enqueue(ctx, pingArgs{}, &pgqueue.EnqueueOptions{Queue: "mail"})
+	require.NoError(t, err)
+	require.True(t, known("mail"), "a queue with a waiting job is known")
+
+	require.NoError(t, a.PauseQueue(ctx, "idle"), "pause a queue ahead of its first job")
+	require.True(t, known("idle"), "a paused queue is known")
+	require.Equal(t, []string{"idle", "mail"}, listed(), "Stats lists the paused queue and the one with jobs")
+	_, err = a.ResumeQueue(ctx, "idle")
+	require.NoError(t, err)
+	require.Equal(t, []string{"mail"}, listed(), "a resumed queue with no jobs and no limits says nothing and is left out")
+
+	require.NoError(t, a.SetQueueLimits(ctx, "capped", pgqueue.QueueLimits{MaxRunning: 3}))
+	st, err := a.Stats(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "capped", st.Queues[0].Queue, "a limited queue is listed even when empty")
+	require.Equal(t, 3, st.Queues[0].Limits.MaxRunning, "Stats reports the queue's limits")
+
+	_, err = a.QueueExists(ctx, "bad name!")
+	require.ErrorIs(t, err, pgqueue.ErrInvalidArgs)
+}

@@ -150,42 +150,43 @@ type JobRef struct {
 	Token int64
 }
 
-// JobRow is a job as a Backend stores it.
+// JobRow is a job as a Backend stores it. Its JSON form uses snake_case
+// keys and leaves out times that are not set.
 type JobRow struct {
 	// ID is the job's ID; it stays the same across retries, dead-lettering
 	// and requeueing.
-	ID int64
+	ID int64 `json:"id"`
 	// Kind names the job type.
-	Kind string
+	Kind string `json:"kind"`
 	// Queue is the job's queue.
-	Queue string
+	Queue string `json:"queue"`
 	// Priority is from 1 (runs first) to 10 (runs last).
-	Priority int
+	Priority int `json:"priority"`
 	// Args is the job's payload as stored, in JSON.
-	Args json.RawMessage
+	Args json.RawMessage `json:"args"`
 	// Attempt counts the job's attempts, the current one included: Claim
 	// adds one, RefundAttempt gives one back and RequeueDead resets it to 0.
-	Attempt int
+	Attempt int `json:"attempt"`
 	// MaxAttempts is how many attempts the job gets before it is
 	// dead-lettered.
-	MaxAttempts int
+	MaxAttempts int `json:"max_attempts"`
 	// Errors is the job's error history, oldest first.
-	Errors []AttemptError
+	Errors []AttemptError `json:"errors,omitempty"`
 	// CreatedAt is when the job was first inserted, by the backend's clock.
-	CreatedAt time.Time
+	CreatedAt time.Time `json:"created_at"`
 	// RunAt is when the job is or became due, by the backend's clock.
-	RunAt time.Time
+	RunAt time.Time `json:"run_at"`
 	// AttemptedAt is when the job was last claimed, by the backend's
 	// clock; zero when no claim is on record.
-	AttemptedAt time.Time
+	AttemptedAt time.Time `json:"attempted_at,omitzero"`
 	// LeaseUntil is when the current claim's lease ends unless a heartbeat
 	// extends it; zero when the job is not running.
-	LeaseUntil time.Time
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
 	// Token is the fencing token of the job's latest claim; Ref pairs it
 	// with ID.
-	Token int64
+	Token int64 `json:"token"`
 	// Metadata is what InsertParams.Metadata held; empty when none.
-	Metadata map[string]string
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // Ref returns the row's claim reference.

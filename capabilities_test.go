@@ -46,5 +46,6 @@ func TestCheckQueueName(t *testing.T) {
 		var ve *pgqueue.ValidationError
 		require.ErrorAs(t, err, &ve)
 		require.Equal(t, "queue", ve.Field, "the error names the queue as the invalid thing")
+		require.Contains(t, err.Error(), "invalid queue name", "the message names what is invalid")
 	}
 }

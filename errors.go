@@ -50,10 +50,16 @@ type ValidationError struct {
 	// got -1".
 	Reason string
 	kind   error
+	// label, when set, names the invalid thing in the message instead of
+	// kind's wording ("invalid queue name" rather than "invalid job").
+	label string
 }
 
 // Error says which field was refused and why.
 func (e *ValidationError) Error() string {
+	if e.label != "" {
+		return fmt.Sprintf("pgqueue: invalid %s: %s", e.label, e.Reason)
+	}
 	return fmt.Sprintf("%v: %s: %s", e.kind, e.Field, e.Reason)
 }
 

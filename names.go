@@ -26,5 +26,5 @@ func checkQueueName(field, queue string, kind error) error {
 	if queueNameRE.MatchString(queue) {
 		return nil
 	}
-	return &ValidationError{Field: field, Reason: fmt.Sprintf("queue name %q %s", queue, queueNameRule), kind: kind}
+	return &ValidationError{Field: field, Reason: fmt.Sprintf("%q %s", queue, queueNameRule), kind: kind, label: "queue name"}
 }

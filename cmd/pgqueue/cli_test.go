@@ -269,7 +269,7 @@ func TestCLIQueuePauseResumeAndStats(t *testing.T) {
 		}
 		return true
 	}, 10*time.Second, 50*time.Millisecond, "an empty, resumed, unlimited queue must leave stats")
-	fails(t, cli(t, url, schema, "queue", "pause", "no spaces"), "pause with a bad name", `invalid queue name "no spaces"`)
+	fails(t, cli(t, url, schema, "queue", "pause", "no spaces"), "pause with a bad name", `invalid queue name: "no spaces"`)
 }
 
 func TestCLIJobsCancelAndRetry(t *testing.T) {

@@ -63,7 +63,7 @@ func errorCode(err error) string {
 func errorText(err error) string {
 	var ve *pgqueue.ValidationError
 	msg := err.Error()
-	if errors.As(err, &ve) {
+	if errors.As(err, &ve) && !strings.HasPrefix(ve.Error(), "pgqueue: invalid "+strings.ToLower(ve.Field)) {
 		msg = strings.Replace(msg, ve.Error(), fmt.Sprintf("invalid %s: %s", strings.ToLower(ve.Field), ve.Reason), 1)
 	}
 	msg = strings.Join(strings.Fields(msg), " ")

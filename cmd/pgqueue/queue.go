@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"regexp"
 
 	"github.com/spf13/cobra"
 
@@ -12,29 +10,11 @@ import (
 
 // queueNameRE is the documented queue name syntax, checked here so that a
 // bad name is refused as such before the database is asked.
-var queueNameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
-
 func checkQueueName(name string) error {
-	if !queueNameRE.MatchString(name) {
-		return coded("invalid_argument", fmt.Errorf("invalid queue name %q: a queue name is 1 to 128 of A-Z a-z 0-9 _ . : -", name))
+	if err := pgqueue.CheckQueueName(name); err != nil {
+		return coded("invalid_argument", err)
 	}
 	return nil
-}
-
-// queueKnown reports whether queue holds jobs or dead letters, or has a
-// row in pgqueue_queues (paused once, or limited).
-func queueKnown(ctx context.Context, s *session, queue string) (bool, error) {
-	st, err := s.admin.Stats(ctx)
-	if err != nil {
-		return false, err
-	}
-	for _, q := range st.Queues {
-		if q.Queue == queue {
-			return true, nil
-		}
-	}
-	n, err := s.admin.CountDead(ctx, pgqueue.DeadFilter{Queue: queue})
-	return n > 0, err
 }
 
 func newQueueCmd(g *globals) *cobra.Command {
@@ -52,7 +32,7 @@ func newQueueCmd(g *globals) *cobra.Command {
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
 			ctx := cmd.Context()
 			if !force {
-				known, err := queueKnown(ctx, s, args[0])
+				known, err := s.admin.QueueExists(ctx, args[0])
 				if err != nil {
 					return err
 				}

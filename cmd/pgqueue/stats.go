@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/pgqueue/pgqueue"
@@ -31,38 +29,6 @@ type runningJSON struct {
 	LeaseUntil  *time.Time `json:"lease_until,omitempty"`
 }
 
-// limitedQueues returns the queues with global limits set. Stats has no
-// field for them, so the CLI reads pgqueue_queues itself.
-func limitedQueues(ctx context.Context, s *session) (map[string]bool, error) {
-	rows, err := s.pool.Query(ctx, "SELECT name FROM "+pgx.Identifier{s.schema, "pgqueue_queues"}.Sanitize()+
-		" WHERE max_running IS NOT NULL OR rate_limit IS NOT NULL")
-	if err != nil {
-		return nil, coded("database", fmt.Errorf("read queue limits: %w", err))
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, coded("database", fmt.Errorf("read queue limits: %w", err))
-	}
-	out := make(map[string]bool, len(names))
-	for _, n := range names {
-		out[n] = true
-	}
-	return out, nil
-}
-
-// visibleQueues drops the queues that say nothing: no jobs, not paused,
-// no limits (for example a queue paused by mistake and resumed).
-func visibleQueues(qs []pgqueue.QueueStats, limited map[string]bool) []pgqueue.QueueStats {
-	out := make([]pgqueue.QueueStats, 0, len(qs))
-	for _, q := range qs {
-		if q.Available.N == 0 && q.Scheduled.N == 0 && q.Running.N == 0 && !q.Paused && !limited[q.Queue] {
-			continue
-		}
-		out = append(out, q)
-	}
-	return out
-}
-
 func newStatsCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "stats",
@@ -78,11 +44,6 @@ func newStatsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			limited, err := limitedQueues(ctx, s)
-			if err != nil {
-				return err
-			}
-			st.Queues = visibleQueues(st.Queues, limited)
 			if g.json() {
 				out := statsJSON{At: timeOrNil(st.At), Queues: st.Queues, Running: make([]runningJSON, 0, len(st.Running)), Dead: st.Dead}
 				for _, r := range st.Running {
