@@ -55,10 +55,7 @@ func (c *Client) Cancel(ctx context.Context, id int64) error {
 		return err
 	}
 	// Cancelling a job this very client runs needs no round trip.
-	c.mu.Lock()
-	e := c.engine
-	c.mu.Unlock()
-	if e != nil {
+	if e := c.currentEngine(); e != nil {
 		e.cancelRunning(id)
 	}
 	return nil

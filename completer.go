@@ -97,37 +97,34 @@ func (c *completer) write(batch []completion) {
 	for i, p := range batch {
 		refs[i] = p.ref
 	}
-	backoff := 20 * time.Millisecond
-	for try := 1; ; try++ {
+	var lost []JobRef
+	err := retryWithBackoff(c.e.bgCtx, 5, 20*time.Millisecond, nil, func(int) error {
 		ctx, cancel := context.WithTimeout(c.e.bgCtx, 10*time.Second)
-		lost, err := c.e.backend.Complete(ctx, refs)
-		cancel()
-		if err == nil {
-			if len(lost) > 0 {
-				c.e.c.log.Warn("pgqueue: completed jobs whose lease was lost; they may run again", "count", len(lost))
-			}
-			lostSet := make(map[JobRef]bool, len(lost))
-			for _, r := range lost {
-				lostSet[r] = true
-			}
-			for _, p := range batch {
-				if lostSet[p.ref] {
-					p.recorded(fmt.Errorf("%w: job %d: completion not recorded", ErrLeaseLost, p.ref.ID))
-				} else {
-					p.recorded(nil)
-				}
-			}
-			return
+		defer cancel()
+		var err error
+		lost, err = c.e.backend.Complete(ctx, refs)
+		return err
+	})
+	if err != nil {
+		c.e.c.log.Error("pgqueue: could not record completions; those jobs will run again after their lease", "count", len(refs), "err", err)
+		for _, p := range batch {
+			p.recorded(err)
 		}
-		if try >= 5 || c.e.bgCtx.Err() != nil {
-			c.e.c.log.Error("pgqueue: could not record completions; those jobs will run again after their lease", "count", len(refs), "err", err)
-			for _, p := range batch {
-				p.recorded(err)
-			}
-			return
+		return
+	}
+	if len(lost) > 0 {
+		c.e.c.log.Warn("pgqueue: completed jobs whose lease was lost; they may run again", "count", len(lost))
+	}
+	lostSet := make(map[JobRef]bool, len(lost))
+	for _, r := range lost {
+		lostSet[r] = true
+	}
+	for _, p := range batch {
+		if lostSet[p.ref] {
+			p.recorded(fmt.Errorf("%w: job %d: completion not recorded", ErrLeaseLost, p.ref.ID))
+		} else {
+			p.recorded(nil)
 		}
-		time.Sleep(backoff)
-		backoff *= 2
 	}
 }
 

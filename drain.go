@@ -43,7 +43,7 @@ func (c *Client) Drain(ctx context.Context, queues ...string) (int, error) {
 			return 0, err
 		}
 		if e.queues[name] == nil {
-			e.queues[name] = &queueWorker{name: name, max: 1, wake: make(chan struct{}, 1)}
+			e.queues[name] = e.newQueueFetcher(name, 1)
 		}
 	}
 	ran := 0

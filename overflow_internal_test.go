@@ -21,8 +21,8 @@ func TestHugeDurationsSaturate(t *testing.T) {
 	if got := saturatingAdd(math.MaxInt64, 5*time.Second); got != math.MaxInt64 {
 		t.Fatalf("a JobTimeout of math.MaxInt64 plus ShutdownGrace must saturate, got %v", got)
 	}
-	e := &engine{cfg: Config{PollInterval: time.Second, Queues: map[string]QueueConfig{"q": {RateLimit: &RateLimit{PerSecond: 1e-300}}}}}
-	if got := e.pollInterval("q"); got != time.Second {
+	cfg := Config{PollInterval: time.Second, Queues: map[string]QueueConfig{"q": {RateLimit: &RateLimit{PerSecond: 1e-300}}}}
+	if got := pollInterval(cfg, "q"); got != time.Second {
 		t.Fatalf("a queue limited to 1e-300 jobs per second is polled every PollInterval (1s), got %v", got)
 	}
 }

@@ -114,8 +114,7 @@ func (c *Client) validatePeriodic() error {
 }
 
 // periodicLoop enqueues each periodic job at its ticks until Stop.
-func (e *engine) periodicLoop() {
-	defer e.loopsWG.Done()
+func (e *engine) periodicLoop(ctx context.Context) {
 	pe := e.backend.(PeriodicEnqueuer)
 	now := time.Now()
 	next := make([]time.Time, len(e.cfg.Periodic))
@@ -146,12 +145,12 @@ func (e *engine) periodicLoop() {
 			}
 		}
 		if soonest < 0 {
-			<-e.loopsCtx.Done()
+			<-ctx.Done()
 			return
 		}
 		timer := time.NewTimer(time.Until(next[soonest]))
 		select {
-		case <-e.loopsCtx.Done():
+		case <-ctx.Done():
 			timer.Stop()
 			return
 		case <-timer.C:
@@ -179,18 +178,17 @@ func (e *engine) enqueueTick(pe PeriodicEnqueuer, p PeriodicJob, tick time.Time)
 		// still ahead, stays due now.
 		params.RunAt = tick
 	}
-	for try := 1; try <= 3 && e.loopsCtx.Err() == nil; try++ {
+	_ = retryWithBackoff(e.loopsCtx, 3, 200*time.Millisecond, nil, func(try int) error {
 		ctx, cancel := context.WithTimeout(e.loopsCtx, 10*time.Second)
 		id, won, err := pe.EnqueuePeriodic(ctx, p.Name, tick.UTC(), params)
 		cancel()
-		if err == nil {
-			if won {
-				e.c.log.Info("pgqueue: periodic job enqueued", "name", p.Name, "tick", tick, "id", id)
-				e.wakeQueues(params.Queue)
-			}
-			return
+		switch {
+		case err != nil:
+			e.c.log.Warn("pgqueue: enqueueing periodic job failed", "name", p.Name, "tick", tick, "try", try, "err", err)
+		case won:
+			e.c.log.Info("pgqueue: periodic job enqueued", "name", p.Name, "tick", tick, "id", id)
+			e.wakeQueues(params.Queue)
 		}
-		e.c.log.Warn("pgqueue: enqueueing periodic job failed", "name", p.Name, "tick", tick, "try", try, "err", err)
-		time.Sleep(time.Duration(try) * 200 * time.Millisecond)
-	}
+		return err
+	})
 }

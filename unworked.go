@@ -4,7 +4,9 @@ package pgqueue
 
 import (
 	"context"
+	"log/slog"
 	"maps"
+	"sort"
 	"sync"
 	"time"
 )
@@ -12,64 +14,101 @@ import (
 // unworkedLimit caps the jobs one census looks at per queue.
 const unworkedLimit = 1000
 
-// unworked holds the latest census, per queue.
-type unworked struct {
+// census counts, every interval, the due jobs of the client's queues whose
+// kind it has no worker for and that have waited longer than the
+// interval (KindCensus). It never touches them (another deployment may
+// own the kind); it logs them and keeps the latest count for
+// Client.UnworkedKinds.
+type census struct {
+	store  KindCensus
+	queues []string
+	kinds  []string
+	// interval is Config.UnworkedKindsInterval.
+	interval time.Duration
+	log      *slog.Logger
+
 	mu      sync.Mutex
 	byQueue map[string]map[string]int
-	last    time.Time
+}
+
+// run takes a census every interval until ctx ends.
+func (c *census) run(ctx context.Context) {
+	t := time.NewTicker(c.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.step(ctx)
+	}
+}
+
+// step takes one census, logs what it finds and keeps it. A failed count
+// keeps the previous census.
+func (c *census) step(ctx context.Context) {
+	found := map[string]map[string]int{}
+	for _, name := range c.queues {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		kinds, err := c.store.UnworkedKinds(cctx, name, c.kinds, c.interval, unworkedLimit)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("pgqueue: counting unworked kinds failed", "queue", name, "err", err)
+			}
+			return
+		}
+		found[name] = kinds
+		for kind, n := range kinds {
+			c.log.Warn("pgqueue: due jobs of a kind this client has no worker for are waiting; left for a client that has one",
+				"queue", name, "kind", kind, "count", n, "waited_over", c.interval)
+		}
+	}
+	c.mu.Lock()
+	c.byQueue = found
+	c.mu.Unlock()
+}
+
+// latest returns a copy of the last census; nil before the first.
+func (c *census) latest() map[string]map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byQueue == nil {
+		return nil
+	}
+	out := make(map[string]map[string]int, len(c.byQueue))
+	for q, kinds := range c.byQueue {
+		out[q] = maps.Clone(kinds)
+	}
+	return out
+}
+
+// newCensus returns the census of e's queues, or nil when the backend
+// cannot take one.
+func (e *engine) newCensus() *census {
+	store, ok := e.backend.(KindCensus)
+	if !ok {
+		return nil
+	}
+	queues := make([]string, 0, len(e.queues))
+	for name := range e.queues {
+		queues = append(queues, name)
+	}
+	sort.Strings(queues)
+	return &census{store: store, queues: queues, kinds: e.kinds, interval: e.cfg.UnworkedKindsInterval, log: e.c.log}
 }
 
 // UnworkedKinds returns, per queue this client works, the kinds of due jobs
 // it has no worker for and that have waited longer than
 // Config.UnworkedKindsInterval, with how many (counting at most 1,000 per
 // queue), as of the client's last check (once per that interval while it
-// runs). It returns nil before the first check, when
-// the client is not running, or when the backend cannot tell.
+// runs). It returns nil before the first check, when the client is not
+// running, or when the backend cannot tell.
 func (c *Client) UnworkedKinds() map[string]map[string]int {
-	c.mu.Lock()
-	e := c.engine
-	c.mu.Unlock()
-	if e == nil {
+	e := c.currentEngine()
+	if e == nil || e.census == nil {
 		return nil
 	}
-	e.unworked.mu.Lock()
-	defer e.unworked.mu.Unlock()
-	if e.unworked.byQueue == nil {
-		return nil
-	}
-	out := make(map[string]map[string]int, len(e.unworked.byQueue))
-	for q, kinds := range e.unworked.byQueue {
-		out[q] = maps.Clone(kinds)
-	}
-	return out
-}
-
-// censusKinds takes the unworked-kinds census when it is due and logs what
-// it finds.
-func (e *engine) censusKinds() {
-	census, ok := e.backend.(KindCensus)
-	if !ok || time.Since(e.unworked.last) < e.cfg.UnworkedKindsInterval {
-		return
-	}
-	e.unworked.last = time.Now()
-	found := map[string]map[string]int{}
-	for name := range e.queues {
-		ctx, cancel := context.WithTimeout(e.loopsCtx, 30*time.Second)
-		kinds, err := census.UnworkedKinds(ctx, name, e.kinds, e.cfg.UnworkedKindsInterval, unworkedLimit)
-		cancel()
-		if err != nil {
-			if e.loopsCtx.Err() == nil {
-				e.c.log.Warn("pgqueue: counting unworked kinds failed", "queue", name, "err", err)
-			}
-			return
-		}
-		found[name] = kinds
-		for kind, n := range kinds {
-			e.c.log.Warn("pgqueue: due jobs of a kind this client has no worker for are waiting; left for a client that has one",
-				"queue", name, "kind", kind, "count", n, "waited_over", e.cfg.UnworkedKindsInterval)
-		}
-	}
-	e.unworked.mu.Lock()
-	e.unworked.byQueue = found
-	e.unworked.mu.Unlock()
+	return e.census.latest()
 }

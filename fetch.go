@@ -1,0 +1,127 @@
+package pgqueue
+
+// The queue fetcher: claims a queue's due jobs into its worker slots.
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+)
+
+// queueFetcher claims the due jobs of one queue, as many as the queue has
+// free worker slots, and hands them to the queue's worker goroutines
+// (engine.workLoop) through jobs. It claims when woken (a NOTIFY, a local
+// enqueue, a finished job while there is a backlog) and at least every
+// interval.
+type queueFetcher struct {
+	name string
+	// max is the queue's MaxWorkers: its worker slots on this client.
+	max int
+	// interval is how often the queue is polled without a wake-up (see
+	// pollInterval).
+	interval time.Duration
+	// claim is the template of every claim: queue, kinds, lease, client.
+	claim   ClaimParams
+	backend Backend
+	// claimCtx carries the claims: the engine's background context, so
+	// that Stop cannot abort a claim between the store's commit and our
+	// receipt of its rows.
+	claimCtx context.Context
+	log      *slog.Logger
+	// started is called once per claimed job before it is handed over.
+	started func()
+
+	active  atomic.Int64
+	wake    chan struct{}
+	backlog atomic.Bool
+	// jobs feeds the queue's max long-lived worker goroutines. Reusing
+	// goroutines keeps their grown stacks: a fresh goroutine per job spent
+	// a quarter of the client's CPU growing its stack while decoding args.
+	// Its buffer holds max rows, so handing over never blocks.
+	jobs chan *JobRow
+}
+
+// newQueueFetcher returns the fetcher of queue name for e, with max worker
+// slots.
+func (e *engine) newQueueFetcher(name string, max int) *queueFetcher {
+	return &queueFetcher{
+		name: name, max: max, interval: pollInterval(e.cfg, name),
+		claim:   ClaimParams{Queue: name, Kinds: e.kinds, Lease: e.cfg.LeaseDuration, ClientID: e.cfg.ID},
+		backend: e.backend, claimCtx: e.bgCtx, log: e.c.log, started: func() { e.jobsWG.Add(1) },
+		wake: make(chan struct{}, 1), jobs: make(chan *JobRow, max),
+	}
+}
+
+// poke wakes the fetcher; pokes while it is busy fold into one.
+func (q *queueFetcher) poke() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run claims at once, then whenever woken or polled, until ctx ends.
+func (q *queueFetcher) run(ctx context.Context) {
+	t := time.NewTicker(q.interval)
+	defer t.Stop()
+	for {
+		q.step(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// step claims as many jobs as the queue has free slots, repeating while
+// claims come back full, and hands them over. A failed claim is logged
+// and retried at the next wake-up or poll.
+func (q *queueFetcher) step(ctx context.Context) {
+	for ctx.Err() == nil {
+		free := q.max - int(q.active.Load())
+		if free <= 0 {
+			q.backlog.Store(true)
+			return
+		}
+		p := q.claim
+		p.Limit = free
+		cctx, cancel := context.WithTimeout(q.claimCtx, 10*time.Second)
+		rows, err := q.backend.Claim(cctx, p)
+		cancel()
+		if err != nil {
+			q.log.Warn("pgqueue: claim failed; will retry at the next poll", "queue", q.name, "err", err)
+			return
+		}
+		q.backlog.Store(len(rows) == free)
+		for _, row := range rows {
+			q.active.Add(1)
+			q.started()
+			q.jobs <- row
+		}
+		if len(rows) < free {
+			return
+		}
+	}
+}
+
+// pollInterval is how often a queue is polled. A queue with global limits
+// is polled more often, because slots and tokens free up on other clients
+// (or with time) without any wake-up.
+func pollInterval(cfg Config, queue string) time.Duration {
+	qc := cfg.Queues[queue]
+	d := cfg.PollInterval
+	if qc.GlobalMaxWorkers > 0 {
+		d = min(d, 50*time.Millisecond)
+	}
+	if qc.RateLimit != nil {
+		// Compared as floats: a tiny PerSecond gives a wait past the int64
+		// range, whose conversion to a Duration is undefined.
+		if per := float64(time.Second) / qc.RateLimit.PerSecond; per < float64(d) {
+			d = max(time.Duration(per), 5*time.Millisecond)
+		}
+	}
+	return d
+}

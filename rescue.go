@@ -1,0 +1,61 @@
+package pgqueue
+
+// The rescuer: gives back the jobs of workers that stopped heartbeating.
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// rescuer asks the store, every interval, to requeue or dead-letter the
+// running jobs whose lease ended (Backend.Rescue), and wakes the queues
+// that got jobs back. Any client may rescue; the store lets one at a time.
+type rescuer struct {
+	backend Backend
+	// interval is Config.RescueInterval.
+	interval time.Duration
+	wake     func(queues ...string)
+	log      *slog.Logger
+}
+
+// leaseExpiredError is the error-history entry of a rescued job.
+func leaseExpiredError() AttemptError {
+	return AttemptError{At: time.Now().UTC(), Kind: "lease_expired", Error: "lease expired: the worker holding the job stopped heartbeating (crashed, killed or partitioned)"}
+}
+
+// run rescues every interval until ctx ends.
+func (r *rescuer) run(ctx context.Context) {
+	t := time.NewTicker(r.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.step(ctx)
+	}
+}
+
+// step runs one rescue, logs what it did (and any job the store had to
+// skip), and wakes the queues that got jobs back.
+func (r *rescuer) step(ctx context.Context) RescueResult {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	res, err := r.backend.Rescue(cctx, leaseExpiredError())
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("pgqueue: rescue failed", "err", err)
+		}
+		return res
+	}
+	if res.Requeued+res.DeadLettered > 0 {
+		r.log.Info("pgqueue: rescued jobs with expired leases", "requeued", res.Requeued, "dead_lettered", res.DeadLettered)
+		r.wake(res.Queues...)
+	}
+	if len(res.Skipped) > 0 {
+		r.log.Error("pgqueue: jobs with expired leases could be neither requeued nor dead-lettered; they are left running for an operator", "ids", res.Skipped)
+	}
+	return res
+}
