@@ -61,6 +61,21 @@ func (c *Client) currentEngine() *engine {
 	return c.engine
 }
 
+// onTicker calls step each interval until ctx ends (the first call one
+// interval after the start).
+func onTicker(ctx context.Context, interval time.Duration, step func(context.Context)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		step(ctx)
+	}
+}
+
 // goLoop runs loop in its own goroutine, counted by wg, until ctx ends.
 func goLoop(ctx context.Context, wg *sync.WaitGroup, loop func(context.Context)) {
 	wg.Add(1)

@@ -27,7 +27,7 @@ func PromoteStep(ctx context.Context, b Backend, interval time.Duration, wake fu
 // RescueStep runs one rescuer pass.
 func RescueStep(ctx context.Context, b Backend, wake func(...string)) RescueResult {
 	r := &rescuer{backend: b, interval: time.Hour, wake: wake, log: slog.New(slog.DiscardHandler)}
-	return r.step(ctx)
+	return r.rescue(ctx)
 }
 
 // HeartbeatStep heartbeats refs once and returns those whose runs it

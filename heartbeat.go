@@ -23,18 +23,7 @@ type heartbeater struct {
 }
 
 // run heartbeats every interval until ctx ends.
-func (h *heartbeater) run(ctx context.Context) {
-	t := time.NewTicker(h.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		h.step(ctx)
-	}
-}
+func (h *heartbeater) run(ctx context.Context) { onTicker(ctx, h.interval, h.step) }
 
 // step sends one heartbeat for the held runs and cancels the lost ones.
 // Runs that already completed in their own transaction (CompleteTx), or

@@ -25,22 +25,14 @@ func leaseExpiredError() AttemptError {
 }
 
 // run rescues every interval until ctx ends.
-func (r *rescuer) run(ctx context.Context) {
-	t := time.NewTicker(r.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		r.step(ctx)
-	}
-}
+func (r *rescuer) run(ctx context.Context) { onTicker(ctx, r.interval, r.step) }
 
-// step runs one rescue, logs what it did (and any job the store had to
-// skip), and wakes the queues that got jobs back.
-func (r *rescuer) step(ctx context.Context) RescueResult {
+// step runs one rescue (see rescue).
+func (r *rescuer) step(ctx context.Context) { r.rescue(ctx) }
+
+// rescue runs one rescue, logs what it did (and any job the store had to
+// skip), wakes the queues that got jobs back, and returns what it did.
+func (r *rescuer) rescue(ctx context.Context) RescueResult {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	res, err := r.backend.Rescue(cctx, leaseExpiredError())

@@ -32,18 +32,7 @@ type census struct {
 }
 
 // run takes a census every interval until ctx ends.
-func (c *census) run(ctx context.Context) {
-	t := time.NewTicker(c.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		c.step(ctx)
-	}
-}
+func (c *census) run(ctx context.Context) { onTicker(ctx, c.interval, c.step) }
 
 // step takes one census, logs what it finds and keeps it. A failed count
 // keeps the previous census.

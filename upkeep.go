@@ -19,18 +19,7 @@ type upkeeper struct {
 }
 
 // run calls step every interval until ctx ends.
-func (u *upkeeper) run(ctx context.Context) {
-	t := time.NewTicker(u.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		u.step(ctx)
-	}
-}
+func (u *upkeeper) run(ctx context.Context) { onTicker(ctx, u.interval, u.step) }
 
 // step runs one Maintain, bounded to a minute, and logs its failure.
 func (u *upkeeper) step(ctx context.Context) {
