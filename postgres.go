@@ -36,7 +36,7 @@ type PostgresOptions struct {
 	// NotifyDebounce is how long after an enqueue that sent NOTIFY for a
 	// queue other enqueues of this backend into that queue leave the
 	// NOTIFY out of their own transaction, and are instead announced by
-	// one trailing NOTIFY once they have committed (see notify.go). It
+	// one trailing NOTIFY once they have committed (see postgres_notify.go). It
 	// spares busy producers Postgres's global notify lock at commit, and
 	// adds at most about this much pickup latency to the enqueues it
 	// debounces. Default 2ms; negative: every enqueue transaction sends

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -250,4 +251,47 @@ func TestEnqueueManyReportsAnErrorOnlyWhenNothingWasStored(t *testing.T) {
 	}
 	require.NotZero(t, failed, "no deadline was short enough to fail: the test proved nothing")
 	require.NotZero(t, succeeded, "no deadline was long enough to succeed")
+}
+
+// storedText is what Postgres keeps of a worker's error text: the text
+// itself, with each NUL and each byte of invalid UTF-8 as U+FFFD.
+func storedText(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r == 0 {
+			r = utf8.RuneError
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Any text a handler's error carries is stored, and read back as
+// storedText says, through both writes that record it (reschedule and
+// dead-letter); it used to fail on a NUL.
+func FuzzErrorTextIsStoredAndReadBack(f *testing.F) {
+	for _, seed := range []string{"", "plain", "nul\x00byte", "\x00", "bad utf8 \xff\xfe", "emoji 🎉 and \u2028", strings.Repeat("long ", 2000), "quote \" backslash \\ \u0000 escape"} {
+		f.Add(seed)
+	}
+	b := pgtest.Backend(f)
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, text string) {
+		ids, err := b.Insert(ctx, []pgqueue.InsertParams{{Kind: "fuzz", Queue: "fuzz", Priority: 5, Args: []byte(`{}`), MaxAttempts: 2}})
+		require.NoError(t, err)
+		claim := func() *pgqueue.JobRow {
+			rows, err := b.Claim(ctx, pgqueue.ClaimParams{Queue: "fuzz", Kinds: []string{"fuzz"}, Limit: 1, Lease: time.Minute})
+			require.NoError(t, err)
+			require.Len(t, rows, 1)
+			return rows[0]
+		}
+		row := claim()
+		info := pgqueue.AttemptError{Attempt: 1, Kind: "error", Error: text, Stack: text}
+		require.NoError(t, b.Reschedule(ctx, row.Ref(), pgqueue.RescheduleParams{Error: &info}), "reschedule with error text %q", text)
+		row = claim()
+		require.Equal(t, storedText(text), row.Errors[0].Error, "the rescheduled job's error text, read back")
+		require.NoError(t, b.DeadLetter(ctx, row.Ref(), info), "dead-letter with error text %q", text)
+		d := deadJob(t, b, ids[0])
+		require.Equal(t, storedText(text), d.Errors[1].Error, "the dead letter's error text, read back")
+		require.Equal(t, storedText(text), d.Errors[1].Stack, "the dead letter's stack, read back")
+	})
 }

@@ -128,7 +128,7 @@ func (b *PostgresBackend) insertXact(ctx context.Context, db DBTX, jobs []Insert
 	var xact int64
 	var dupKeys []string
 	// A null channel: the transaction leaves its NOTIFY to the trailing
-	// notifier (notify.go).
+	// notifier (postgres_notify.go).
 	channel := b.notify.channel(b.channel, jobs)
 	if len(jobs) == 1 {
 		j := jobs[0]
