@@ -42,6 +42,14 @@ type Harness struct {
 	// default a key is held across all queues, as on Postgres and
 	// memqueue. The suite checks the backend keeps the scope it declares.
 	UniquePerQueue bool
+	// Poison, when set, damages job id in b's store so that the store
+	// cannot move it as it is (dead-letter it, put it back), as a bug, an
+	// older version or a hand-written write might: for example, on
+	// Postgres a kind too long for the dead-letter table's index, on
+	// Redis a job key that no longer holds a hash. The "Poison" group
+	// then checks that such a job never blocks the others; without it,
+	// that group runs its undecodable-args case only.
+	Poison func(t testing.TB, b pgqueue.Backend, id int64)
 }
 
 // behaviour is one named check of the suite.
@@ -72,6 +80,7 @@ func Run(t *testing.T, h Harness) {
 		{"Limits", limitBehaviours()},
 		{"PauseAndPriority", pausePriorityBehaviours()},
 		{"Hardening", hardeningBehaviours()},
+		{"Poison", poisonBehaviours(h)},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
