@@ -8,6 +8,10 @@
 // a test fails when CI=true and is skipped otherwise, with a message
 // saying how to provide one. Tests never flush the database: each deletes its own
 // prefix's keys when it ends.
+//
+// Tests that need a Redis Cluster find it at PGQUEUE_TEST_REDIS_CLUSTER_ADDRS,
+// which internal/rediscluster/start.sh sets; without it they fail under
+// CI=true and skip otherwise, naming that command.
 package redistest
 
 import (
