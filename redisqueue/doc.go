@@ -137,7 +137,7 @@
 // or until the context ends. A migration that holds a slot half-moved
 // longer than that makes the calls fail with an error wrapping
 // pgqueue.ErrDatabase; the engine retries claims and completions, and an
-// Enqueue returns the error with nothing stored.
+// Enqueue returns the error, the refused queue's jobs not stored.
 //
 // With a failover client (redis.NewFailoverClient) a Sentinel promotion
 // is ridden out by the client: calls fail while no primary answers, then
