@@ -45,7 +45,7 @@ func (b *Backend) Claim(ctx context.Context, p pgqueue.ClaimParams) ([]*pgqueue.
 		keys = append(keys, q.avail(k))
 		args = append(args, k)
 	}
-	res, err := claimScript.Run(ctx, b.rdb, keys, args...).Slice()
+	res, err := claimScript.run(ctx, b, keys, args...).Slice()
 	if err != nil {
 		return nil, wrapErr("claim jobs", err)
 	}
@@ -141,6 +141,6 @@ func (b *Backend) buryClaimed(ctx context.Context, q queueKeys, row *pgqueue.Job
 	if badHistory {
 		reset = "1"
 	}
-	_ = deadLetterScript.Run(ctx, b.rdb, []string{q.running, q.dead},
+	_ = deadLetterScript.run(ctx, b, []string{q.running, q.dead},
 		q.tag, row.ID, row.Token, string(errJSON), reset).Err()
 }

@@ -123,6 +123,30 @@
 // An insert that finds a job key already there (the ID counter went back)
 // fails and stores nothing of its chunk.
 //
+// # Resharding and failover
+//
+// While a queue's slot is being migrated between cluster nodes (redis-cli
+// --cluster reshard, or CLUSTER SETSLOT and MIGRATE), Redis refuses a
+// script whose declared keys are not all on the node it reaches, with
+// TRYAGAIN or an ASK redirection that the target refuses the same way;
+// insert.lua declares its retry guard, a key that never exists
+// beforehand, so inserts into that queue are refused for the whole
+// migration. go-redis follows a few redirections and gives up; the
+// backend then resends the call (those replies come before a script
+// starts, so nothing ran) with a backoff from 5ms to 100ms, for up to 10s
+// or until the context ends. A migration that holds a slot half-moved
+// longer than that makes the calls fail with an error wrapping
+// pgqueue.ErrDatabase; the engine retries claims and completions, and an
+// Enqueue returns the error, the refused queue's jobs not stored.
+//
+// With a failover client (redis.NewFailoverClient) a Sentinel promotion
+// is ridden out by the client: calls fail while no primary answers, then
+// reach the promoted replica. Replication is asynchronous, so writes the
+// old primary acknowledged but had not yet sent are lost: enqueues
+// acknowledged in the last milliseconds before the crash, and claims or
+// completions (those jobs run again). The ID counter may then be behind
+// the IDs already handed out, so an ID may be given to a second job.
+//
 // # Damaged data
 //
 // Redis does not undo the writes of a script that fails half-way, so no

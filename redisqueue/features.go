@@ -110,7 +110,7 @@ func (b *Backend) EnqueuePeriodic(ctx context.Context, name string, tick time.Ti
 	q := b.queue(job.Queue)
 	args := []any{q.tag, b.channel, job.Queue, index[job.Queue], id, name, micros(tick)}
 	args = appendJobs(args, []pgqueue.InsertParams{job}, []int{0}, metadata)
-	out, err := periodicScript.Run(ctx, b.rdb, []string{q.sched}, args...).Int64Slice()
+	out, err := periodicScript.run(ctx, b, []string{q.sched}, args...).Int64Slice()
 	if err != nil {
 		return 0, false, wrapErr("enqueue periodic job", err)
 	}
@@ -155,7 +155,7 @@ func (b *Backend) SetQueueLimits(ctx context.Context, queue string, l pgqueue.Qu
 		rate, burst = strconv.FormatFloat(r.PerSecond, 'g', -1, 64), strconv.Itoa(r.Burst)
 	}
 	q := b.queue(queue)
-	err = setLimitsScript.Run(ctx, b.rdb, []string{q.config}, l.MaxRunning, rate, burst).Err()
+	err = setLimitsScript.run(ctx, b, []string{q.config}, l.MaxRunning, rate, burst).Err()
 	return wrapErr("set queue limits", err)
 }
 
@@ -188,7 +188,7 @@ func (b *Backend) ResumeQueue(ctx context.Context, queue string) (bool, error) {
 		return false, err
 	}
 	q := b.queue(queue)
-	n, err := resumeScript.Run(ctx, b.rdb, []string{q.config}, b.channel, queue).Int64()
+	n, err := resumeScript.run(ctx, b, []string{q.config}, b.channel, queue).Int64()
 	if err != nil {
 		return false, wrapErr("resume queue", err)
 	}

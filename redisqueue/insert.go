@@ -202,7 +202,7 @@ func (b *Backend) insertOneTrip(ctx context.Context, jobs []pgqueue.InsertParams
 		args = append(args, q.tag, name, len(groups[name]))
 		args = appendJobs(args, jobs, groups[name], metadata)
 	}
-	res, err := enqueueScript.Run(ctx, b.rdb, keys, args...).Int64Slice()
+	res, err := enqueueScript.run(ctx, b, keys, args...).Int64Slice()
 	if err != nil {
 		return 0, nil, wrapErr("insert jobs", err)
 	}
@@ -250,7 +250,7 @@ func (b *Backend) alloc(ctx context.Context, n int, names []string) (int64, map[
 	for _, name := range names {
 		args = append(args, name)
 	}
-	res, err := allocScript.Run(ctx, b.rdb, []string{b.k.ids, b.k.queues, b.k.queueIndex}, args...).Int64Slice()
+	res, err := allocScript.run(ctx, b, []string{b.k.ids, b.k.queues, b.k.queueIndex}, args...).Int64Slice()
 	if err != nil {
 		return 0, nil, wrapErr("allocate job IDs", err)
 	}

@@ -146,7 +146,7 @@ func (b *Backend) Reschedule(ctx context.Context, ref pgqueue.JobRef, p pgqueue.
 	if p.RefundAttempt {
 		refund = "1"
 	}
-	n, err := rescheduleScript.Run(ctx, b.rdb, []string{q.running, q.sched},
+	n, err := rescheduleScript.run(ctx, b, []string{q.running, q.sched},
 		q.tag, b.channel, q.name, ref.ID, ref.Token, p.Delay.Microseconds(), errJSON, refund, errorStamp()).Int64()
 	if err != nil {
 		return wrapErr("reschedule job", err)
@@ -181,7 +181,7 @@ func (b *Backend) DeadLetter(ctx context.Context, ref pgqueue.JobRef, info pgque
 	if !ok {
 		return fmt.Errorf("%w: job %d", pgqueue.ErrLeaseLost, ref.ID)
 	}
-	n, err := deadLetterScript.Run(ctx, b.rdb, []string{q.running, q.dead},
+	n, err := deadLetterScript.run(ctx, b, []string{q.running, q.dead},
 		q.tag, ref.ID, ref.Token, string(errJSON), "0").Int64()
 	if err != nil {
 		return wrapErr("dead-letter job", err)

@@ -116,7 +116,7 @@ func (b *Backend) Rescue(ctx context.Context, info pgqueue.AttemptError) (pgqueu
 		return res, err
 	}
 	token := lockToken()
-	got, err := lockScript.Run(ctx, b.rdb, []string{b.k.rescue}, token, rescueLockTTL.Milliseconds()).Int64()
+	got, err := lockScript.run(ctx, b, []string{b.k.rescue}, token, rescueLockTTL.Milliseconds()).Int64()
 	if err != nil {
 		return res, wrapErr("take the rescue lock", err)
 	}
@@ -189,7 +189,7 @@ func (b *Backend) unlockRescue(ctx context.Context, token string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	for try := 0; try < 3 && ctx.Err() == nil; try++ {
-		if unlockScript.Run(ctx, b.rdb, []string{b.k.rescue}, token).Err() == nil {
+		if unlockScript.run(ctx, b, []string{b.k.rescue}, token).Err() == nil {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)

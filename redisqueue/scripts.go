@@ -3,6 +3,8 @@ package redisqueue
 import (
 	"context"
 	"embed"
+	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -64,12 +66,13 @@ type call struct {
 // pipeline), and returns each call's command in order together with the
 // first error. Calls the server did not know the script of are run again
 // one by one with the EVAL fallback; they had not run (NOSCRIPT is returned
-// before a script starts).
+// before a script starts). So are calls a cluster refused because their
+// slot is moving (see run).
 func (b *Backend) runAll(ctx context.Context, calls []call) ([]*redis.Cmd, error) {
 	cmds := make([]*redis.Cmd, len(calls))
 	if len(calls) == 1 {
 		c := calls[0]
-		cmds[0] = c.s.Run(ctx, b.rdb, c.keys, c.args...)
+		cmds[0] = c.s.run(ctx, b, c.keys, c.args...)
 		return cmds, cmds[0].Err()
 	}
 	_, _ = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -80,13 +83,63 @@ func (b *Backend) runAll(ctx context.Context, calls []call) ([]*redis.Cmd, error
 	})
 	var first error
 	for i, cmd := range cmds {
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") || b.slotMoving(cmd.Err()) {
 			c := calls[i]
-			cmds[i] = c.s.Run(ctx, b.rdb, c.keys, c.args...)
+			cmds[i] = c.s.run(ctx, b, c.keys, c.args...)
 		}
 		if err := cmds[i].Err(); err != nil && first == nil {
 			first = err
 		}
 	}
 	return cmds, first
+}
+
+// slotMoveWait bounds how long a script call keeps being resent while a
+// cluster refuses it because its slot is being migrated.
+const slotMoveWait = 10 * time.Second
+
+// run runs s (EVALSHA, falling back to EVAL) on b's client. On a cluster
+// it rides out a resharding of the keys' slot: while the slot is half
+// migrated, Redis refuses a script whose declared keys are not all on the
+// node it reaches (TRYAGAIN, or ASK to the target, which refuses it the
+// same way), and insert.lua always declares a key that does not exist
+// yet, so it is refused for the whole migration. go-redis follows a few
+// redirections and gives up; run resends the call, with a backoff from
+// 5ms to 100ms, for up to slotMoveWait or until ctx ends. Those replies
+// come before a script starts, so a resent call has not run before.
+func (s *script) run(ctx context.Context, b *Backend, keys []string, args ...any) *redis.Cmd {
+	cmd := s.Run(ctx, b.rdb, keys, args...)
+	if !b.slotMoving(cmd.Err()) {
+		return cmd
+	}
+	deadline := time.Now().Add(slotMoveWait)
+	pause := 5 * time.Millisecond
+	for b.slotMoving(cmd.Err()) && time.Now().Before(deadline) {
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return cmd
+		case <-t.C:
+		}
+		pause = min(2*pause, 100*time.Millisecond)
+		cmd = s.Run(ctx, b.rdb, keys, args...)
+	}
+	return cmd
+}
+
+// slotMoving reports whether err is a cluster's refusal to run a command
+// while its slot moves or the cluster reconfigures: replies sent before
+// the command runs. Always false on a plain or failover client.
+func (b *Backend) slotMoving(err error) bool {
+	if err == nil || b.plain {
+		return false
+	}
+	msg := err.Error()
+	for _, p := range []string{"TRYAGAIN", "ASK ", "MOVED ", "CLUSTERDOWN"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }

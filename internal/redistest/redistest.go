@@ -8,6 +8,10 @@
 // a test fails when CI=true and is skipped otherwise, with a message
 // saying how to provide one. Tests never flush the database: each deletes its own
 // prefix's keys when it ends.
+//
+// Tests that need a Redis Cluster find it at PGQUEUE_TEST_REDIS_CLUSTER_ADDRS,
+// which internal/rediscluster/start.sh sets; without it they fail under
+// CI=true and skip otherwise, naming that command.
 package redistest
 
 import (
@@ -17,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,36 +221,106 @@ func Backend(t testing.TB) *redisqueue.Backend {
 }
 
 // EnvClusterAddrs names the variable listing the nodes of a Redis Cluster
-// (host:port,host:port,...) for the tests that run on one. There is no
-// fallback: without it those tests are skipped, even under CI=true.
+// (host:port,host:port,...) for the tests that run on one.
+// internal/rediscluster/start.sh starts a three-primary cluster on free
+// loopback ports and prints the line that sets it.
 const EnvClusterAddrs = "PGQUEUE_TEST_REDIS_CLUSTER_ADDRS"
 
-// ClusterBackend returns a redisqueue Backend over a cluster client on the
-// nodes in PGQUEUE_TEST_REDIS_CLUSTER_ADDRS, under a fresh prefix whose
-// keys are deleted from every master when the test ends. It skips the test
-// when the variable is unset.
-func ClusterBackend(t testing.TB) *redisqueue.Backend {
+// StartClusterCommand is the command that starts a cluster for the tests
+// and sets PGQUEUE_TEST_REDIS_CLUSTER_ADDRS, run from the repository root.
+const StartClusterCommand = `eval "$(internal/rediscluster/start.sh)"`
+
+// ClusterAddrs returns the nodes in PGQUEUE_TEST_REDIS_CLUSTER_ADDRS.
+// Unlike a standalone Redis there is no fallback: without the variable the
+// test fails under CI=true and is skipped otherwise, with the command that
+// starts a cluster. A cluster that is set but does not answer, or is not
+// cluster_state:ok, fails the test.
+func ClusterAddrs(t testing.TB) []string {
 	t.Helper()
 	addrs := os.Getenv(EnvClusterAddrs)
 	if addrs == "" {
-		servicetest.Skip(t, fmt.Sprintf("no Redis Cluster for tests: set %s=host:port,... to run this test on one", EnvClusterAddrs))
+		msg := fmt.Sprintf("no Redis Cluster for tests: start one with %s (sets %s=host:port,...; internal/rediscluster/stop.sh stops it)", StartClusterCommand, EnvClusterAddrs)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + " [CI=true: failing instead of skipping]")
+		}
+		servicetest.Skip(t, msg)
 	}
+	list := strings.Split(addrs, ",")
+	clusterOnce.Do(func() { clusterErr = clusterOK(list) })
+	if clusterErr != nil {
+		t.Fatalf("%s=%s is set but unusable (tests fail rather than skip then): %v", EnvClusterAddrs, addrs, clusterErr)
+	}
+	return list
+}
+
+var (
+	clusterOnce sync.Once
+	clusterErr  error
+)
+
+// clusterOK checks that the first node answers and the cluster is whole.
+func clusterOK(addrs []string) error {
+	c := redis.NewClient(&redis.Options{Addr: addrs[0]})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	info, err := c.ClusterInfo(ctx).Result()
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(info, "cluster_state:ok") {
+		return fmt.Errorf("%s reports %q, not cluster_state:ok", addrs[0], strings.SplitN(info, "\r\n", 2)[0])
+	}
+	return nil
+}
+
+// ClusterClient returns a cluster client on the test cluster named name
+// (CLIENT SETNAME), closed when the test ends. opts, when not nil, is
+// used as the base (Addrs and ClientName are set here).
+func ClusterClient(t testing.TB, name string, opts *redis.ClusterOptions) *redis.ClusterClient {
+	t.Helper()
+	o := redis.ClusterOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	o.Addrs = ClusterAddrs(t)
+	o.ClientName = name
+	c := redis.NewClusterClient(&o)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// ClusterPrefix returns a key prefix no other test uses, and deletes every
+// key under it from every primary of the test cluster when the test ends.
+func ClusterPrefix(t testing.TB) string {
+	t.Helper()
+	addrs := ClusterAddrs(t)
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	prefix := "pgqt-" + hex.EncodeToString(b[:])
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ","), ClientName: prefix})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+		defer c.Close()
 		err := c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
 			return DeletePrefix(ctx, node, prefix)
 		})
 		if err != nil {
 			t.Logf("redistest: delete keys of prefix %s: %v", prefix, err)
 		}
-		_ = c.Close()
 	})
-	backend, err := redisqueue.New(c, &redisqueue.Options{Prefix: prefix})
+	return prefix
+}
+
+// ClusterBackend returns a redisqueue Backend over a cluster client on the
+// nodes in PGQUEUE_TEST_REDIS_CLUSTER_ADDRS, under a fresh prefix whose
+// keys are deleted from every primary when the test ends. Without the
+// variable it fails under CI=true and skips otherwise (see ClusterAddrs).
+func ClusterBackend(t testing.TB) *redisqueue.Backend {
+	t.Helper()
+	prefix := ClusterPrefix(t)
+	backend, err := redisqueue.New(ClusterClient(t, prefix, nil), &redisqueue.Options{Prefix: prefix})
 	if err != nil {
 		t.Fatalf("redistest: new backend: %v", err)
 	}
