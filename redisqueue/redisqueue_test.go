@@ -22,6 +22,15 @@ func TestConformance(t *testing.T) {
 	queuetest.Run(t, queuetest.Harness{
 		UniquePerQueue: true, // see the package doc: keys live in the queue's hash slot
 		NewBackend:     func(t testing.TB) pgqueue.Backend { return redistest.Backend(t) },
+		// A job key that no longer holds a hash, as a bug or a stray write
+		// could leave it: the queuetest jobs are in queue "default".
+		Poison: func(t testing.TB, b pgqueue.Backend, id int64) {
+			t.Helper()
+			rb := b.(*redisqueue.Backend)
+			if err := admin(t).Set(context.Background(), jobKey(rb, pgqueue.DefaultQueue, id), "not a hash", 0).Err(); err != nil {
+				t.Fatalf("poison job %d: %v", id, err)
+			}
+		},
 	})
 }
 
