@@ -1,15 +1,15 @@
 package pgqueue
 
+// The optional Backend interfaces: what a backend may do beyond storing
+// and handing out jobs. The Client and Admin find them with a type
+// assertion and report ErrUnsupported where one is missing. The Postgres
+// backend implements all of them (postgres.go lists them).
+
 import (
 	"context"
 	"errors"
 	"time"
 )
-
-// The optional Backend interfaces: what a backend may do beyond storing
-// and handing out jobs. The Client and Admin find them with a type
-// assertion and report ErrUnsupported where one is missing. The Postgres
-// backend implements all of them (postgres.go lists them).
 
 // ErrUnsupported is returned when the backend lacks the optional interface
 // an operation needs (for example cancelling on a backend without
@@ -106,4 +106,14 @@ type SchemaChecker interface {
 	// error saying what is missing and how to fix it (ErrNotMigrated on
 	// Postgres).
 	CheckSchema(ctx context.Context) error
+}
+
+// UniqueInserter is an optional Backend interface for backends that
+// enforce InsertParams.UniqueKey. The Client refuses unique jobs on a
+// backend without it.
+type UniqueInserter interface {
+	// InsertUnique stores the jobs whose unique key (if any) is not held by
+	// a waiting or running job, and reports each job's outcome in order.
+	// Within one batch, the first job with a key wins.
+	InsertUnique(ctx context.Context, jobs []InsertParams) ([]InsertResult, error)
 }

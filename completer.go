@@ -1,5 +1,7 @@
 package pgqueue
 
+// The completer: successful completions gathered and written in batches.
+
 import (
 	"context"
 	"fmt"

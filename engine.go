@@ -1,5 +1,7 @@
 package pgqueue
 
+// The engine: Start and Stop, and the wiring of the background loops.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,7 @@
 package pgqueue
 
+// The errors the Client and backends return, and ValidationError.
+
 import (
 	"errors"
 	"fmt"

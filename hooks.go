@@ -1,5 +1,7 @@
 package pgqueue
 
+// Middleware, enqueue middleware and events (JobMeta, Event, Subscribe).
+
 import (
 	"context"
 	"encoding/json"

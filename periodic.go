@@ -1,5 +1,8 @@
 package pgqueue
 
+// Periodic jobs: Every and Cron schedules, their validation, and the loop
+// that enqueues each tick once across clients.
+
 import (
 	"context"
 	"fmt"

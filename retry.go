@@ -1,5 +1,7 @@
 package pgqueue
 
+// Retry policy: exponential backoff with jitter, Permanent and Snooze.
+
 import (
 	"errors"
 	"fmt"

@@ -1,5 +1,9 @@
 package pgqueue
 
+// Running one claimed job: the worker goroutines, the handler call with its
+// middleware and timeout, and recording the outcome so that the event
+// reports what was stored.
+
 import (
 	"context"
 	"errors"
@@ -7,10 +11,6 @@ import (
 	"runtime/debug"
 	"time"
 )
-
-// Running one claimed job: the worker goroutines, the handler call with its
-// middleware and timeout, and recording the outcome so that the event
-// reports what was stored.
 
 // workLoop runs the queue's jobs one at a time until the queue closes.
 func (e *engine) workLoop(q *queueFetcher) {

@@ -1,8 +1,10 @@
 package pgqueue
 
+// Unique jobs: UniqueOpts, the key derivation, InsertResult and
+// DuplicateError.
+
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -73,16 +75,6 @@ type InsertResult struct {
 	// Duplicate is true when the job was not stored because its unique key
 	// was held; ID then names the holder.
 	Duplicate bool
-}
-
-// UniqueInserter is an optional Backend interface for backends that
-// enforce InsertParams.UniqueKey. The Client refuses unique jobs on a
-// backend without it.
-type UniqueInserter interface {
-	// InsertUnique stores the jobs whose unique key (if any) is not held by
-	// a waiting or running job, and reports each job's outcome in order.
-	// Within one batch, the first job with a key wins.
-	InsertUnique(ctx context.Context, jobs []InsertParams) ([]InsertResult, error)
 }
 
 // ResultIDs turns InsertUnique results into the IDs Backend.Insert

@@ -1,5 +1,7 @@
 package pgqueue
 
+// The input limits every backend shares, and the checks that apply them.
+
 import (
 	"fmt"
 	"math"

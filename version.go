@@ -1,5 +1,7 @@
 package pgqueue
 
+// pgqueue.Version, read from the build info.
+
 import "runtime/debug"
 
 // modulePath is the import path of the pgqueue module.

@@ -1,5 +1,8 @@
 package pgqueue
 
+// Workers: typed work units, the state of a running job, and the set of
+// running jobs.
+
 import (
 	"context"
 	"encoding/json"
