@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
@@ -34,16 +35,22 @@ const commitCheckTimeout = 10 * time.Second
 // caller never retries a batch that is in fact stored. If even that
 // cannot be learnt, the error wraps ErrCommitUnknown.
 func (b *PostgresBackend) insertAtomic(ctx context.Context, jobs []InsertParams) ([]InsertResult, error) {
-	tx, err := b.pool.Begin(ctx)
+	conn, err := b.pool.Acquire(ctx)
 	if err != nil {
-		return nil, dbErr("begin insert", err)
+		return nil, dbErr("insert jobs", err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	// A connection left inside the transaction (an error before COMMIT)
+	// is closed by the pool on release, which rolls the transaction back.
+	defer conn.Release()
+	tx := &pipelinedBegin{conn: conn.Conn()}
 	res, xact, err := b.insertXact(ctx, tx, jobs)
+	if err == nil {
+		err = tx.err
+	}
 	if err != nil {
 		return nil, err
 	}
-	commitErr := tx.Commit(ctx)
+	_, commitErr := conn.Exec(ctx, "COMMIT")
 	if commitErr == nil || xact == 0 {
 		// Nothing inserted (every job a duplicate): nothing to lose.
 		return res, nil
@@ -63,6 +70,127 @@ func (b *PostgresBackend) insertAtomic(ctx context.Context, jobs []InsertParams)
 		return nil, dbErr("commit insert", commitErr)
 	}
 }
+
+// pipelinedBegin is a DBTX on one connection whose first statement is
+// sent in one round trip with the BEGIN that opens the transaction, so
+// that an atomic batch insert costs one round trip more than an
+// autocommit one (its COMMIT), not two. Later statements run on the
+// connection as they are. err holds a failed BEGIN.
+type pipelinedBegin struct {
+	conn  *pgx.Conn
+	begun bool
+	err   error
+}
+
+// Exec implements DBTX.
+func (p *pipelinedBegin) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if p.begun {
+		return p.conn.Exec(ctx, sql, args...)
+	}
+	rows, err := p.Query(ctx, sql, args...)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	rows.Close()
+	return rows.CommandTag(), rows.Err()
+}
+
+// Query implements DBTX.
+func (p *pipelinedBegin) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if p.begun {
+		return p.conn.Query(ctx, sql, args...)
+	}
+	p.begun = true
+	batch := &pgx.Batch{}
+	batch.Queue("BEGIN")
+	batch.Queue(sql, args...)
+	br := p.conn.SendBatch(ctx, batch)
+	if _, err := br.Exec(); err != nil {
+		p.err = err
+		_ = br.Close()
+		return errRows{err}, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		_ = br.Close()
+		return errRows{err}, err
+	}
+	return &batchRows{Rows: rows, br: br}, nil
+}
+
+// QueryRow implements DBTX.
+func (p *pipelinedBegin) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	rows, err := p.Query(ctx, sql, args...)
+	if err != nil {
+		return errRow{err}
+	}
+	return rowOf{rows}
+}
+
+// batchRows are the rows of a batch's last statement; closing them closes
+// the batch.
+type batchRows struct {
+	pgx.Rows
+	br     pgx.BatchResults
+	closed bool
+	err    error
+}
+
+func (r *batchRows) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	r.Rows.Close()
+	r.err = r.br.Close()
+}
+
+func (r *batchRows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return err
+	}
+	return r.err
+}
+
+// rowOf is the first row of rows, as pgx.Row.
+type rowOf struct{ rows pgx.Rows }
+
+func (r rowOf) Scan(dest ...any) error {
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		r.rows.Close()
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
+}
+
+// errRows are pgx.Rows that failed with err before any row: like pgx's
+// own, Query never returns nil rows, so callers may collect them and meet
+// the error there.
+type errRows struct{ err error }
+
+func (errRows) Close()                                       {}
+func (r errRows) Err() error                                 { return r.err }
+func (errRows) CommandTag() pgconn.CommandTag                { return pgconn.CommandTag{} }
+func (errRows) FieldDescriptions() []pgconn.FieldDescription { return nil }
+func (errRows) Next() bool                                   { return false }
+func (r errRows) Scan(...any) error                          { return r.err }
+func (r errRows) Values() ([]any, error)                     { return nil, r.err }
+func (errRows) RawValues() [][]byte                          { return nil }
+func (errRows) Conn() *pgx.Conn                              { return nil }
+func (errRows) TypeMap() *pgtype.Map                         { return nil }
+
+// errRow is a pgx.Row whose Scan returns err.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 // xactCommitted reports whether transaction xact committed, waiting
 // while it is still in progress, for at most commitCheckTimeout.
