@@ -83,7 +83,7 @@ func (e *engine) cancelIfCancelled(id int64) {
 		case len(lost) == 0:
 			e.c.log.Warn("pgqueue: ignored a cancellation message for a job that is still held (not sent by a cancel?)", "job_id", id)
 		default:
-			st.cancel(ErrJobCancelled)
+			st.stop(ErrJobCancelled)
 		}
 	}
 }
@@ -92,7 +92,7 @@ func (e *engine) cancelIfCancelled(id int64) {
 func (e *engine) cancelRunning(id int64) {
 	for _, st := range e.running.snapshot() {
 		if st.ref.ID == id {
-			st.cancel(ErrJobCancelled)
+			st.stop(ErrJobCancelled)
 		}
 	}
 }

@@ -60,10 +60,10 @@ func CensusStep(ctx context.Context, store KindCensus, queues, kinds []string, i
 
 // FetchStep runs one fetch of queue with max free slots and returns what
 // it handed over and whether it saw a backlog.
-func FetchStep(ctx context.Context, b Backend, queue string, kinds []string, max int) ([]*JobRow, bool) {
-	q := &queueFetcher{name: queue, max: max, interval: time.Hour, backend: b, claimCtx: ctx, log: slog.New(slog.DiscardHandler),
-		claim: ClaimParams{Queue: queue, Kinds: kinds, Lease: time.Minute, ClientID: "test"}, started: func() {},
-		wake: make(chan struct{}, 1), jobs: make(chan *JobRow, max)}
+func FetchStep(ctx context.Context, b Backend, queue string, kinds []string, max, ahead int) ([]*JobRow, bool) {
+	q := &queueFetcher{name: queue, max: max, ahead: ahead, interval: time.Hour, backend: b, claimCtx: ctx, log: slog.New(slog.DiscardHandler),
+		claim: ClaimParams{Queue: queue, Kinds: kinds, Lease: time.Minute, ClientID: "test"}, claimed: func(*JobRow) {},
+		wake: make(chan struct{}, 1), jobs: make(chan *JobRow, max+ahead)}
 	q.step(ctx)
 	close(q.jobs)
 	var out []*JobRow
@@ -72,3 +72,6 @@ func FetchStep(ctx context.Context, b Backend, queue string, kinds []string, max
 	}
 	return out, q.backlog.Load()
 }
+
+// ClaimAhead is claimAhead, for the external tests.
+func ClaimAhead(cfg Config, queue string, max int) int { return claimAhead(cfg, queue, max) }

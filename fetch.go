@@ -18,6 +18,9 @@ type queueFetcher struct {
 	name string
 	// max is the queue's MaxWorkers: its worker slots on this client.
 	max int
+	// ahead is how many jobs may be claimed ahead of free worker slots,
+	// waiting in jobs with their leases kept alive (see claimAhead).
+	ahead int
 	// interval is how often the queue is polled without a wake-up (see
 	// pollInterval).
 	interval time.Duration
@@ -29,8 +32,8 @@ type queueFetcher struct {
 	// receipt of its rows.
 	claimCtx context.Context
 	log      *slog.Logger
-	// started is called once per claimed job before it is handed over.
-	started func()
+	// claimed is called once per claimed job before it is handed over.
+	claimed func(*JobRow)
 
 	active  atomic.Int64
 	wake    chan struct{}
@@ -38,19 +41,46 @@ type queueFetcher struct {
 	// jobs feeds the queue's max long-lived worker goroutines. Reusing
 	// goroutines keeps their grown stacks: a fresh goroutine per job spent
 	// a quarter of the client's CPU growing its stack while decoding args.
-	// Its buffer holds max rows, so handing over never blocks.
+	// Its buffer holds max+ahead rows, so handing over never blocks.
 	jobs chan *JobRow
+}
+
+// claimAheadMinWorkers is the fewest MaxWorkers for which a queue claims
+// ahead. With few workers, one job claimed ahead is a large share of the
+// queue, and a higher-priority job enqueued meanwhile would wait behind
+// it; with many, claims of at least half the slots are what lets a drain
+// run at the store's speed instead of one small claim per finished job.
+const claimAheadMinWorkers = 8
+
+// claimAhead is how many jobs a queue with max worker slots claims ahead
+// of its free slots: max, when max is at least claimAheadMinWorkers and
+// the queue has no global limits (a job claimed ahead would hold a slot
+// or a token that another client could use now), else none.
+func claimAhead(cfg Config, queue string, max int) int {
+	qc := cfg.Queues[queue]
+	if max < claimAheadMinWorkers || qc.GlobalMaxWorkers > 0 || qc.RateLimit != nil {
+		return 0
+	}
+	return max
 }
 
 // newQueueFetcher returns the fetcher of queue name for e, with max worker
 // slots.
 func (e *engine) newQueueFetcher(name string, max int) *queueFetcher {
+	ahead := claimAhead(e.cfg, name, max)
 	return &queueFetcher{
-		name: name, max: max, interval: pollInterval(e.cfg, name),
+		name: name, max: max, ahead: ahead, interval: pollInterval(e.cfg, name),
 		claim:   ClaimParams{Queue: name, Kinds: e.kinds, Lease: e.cfg.LeaseDuration, ClientID: e.cfg.ID},
-		backend: e.backend, claimCtx: e.bgCtx, log: e.c.log, started: func() { e.jobsWG.Add(1) },
-		wake: make(chan struct{}, 1), jobs: make(chan *JobRow, max),
+		backend: e.backend, claimCtx: e.bgCtx, log: e.c.log, claimed: e.claimed,
+		wake: make(chan struct{}, 1), jobs: make(chan *JobRow, max+ahead),
 	}
+}
+
+// claimed records a job the fetcher claimed, before it reaches a worker:
+// from then on Stop waits for it, and heartbeats keep its lease.
+func (e *engine) claimed(row *JobRow) {
+	e.jobsWG.Add(1)
+	e.running.add(&jobState{ref: row.Ref(), client: e.c})
 }
 
 // poke wakes the fetcher; pokes while it is busy fold into one.
@@ -76,13 +106,16 @@ func (q *queueFetcher) run(ctx context.Context) {
 	}
 }
 
-// step claims as many jobs as the queue has free slots, repeating while
-// claims come back full, and hands them over. A failed claim is logged
-// and retried at the next wake-up or poll.
+// step claims as many jobs as the queue has free slots, plus the jobs it
+// may claim ahead, repeating while claims come back full, and hands them
+// over. With a claim-ahead allowance it waits until at least half of it
+// is free, so that a busy queue claims in large batches rather than one
+// small claim per finished job. A failed claim is logged and retried at
+// the next wake-up or poll.
 func (q *queueFetcher) step(ctx context.Context) {
 	for ctx.Err() == nil {
-		free := q.max - int(q.active.Load())
-		if free <= 0 {
+		free := q.max + q.ahead - int(q.active.Load())
+		if free <= 0 || (q.ahead > 0 && free < q.ahead/2) {
 			q.backlog.Store(true)
 			return
 		}
@@ -98,7 +131,7 @@ func (q *queueFetcher) step(ctx context.Context) {
 		q.backlog.Store(len(rows) == free)
 		for _, row := range rows {
 			q.active.Add(1)
-			q.started()
+			q.claimed(row)
 			q.jobs <- row
 		}
 		if len(rows) < free {

@@ -36,7 +36,7 @@ func (h *heartbeater) step(ctx context.Context) {
 	byRef := make(map[JobRef]*jobState, len(states))
 	now := time.Now()
 	for _, st := range states {
-		if st.completedTx.Load() || (!st.abandonAt.IsZero() && now.After(st.abandonAt)) {
+		if st.completedTx.Load() || st.abandoned(now) {
 			continue
 		}
 		refs = append(refs, st.ref)
@@ -54,7 +54,7 @@ func (h *heartbeater) step(ctx context.Context) {
 	}
 	for _, ref := range lost {
 		if st := byRef[ref]; st != nil {
-			st.cancel(ErrLeaseLost)
+			st.stop(ErrLeaseLost)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,10 +95,106 @@ func TestFetcherStepFillsFreeSlotsAndNotesABacklog(t *testing.T) {
 		insertJob(t, b, "q", "ping", time.Time{})
 	}
 	insertJob(t, b, "q", "other", time.Time{})
-	rows, backlog := pgqueue.FetchStep(context.Background(), b, "q", []string{"ping"}, 2)
+	rows, backlog := pgqueue.FetchStep(context.Background(), b, "q", []string{"ping"}, 2, 0)
 	require.Len(t, rows, 2, "two free slots take two jobs")
 	require.True(t, backlog, "a full claim means more may be waiting")
-	rows, backlog = pgqueue.FetchStep(context.Background(), b, "q", []string{"ping"}, 2)
+	rows, backlog = pgqueue.FetchStep(context.Background(), b, "q", []string{"ping"}, 2, 0)
 	require.Len(t, rows, 1, "one ping job is left; the other kind is not ours")
 	require.False(t, backlog)
+}
+
+// With claim-ahead, a fetcher claims its free slots plus its allowance in
+// one claim, and waits for half the allowance to free before the next.
+func TestFetcherClaimsAheadInLargeBatches(t *testing.T) {
+	t.Parallel()
+	b := memqueue.New()
+	for range 50 {
+		insertJob(t, b, "q", "ping", time.Time{})
+	}
+	rows, backlog := pgqueue.FetchStep(context.Background(), b, "q", []string{"ping"}, 10, 10)
+	require.Len(t, rows, 20, "10 free slots and 10 ahead make one claim of 20")
+	require.True(t, backlog)
+
+	require.Equal(t, 16, pgqueue.ClaimAhead(pgqueue.Config{}, "q", 16), "a queue of 16 workers claims 16 ahead")
+	require.Zero(t, pgqueue.ClaimAhead(pgqueue.Config{}, "q", 4), "a small queue claims nothing ahead, so priorities stay exact")
+	limited := pgqueue.Config{Queues: map[string]pgqueue.QueueConfig{"q": {MaxWorkers: 16, GlobalMaxWorkers: 20}}}
+	require.Zero(t, pgqueue.ClaimAhead(limited, "q", 16), "a queue with global limits claims nothing ahead")
+}
+
+// Jobs claimed ahead wait for a worker with their leases kept alive: with
+// a lease far shorter than the wait, none is rescued and run twice.
+func TestJobsClaimedAheadKeepTheirLeases(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Backend(t)
+	const workers, jobs = 8, 24
+	var mu sync.Mutex
+	runs := map[int]int{}
+	cfg := pgqueue.Config{
+		Queues:        map[string]pgqueue.QueueConfig{pgqueue.DefaultQueue: {MaxWorkers: workers}},
+		LeaseDuration: 300 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond, RescueInterval: 50 * time.Millisecond,
+	}
+	other, err := pgqueue.New(b, pgqueue.Config{})
+	require.NoError(t, err)
+	for i := range jobs {
+		_, err := other.Enqueue(context.Background(), pingArgs{Seq: i}, nil)
+		require.NoError(t, err)
+	}
+	startClient(t, b, cfg, func(ctx context.Context, j *pgqueue.Job[pingArgs]) error {
+		mu.Lock()
+		runs[j.Args.Seq]++
+		mu.Unlock()
+		time.Sleep(400 * time.Millisecond) // longer than the lease: the jobs behind wait past it
+		return nil
+	})
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(runs) == jobs
+	}, 30*time.Second, 20*time.Millisecond, "every job should run")
+	time.Sleep(500 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	for seq, n := range runs {
+		require.Equal(t, 1, n, "job %d ran %d times: a job claimed ahead lost its lease while it waited", seq, n)
+	}
+}
+
+// Stop puts back the jobs claimed ahead without running them, and without
+// spending their attempt.
+func TestStopReleasesJobsClaimedAheadUnrun(t *testing.T) {
+	t.Parallel()
+	b := memqueue.New()
+	const workers = 8
+	c, err := pgqueue.New(b, pgqueue.Config{Queues: map[string]pgqueue.QueueConfig{pgqueue.DefaultQueue: {MaxWorkers: workers}}})
+	require.NoError(t, err)
+	gate := make(chan struct{})
+	var ran sync.WaitGroup
+	ran.Add(workers)
+	var started atomic.Int32
+	require.NoError(t, pgqueue.Register(c, pgqueue.WorkFunc[pingArgs](func(ctx context.Context, j *pgqueue.Job[pingArgs]) error {
+		if started.Add(1) <= workers {
+			ran.Done()
+		}
+		<-gate
+		return nil
+	})))
+	ctx := context.Background()
+	for i := range 3 * workers {
+		_, err := c.Enqueue(ctx, pingArgs{Seq: i}, nil)
+		require.NoError(t, err)
+	}
+	require.NoError(t, c.Start(ctx))
+	ran.Wait()
+	stopped := make(chan error, 1)
+	go func() { stopped <- c.Stop(ctx) }()
+	time.Sleep(50 * time.Millisecond)
+	close(gate)
+	require.NoError(t, <-stopped)
+	require.EqualValues(t, workers, started.Load(), "only the jobs that had a worker run; those claimed ahead are put back unrun")
+	rows, err := b.Claim(ctx, pgqueue.ClaimParams{Queue: pgqueue.DefaultQueue, Kinds: []string{"ping"}, Limit: 100, Lease: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, rows, 2*workers, "the 16 jobs not run are available again")
+	for _, r := range rows {
+		require.Equal(t, 1, r.Attempt, "job %d: a job put back unrun keeps its attempt", r.ID)
+	}
 }

@@ -21,7 +21,11 @@ func (e *engine) workLoop(q *queueFetcher) {
 
 func (e *engine) execute(q *queueFetcher, row *JobRow) {
 	ctx, cancel := context.WithCancelCause(e.jobsCtx)
-	st := &jobState{ref: row.Ref(), cancel: cancel, client: e.c}
+	st := e.running.get(row.Ref())
+	if st == nil {
+		st = &jobState{ref: row.Ref(), client: e.c}
+		e.running.add(st)
+	}
 	defer func() {
 		e.running.remove(row.Ref())
 		cancel(nil)
@@ -40,17 +44,41 @@ func (e *engine) execute(q *queueFetcher, row *JobRow) {
 		})
 		return
 	}
+	if e.loopsCtx.Err() != nil {
+		// Stop began while the job waited for a worker (it was claimed
+		// ahead): put it back unstarted, without spending its attempt.
+		werr := e.record(row, "release unstarted on shutdown", func(ctx context.Context) error {
+			return e.backend.Reschedule(ctx, row.Ref(), RescheduleParams{RefundAttempt: true})
+		})
+		ev := Event{Kind: EventReleased}
+		if werr != nil {
+			ev = Event{Kind: EventLeaseLost, Err: werr}
+		}
+		ev.Job, ev.At = metaOf(row), time.Now()
+		e.c.events.publish(ev)
+		return
+	}
 	timeout := e.cfg.JobTimeout
 	if t := unit.jobTimeout(); t > 0 {
 		timeout = t
 	}
+	var abandonAt time.Time
 	if timeout > 0 {
 		var stop context.CancelFunc
 		ctx, stop = context.WithTimeoutCause(ctx, timeout, errJobTimeout)
 		defer stop()
-		st.abandonAt = time.Now().Add(saturatingAdd(timeout, e.cfg.ShutdownGrace))
+		abandonAt = time.Now().Add(saturatingAdd(timeout, e.cfg.ShutdownGrace))
 	}
-	e.running.add(st)
+	if cause := st.begin(cancel, abandonAt); cause != nil {
+		// Lost or cancelled while it waited for a worker: the store no
+		// longer holds it for us, so it must not run.
+		kind := EventLeaseLost
+		if errors.Is(cause, ErrJobCancelled) {
+			kind = EventCancelled
+		}
+		e.c.events.publish(Event{Kind: kind, Err: cause, Job: metaOf(row), At: time.Now()})
+		return
+	}
 
 	meta := metaOf(row)
 	h := Handler(func(ctx context.Context, _ *JobMeta) error { return unit.run(ctx, row, st) })

@@ -53,18 +53,54 @@ func (u *typedUnit[T]) run(ctx context.Context, row *JobRow, st *jobState) (err 
 	return u.worker.Work(ctx, job)
 }
 
-// jobState is the engine's record of one running job.
+// jobState is the engine's record of one claimed job, from its claim
+// (a job claimed ahead waits for a worker, its lease kept alive like a
+// running job's) to the end of its run.
 type jobState struct {
-	ref    JobRef
-	cancel context.CancelCauseFunc
-	// abandonAt, when set, is when a run that ignores its timeout stops
-	// having its lease renewed.
-	abandonAt time.Time
+	ref JobRef
 	// completedTx is set once CompleteTx committed the completion inside
 	// the worker's own transaction (or at least was sent: if that
 	// transaction rolls back, the lease expires and the job runs again).
 	completedTx atomic.Bool
 	client      *Client
+
+	mu sync.Mutex
+	// cancel cancels the run's context; nil until the run begins.
+	cancel context.CancelCauseFunc
+	// stopCause is why the job was stopped before its run began (lease
+	// lost, cancelled); the run then does not start.
+	stopCause error
+	// abandonAt, when set, is when a run that ignores its timeout stops
+	// having its lease renewed.
+	abandonAt time.Time
+}
+
+// stop cancels the run with cause, or, when it has not begun, makes sure
+// it never does.
+func (st *jobState) stop(cause error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.cancel != nil {
+		st.cancel(cause)
+	} else if st.stopCause == nil {
+		st.stopCause = cause
+	}
+}
+
+// begin records the run's cancel function and abandon time, and returns
+// why the job was stopped while it waited (nil: run it).
+func (st *jobState) begin(cancel context.CancelCauseFunc, abandonAt time.Time) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.cancel, st.abandonAt = cancel, abandonAt
+	return st.stopCause
+}
+
+// abandoned reports whether the run outlived its timeout plus grace at now.
+func (st *jobState) abandoned(now time.Time) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return !st.abandonAt.IsZero() && now.After(st.abandonAt)
 }
 
 // runningSet is the jobs this client holds, for heartbeats and shutdown.
@@ -83,6 +119,13 @@ func (s *runningSet) add(st *jobState) {
 	}
 	s.jobs[st.ref] = st
 	s.mu.Unlock()
+}
+
+// get returns the state of the claim ref; nil when it is not held.
+func (s *runningSet) get(ref JobRef) *jobState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.jobs[ref]
 }
 
 func (s *runningSet) remove(ref JobRef) {
