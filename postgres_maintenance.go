@@ -79,13 +79,25 @@ func (b *PostgresBackend) PromoteDue(ctx context.Context) (PromoteResult, error)
 	return res, nil
 }
 
-// Vacuum thresholds: the jobs table is vacuumed when it holds more than
-// vacuumMinDead dead rows and more dead rows than live ones, at most once
-// per vacuumMinGap.
+// Vacuum thresholds: the jobs table is vacuumed when it holds at least
+// vacuumMinDead dead rows and at least one dead row for every
+// vacuumLivePerDead live ones, at most once per vacuumMinGap. During a
+// drain every job leaves two dead rows (its claim and its completion), and
+// the claim index fills with entries the claim must step over: waiting
+// for as many dead rows as live ones let claims slow down by half before
+// the first vacuum. The live share keeps a table of a million waiting jobs
+// from being vacuumed (its indexes scanned whole) every few seconds.
 const (
-	vacuumMinDead = 20000
-	vacuumMinGap  = 2 * time.Second
+	vacuumMinDead     = 20000
+	vacuumLivePerDead = 4
+	vacuumMinGap      = 2 * time.Second
 )
+
+// vacuumDue reports whether a jobs table with dead and live rows, last
+// vacuumed sinceLast ago (negative: never), needs a vacuum now.
+func vacuumDue(dead, live int64, sinceLast time.Duration) bool {
+	return dead >= vacuumMinDead && dead*vacuumLivePerDead >= live && (sinceLast < 0 || sinceLast >= vacuumMinGap)
+}
 
 // vacuumState remembers whether vacuuming is possible at all.
 type vacuumState struct {
@@ -93,7 +105,7 @@ type vacuumState struct {
 }
 
 // Maintain implements Maintainer: it vacuums the jobs table when dead rows
-// pile up faster than autovacuum removes them (one client at a time, by
+// pile up faster than autovacuum removes them (see vacuumDue) (one client at a time, by
 // advisory lock). When the role may not vacuum the table (it does not own
 // it), Maintain returns that error once and then stops trying; autovacuum
 // alone is left to do the job.
@@ -113,7 +125,11 @@ func (b *PostgresBackend) Maintain(ctx context.Context) error {
 	if err != nil {
 		return dbErr("check dead rows", err)
 	}
-	if dead < vacuumMinDead || dead < live || (since.Valid && since.Float64 < vacuumMinGap.Seconds()) {
+	sinceLast := time.Duration(-1)
+	if since.Valid {
+		sinceLast = time.Duration(since.Float64 * float64(time.Second))
+	}
+	if !vacuumDue(dead, live, sinceLast) {
 		return nil
 	}
 	conn, err := b.pool.Acquire(ctx)
