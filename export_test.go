@@ -75,3 +75,11 @@ func FetchStep(ctx context.Context, b Backend, queue string, kinds []string, max
 
 // ClaimAhead is claimAhead, for the external tests.
 func ClaimAhead(cfg Config, queue string, max int) int { return claimAhead(cfg, queue, max) }
+
+// CeilingStatements renders, for schema, the statements the pgbench
+// ceiling scripts run: the claim's plan settings, the claim and the
+// completion.
+func CeilingStatements(schema string) (claimPlan, claim, complete string, err error) {
+	q, err := renderQueries(schema)
+	return q.ClaimPlan, q.Claim, q.Complete, err
+}

@@ -1,0 +1,6 @@
+BEGIN;
+{{claim_plan}};
+WITH claimed AS ({{claim}}) SELECT array_agg(id) AS ids, array_agg(lease_token) AS tokens FROM claimed
+\gset
+DELETE FROM {{jobs}} WHERE id = ANY(:ids::bigint[]);
+COMMIT;

@@ -1,0 +1,4 @@
+BEGIN;
+{{claim_plan}};
+{{claim}};
+COMMIT;
