@@ -221,4 +221,3 @@ func (b *Backend) QueueStats(ctx context.Context) (*pgqueue.Stats, error) {
 	slices.SortFunc(st.Dead, func(x, y pgqueue.KindCount) int { return cmp.Compare(x.Kind, y.Kind) })
 	return st, nil
 }
-
