@@ -1,29 +1,41 @@
 package pgqueue
 
-// Admin, the operator's API over a Postgres schema: stats, job lookup,
-// cancel and retry, dead-letter counts and queue limits.
+// Admin, the operator's API over any Backend: stats, job lookup and
+// listing, cancel and retry, bulk actions, dead letters and queue limits.
+// The Postgres backend's Stats lives here too (PostgresBackend.QueueStats).
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// Admin is the operator's API over a Postgres queue: statistics, dead
-// letters, pausing queues, cancelling and retrying jobs. The pgqueue CLI
-// is a thin shell around it, and dashboards can use it directly. It needs
-// no running Client.
+// Admin is the operator's API over a queue store: statistics, listing and
+// searching jobs, bulk actions, dead letters, pausing queues, cancelling
+// and retrying jobs. The pgqueue CLI is a thin shell around it, and
+// dashboards can use it directly. It needs no running Client.
+//
+// It works on any Backend: each method uses an optional interface
+// (JobLister, JobActor, StatsReporter, Canceller, QueuePauser,
+// QueueLimiter) and returns ErrUnsupported when the backend lacks it. The
+// Postgres backend, memqueue and redisqueue implement all of them.
 type Admin struct {
-	b *PostgresBackend
+	b  Backend
+	pg *PostgresBackend // nil unless b is the Postgres backend
 }
 
-// NewAdmin returns an Admin over b's schema.
-func NewAdmin(b *PostgresBackend) *Admin { return &Admin{b: b} }
+// NewAdmin returns an Admin over b (a *PostgresBackend, a memqueue or
+// redisqueue Backend, or any other). It does not contact the store.
+func NewAdmin(b Backend) *Admin {
+	pg, _ := b.(*PostgresBackend)
+	return &Admin{b: b, pg: pg}
+}
 
 // StatsExactLimit is the count up to which Stats counts jobs exactly;
 // past it, a count is the query planner's estimate (Count.Estimated).
@@ -114,16 +126,27 @@ type Stats struct {
 
 // Stats reports, per queue, its jobs by state, whether it is paused and
 // its lag; the running jobs and their lease deadlines; and dead letters by
-// kind. It stays fast on tables of millions of rows: queues and kinds are
-// found by skipping through indexes, and counts are exact up to
-// StatsExactLimit and planner estimates beyond. It returns ErrNotMigrated
-// when the schema has no pgqueue tables.
+// kind. On Postgres it stays fast on tables of millions of rows: queues
+// and kinds are found by skipping through indexes, and counts are exact up
+// to StatsExactLimit and planner estimates beyond; it returns
+// ErrNotMigrated when the schema has no pgqueue tables. It returns
+// ErrUnsupported on a backend without StatsReporter.
 func (a *Admin) Stats(ctx context.Context) (*Stats, error) {
-	if err := a.b.checkMigrated(ctx); err != nil {
+	r, ok := a.b.(StatsReporter)
+	if !ok {
+		return nil, unsupported("Stats", "StatsReporter", a.b)
+	}
+	return r.QueueStats(ctx)
+}
+
+// QueueStats implements StatsReporter: see Admin.Stats.
+func (b *PostgresBackend) QueueStats(ctx context.Context) (*Stats, error) {
+	a := &Admin{b: b, pg: b}
+	if err := b.checkMigrated(ctx); err != nil {
 		return nil, err
 	}
 	st := &Stats{Queues: []QueueStats{}, Running: []RunningJob{}, Dead: []KindCount{}}
-	rows, _ := a.b.pool.Query(ctx, a.b.q.QueueList)
+	rows, _ := a.pg.pool.Query(ctx, a.pg.q.QueueList)
 	queues, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (QueueStats, error) {
 		var (
 			qs          QueueStats
@@ -145,16 +168,16 @@ func (a *Admin) Stats(ctx context.Context) (*Stats, error) {
 	for _, qs := range queues {
 		var oldest pgtype.Timestamptz
 		var a1, s1, r1 int64
-		if err := a.b.pool.QueryRow(ctx, a.b.q.StatsQueue, qs.Queue, StatsExactLimit).Scan(&a1, &s1, &r1, &oldest, &st.At); err != nil {
+		if err := a.pg.pool.QueryRow(ctx, a.pg.q.StatsQueue, qs.Queue, StatsExactLimit).Scan(&a1, &s1, &r1, &oldest, &st.At); err != nil {
 			return nil, dbErr("queue stats", err)
 		}
-		if qs.Available, err = a.estimateOver(ctx, a1, a.b.q.statsEstimate(StateAvailable), qs.Queue); err != nil {
+		if qs.Available, err = a.estimateOver(ctx, a1, a.pg.q.statsEstimate(StateAvailable), qs.Queue); err != nil {
 			return nil, err
 		}
-		if qs.Scheduled, err = a.estimateOver(ctx, s1, a.b.q.statsEstimate(StateScheduled), qs.Queue); err != nil {
+		if qs.Scheduled, err = a.estimateOver(ctx, s1, a.pg.q.statsEstimate(StateScheduled), qs.Queue); err != nil {
 			return nil, err
 		}
-		if qs.Running, err = a.estimateOver(ctx, r1, a.b.q.statsEstimate(StateRunning), qs.Queue); err != nil {
+		if qs.Running, err = a.estimateOver(ctx, r1, a.pg.q.statsEstimate(StateRunning), qs.Queue); err != nil {
 			return nil, err
 		}
 		if oldest.Valid && st.At.After(oldest.Time) {
@@ -166,7 +189,7 @@ func (a *Admin) Stats(ctx context.Context) (*Stats, error) {
 		st.At = time.Now()
 	}
 
-	rows, _ = a.b.pool.Query(ctx, a.b.q.StatsRunning, 100)
+	rows, _ = a.pg.pool.Query(ctx, a.pg.q.StatsRunning, 100)
 	st.Running, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (RunningJob, error) {
 		var (
 			r                 RunningJob
@@ -180,7 +203,7 @@ func (a *Admin) Stats(ctx context.Context) (*Stats, error) {
 		return nil, dbErr("running jobs", err)
 	}
 
-	rows, _ = a.b.pool.Query(ctx, a.b.q.StatsDead, StatsExactLimit)
+	rows, _ = a.pg.pool.Query(ctx, a.pg.q.StatsDead, StatsExactLimit)
 	dead, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (KindCount, error) {
 		var k KindCount
 		err := row.Scan(&k.Kind, &k.Count.N)
@@ -190,7 +213,7 @@ func (a *Admin) Stats(ctx context.Context) (*Stats, error) {
 		return nil, dbErr("dead letters by kind", err)
 	}
 	for i := range dead {
-		if dead[i].Count, err = a.estimateOver(ctx, dead[i].Count.N, a.b.q.StatsDeadEstimate, dead[i].Kind); err != nil {
+		if dead[i].Count, err = a.estimateOver(ctx, dead[i].Count.N, a.pg.q.StatsDeadEstimate, dead[i].Kind); err != nil {
 			return nil, err
 		}
 	}
@@ -210,7 +233,7 @@ func (a *Admin) estimateOver(ctx context.Context, exact int64, explain string, a
 		} `json:"Plan"`
 	}
 	var raw []byte
-	if err := a.b.pool.QueryRow(ctx, explain, arg).Scan(&raw); err != nil {
+	if err := a.pg.pool.QueryRow(ctx, explain, arg).Scan(&raw); err != nil {
 		return Count{}, dbErr("estimate count", err)
 	}
 	if err := json.Unmarshal(raw, &plan); err != nil || len(plan) == 0 {
@@ -234,45 +257,75 @@ func (b *PostgresBackend) checkMigrated(ctx context.Context) error {
 	return nil
 }
 
-// CheckMigrated returns nil when the schema holds the current pgqueue
-// tables, ErrNotMigrated (saying how to fix it) when it does not, and
-// ErrDatabase when the database cannot be reached.
-func (a *Admin) CheckMigrated(ctx context.Context) error { return a.b.checkMigrated(ctx) }
+// CheckMigrated returns nil when the store is ready: on Postgres when the
+// schema holds the current pgqueue tables, ErrNotMigrated (saying how to
+// fix it) when it does not, and ErrDatabase when the database cannot be
+// reached. Backends without SchemaChecker are always ready.
+func (a *Admin) CheckMigrated(ctx context.Context) error {
+	if c, ok := a.b.(SchemaChecker); ok {
+		return c.CheckSchema(ctx)
+	}
+	return nil
+}
 
 // PauseQueue stops every client from claiming jobs of queue. Jobs already
 // running finish; new jobs can still be enqueued. Pausing a paused queue
 // is a no-op. The pause is stored, so it outlives client restarts, and it
-// applies at each client's next claim. ErrInvalidArgs for a bad name.
+// applies at each client's next claim. ErrInvalidArgs for a bad name,
+// ErrUnsupported on a backend without QueuePauser.
 func (a *Admin) PauseQueue(ctx context.Context, queue string) error {
-	return a.b.PauseQueue(ctx, queue)
+	p, ok := a.b.(QueuePauser)
+	if !ok {
+		return unsupported("PauseQueue", "QueuePauser", a.b)
+	}
+	return p.PauseQueue(ctx, queue)
 }
 
 // ResumeQueue lets clients claim from a paused queue again and wakes them.
-// It reports whether the queue was paused.
+// It reports whether the queue was paused. ErrUnsupported on a backend
+// without QueuePauser.
 func (a *Admin) ResumeQueue(ctx context.Context, queue string) (bool, error) {
-	return a.b.ResumeQueue(ctx, queue)
+	p, ok := a.b.(QueuePauser)
+	if !ok {
+		return false, unsupported("ResumeQueue", "QueuePauser", a.b)
+	}
+	return p.ResumeQueue(ctx, queue)
 }
 
-// JobInfo is a job in the queue table, in any state.
+// JobInfo is a job in any state the store keeps: waiting, running or dead.
 type JobInfo struct {
 	JobRow
-	// State is available, scheduled or running: dead letters are not in
-	// the queue table.
+	// State is available, scheduled, running or dead.
 	State State `json:"state"`
 	// ClaimedBy is the ID (Config.ID) of the client holding a running job;
-	// empty for a waiting one.
+	// empty for a waiting one, and on backends that do not record it.
 	ClaimedBy string `json:"claimed_by,omitempty"`
+	// FinishedAt is when the job was dead-lettered; zero for a job that is
+	// waiting or running.
+	FinishedAt time.Time `json:"finished_at,omitzero"`
 }
 
-// Job returns a job of the queue table. It returns ErrJobNotFound when the
-// job is not there (it may have completed, or be a dead letter: see
-// ListDead).
+// Job returns a waiting or running job. It returns ErrJobNotFound when the
+// job is neither (it may have completed, or be a dead letter: see DeadJob
+// and FindJob), and ErrUnsupported on a backend without JobLister.
 func (a *Admin) Job(ctx context.Context, id int64) (*JobInfo, error) {
+	if a.pg != nil {
+		return a.pg.job(ctx, id)
+	}
+	info, err := a.FindJob(ctx, id)
+	if err == nil && info.State == StateDead {
+		return nil, fmt.Errorf("%w: %d is a dead letter", ErrJobNotFound, id)
+	}
+	return info, err
+}
+
+// job reads one job of the Postgres queue table.
+func (b *PostgresBackend) job(ctx context.Context, id int64) (*JobInfo, error) {
 	var (
 		info  JobInfo
 		state string
 	)
-	err := scanJobColumns(a.b.pool.QueryRow(ctx, a.b.q.JobGet, id), &info.JobRow, &state, &info.ClaimedBy)
+	err := scanJobColumns(b.pool.QueryRow(ctx, b.q.JobGet, id), &info.JobRow, &state, &info.ClaimedBy)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %d", ErrJobNotFound, id)
 	}
@@ -283,26 +336,83 @@ func (a *Admin) Job(ctx context.Context, id int64) (*JobInfo, error) {
 	return &info, nil
 }
 
-// CancelJob cancels a job: see PostgresBackend.CancelJob.
-func (a *Admin) CancelJob(ctx context.Context, id int64) error { return a.b.CancelJob(ctx, id) }
+// FindJob returns a job in any state the store keeps, dead letters
+// included (State dead). It returns ErrJobNotFound for a job that
+// completed or never existed, and ErrUnsupported on a backend without
+// JobLister.
+func (a *Admin) FindJob(ctx context.Context, id int64) (*JobInfo, error) {
+	page, err := a.ListJobs(ctx, JobFilter{IDs: []int64{id}, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(page.Jobs) == 0 {
+		return nil, fmt.Errorf("%w: %d", ErrJobNotFound, id)
+	}
+	return page.Jobs[0], nil
+}
+
+// CancelJob cancels a job, waiting or running: it moves to the dead
+// letters with a "cancelled" error, and a running job's worker is told to
+// stop. ErrJobNotFound when the job is not waiting or running,
+// ErrUnsupported on a backend without Canceller.
+func (a *Admin) CancelJob(ctx context.Context, id int64) error {
+	c, ok := a.b.(Canceller)
+	if !ok {
+		return unsupported("CancelJob", "Canceller", a.b)
+	}
+	return c.CancelJob(ctx, id)
+}
 
 // RetryJob makes a job run as soon as a worker is free: a waiting job
 // (scheduled for later or waiting for a retry) becomes due now, and a dead
 // letter is requeued with its attempts reset. It returns ErrJobRunning for
-// a running job and ErrJobNotFound for an unknown ID.
+// a running job, ErrJobNotFound for an unknown ID, and ErrUnsupported on a
+// backend other than Postgres without JobLister and JobActor.
 func (a *Admin) RetryJob(ctx context.Context, id int64) error {
+	if a.pg != nil {
+		return a.pgRetryJob(ctx, id)
+	}
+	actor, ok := a.b.(JobActor)
+	if !ok {
+		return unsupported("RetryJob", "JobActor", a.b)
+	}
+	info, err := a.FindJob(ctx, id)
+	if err != nil {
+		return err
+	}
+	action := BulkRetry
+	switch info.State {
+	case StateRunning:
+		return runningErr(info)
+	case StateAvailable:
+		return nil // due already
+	case StateDead:
+		action = BulkRequeueDead
+	}
+	n, err := actor.ActOnJobs(ctx, action, []JobTarget{{ID: id, Queue: info.Queue}})
+	if err != nil || n > 0 {
+		return err
+	}
+	return a.whyNotWaiting(ctx, id)
+}
+
+func (a *Admin) pgRetryJob(ctx context.Context, id int64) error {
 	var n, woken int64
-	if err := a.b.pool.QueryRow(ctx, a.b.q.JobRetry, id, a.b.channel).Scan(&n, &woken); err != nil {
+	if err := a.pg.pool.QueryRow(ctx, a.pg.q.JobRetry, id, a.pg.channel).Scan(&n, &woken); err != nil {
 		return dbErr("retry job", err)
 	}
 	if n > 0 {
 		return nil
 	}
-	moved, err := a.b.RequeueDead(ctx, []int64{id})
+	moved, err := a.pg.RequeueDead(ctx, []int64{id})
 	if err != nil || moved > 0 {
 		return err
 	}
 	return a.whyNotWaiting(ctx, id)
+}
+
+func runningErr(info *JobInfo) error {
+	return fmt.Errorf("%w: job %d (held by %s until %s)", ErrJobRunning, info.ID, info.ClaimedBy, info.LeaseUntil.Format(time.RFC3339))
 }
 
 // whyNotWaiting explains why a job could not be changed as a waiting job.
@@ -312,13 +422,13 @@ func (a *Admin) whyNotWaiting(ctx context.Context, id int64) error {
 		return err
 	}
 	if info.State == StateRunning {
-		return fmt.Errorf("%w: job %d (held by %s until %s)", ErrJobRunning, id, info.ClaimedBy, info.LeaseUntil.Format(time.RFC3339))
+		return runningErr(info)
 	}
 	return fmt.Errorf("%w: job %d is %s", ErrJobNotFound, id, info.State)
 }
 
 // ListDead returns dead letters matching f, newest first (Limit default
-// 100).
+// 100). ErrInvalidArgs for a negative Limit.
 func (a *Admin) ListDead(ctx context.Context, f DeadFilter) ([]*DeadJob, error) {
 	if f.Limit < 0 {
 		return nil, invalidJob("Limit", "must not be negative, got %d", f.Limit)
@@ -341,9 +451,14 @@ func (a *Admin) DeadJob(ctx context.Context, id int64) (*DeadJob, error) {
 // RequeueDead moves dead letters matching f back into their queues, due
 // now, with attempts reset and error history kept, and returns how many.
 // A zero filter matches every dead letter: callers that mean "all" should
-// have asked for confirmation.
+// have asked for confirmation. On a backend other than Postgres it runs
+// as Bulk(BulkRequeueDead) and needs JobLister and JobActor.
 func (a *Admin) RequeueDead(ctx context.Context, f DeadFilter) (int, error) {
-	return a.b.RequeueDeadWhere(ctx, f)
+	if a.pg != nil {
+		return a.pg.RequeueDeadWhere(ctx, f)
+	}
+	res, err := a.Bulk(ctx, BulkRequeueDead, deadToJobFilter(f), BulkOptions{})
+	return int(res.Changed), err
 }
 
 // PurgeDead deletes dead letters matching f (Limit ignored) and returns
@@ -352,29 +467,205 @@ func (a *Admin) PurgeDead(ctx context.Context, f DeadFilter) (int, error) {
 	return a.b.PurgeDead(ctx, f)
 }
 
+// deadToJobFilter is the JobFilter matching the dead letters f matches.
+// DeadFilter's time bounds are strict; JobFilter's FinishedAfter is not,
+// so it moves up by the smallest step every backend stores (1µs).
+func deadToJobFilter(f DeadFilter) JobFilter {
+	jf := JobFilter{States: []State{StateDead}, IDs: f.IDs, FinishedBefore: f.DiedBefore}
+	if f.Kind != "" {
+		jf.Kinds = []string{f.Kind}
+	}
+	if f.Queue != "" {
+		jf.Queues = []string{f.Queue}
+	}
+	if !f.DiedAfter.IsZero() {
+		jf.FinishedAfter = f.DiedAfter.Truncate(time.Microsecond).Add(time.Microsecond)
+	}
+	return jf
+}
+
 // QueueExists reports whether queue is known: it holds jobs in any state
-// or dead letters, or is paused or limited (or was once). Each check is an
-// index probe. It returns ErrInvalidArgs for an invalid queue name and
-// ErrDatabase on failure.
+// or dead letters, or is paused or limited (or was once). On Postgres each
+// check is an index probe; elsewhere it is read from Stats and a listing.
+// It returns ErrInvalidArgs for an invalid queue name and ErrDatabase on
+// failure.
 func (a *Admin) QueueExists(ctx context.Context, queue string) (bool, error) {
 	if err := CheckQueueName(queue); err != nil {
 		return false, err
 	}
+	if a.pg == nil {
+		st, err := a.Stats(ctx)
+		if err != nil {
+			return false, err
+		}
+		return slices.ContainsFunc(st.Queues, func(q QueueStats) bool { return q.Queue == queue }), nil
+	}
 	var ok bool
-	if err := a.b.pool.QueryRow(ctx, a.b.q.QueueExists, queue).Scan(&ok); err != nil {
+	if err := a.pg.pool.QueryRow(ctx, a.pg.q.QueueExists, queue).Scan(&ok); err != nil {
 		return false, dbErr("check queue", err)
 	}
 	return ok, nil
 }
 
-// CountDead returns how many dead letters match f (Limit ignored).
+// CountDead returns how many dead letters match f (Limit ignored). On a
+// backend other than Postgres it needs JobLister.
 func (a *Admin) CountDead(ctx context.Context, f DeadFilter) (int, error) {
+	if a.pg == nil {
+		n, err := a.CountJobs(ctx, deadToJobFilter(f))
+		return int(n), err
+	}
 	var n int
-	err := a.b.pool.QueryRow(ctx, a.b.q.DeadCount, deadFilterArgs(f)...).Scan(&n)
+	err := a.pg.pool.QueryRow(ctx, a.pg.q.DeadCount, deadFilterArgs(f)...).Scan(&n)
 	return n, dbErr("count dead letters", err)
 }
 
-// SetQueueLimits sets queue's global limits: see PostgresBackend.SetQueueLimits.
+// SetQueueLimits sets queue's global limits (see QueueLimits); zero
+// values clear them. ErrUnsupported on a backend without QueueLimiter.
 func (a *Admin) SetQueueLimits(ctx context.Context, queue string, l QueueLimits) error {
-	return a.b.SetQueueLimits(ctx, queue, l)
+	q, ok := a.b.(QueueLimiter)
+	if !ok {
+		return unsupported("SetQueueLimits", "QueueLimiter", a.b)
+	}
+	return q.SetQueueLimits(ctx, queue, l)
+}
+
+// ListJobs returns one page of the jobs f matches, in f.Order by ID, and a
+// cursor for the next page. Pages are keyset-paginated on the job ID, so
+// a listing never skips or repeats a job that matches throughout, however
+// many jobs are enqueued or finish between pages. It returns
+// ErrInvalidArgs for a bad filter (unknown state or order, priority out
+// of range, invalid Args JSON, Limit above MaxJobListLimit, a cursor not
+// from ListJobs or from the other order), ErrUnsupported on a backend
+// without JobLister, and ErrDatabase on failure (including a Postgres
+// statement that ran past ListTimeout).
+func (a *Admin) ListJobs(ctx context.Context, f JobFilter) (JobPage, error) {
+	l, ok := a.b.(JobLister)
+	if !ok {
+		return JobPage{}, unsupported("ListJobs", "JobLister", a.b)
+	}
+	f, err := f.validate()
+	if err != nil {
+		return JobPage{}, err
+	}
+	after, err := decodeCursor(f.Order, f.Cursor)
+	if err != nil {
+		return JobPage{}, err
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = DefaultJobListLimit
+	}
+	f.Cursor, f.Limit = "", 0
+	jobs, err := l.ListJobs(ctx, JobQuery{Filter: f, After: after, Limit: limit + 1})
+	if err != nil {
+		return JobPage{}, err
+	}
+	page := JobPage{Jobs: jobs}
+	if page.Jobs == nil {
+		page.Jobs = []*JobInfo{}
+	}
+	if len(jobs) > limit {
+		page.Jobs = jobs[:limit]
+		page.NextCursor = encodeCursor(f.Order, jobs[limit-1].ID)
+	}
+	return page, nil
+}
+
+// CountJobs returns how many jobs f matches (its Limit, Cursor and Order
+// are ignored). Errors are those of ListJobs.
+func (a *Admin) CountJobs(ctx context.Context, f JobFilter) (int64, error) {
+	l, ok := a.b.(JobLister)
+	if !ok {
+		return 0, unsupported("CountJobs", "JobLister", a.b)
+	}
+	f, err := f.validate()
+	if err != nil {
+		return 0, err
+	}
+	f.Cursor, f.Limit = "", 0
+	return l.CountJobs(ctx, f)
+}
+
+// Bulk applies action to every job f matches in the action's states
+// (BulkAction.States; f.States, when set, must name at least one of them),
+// in batches of o.BatchSize, each one statement or script, and reports
+// how many jobs matched and changed. With o.DryRun it only counts. Jobs
+// enqueued while it runs are not acted on when they are newer than the
+// batch in progress (batches walk the filter's order by ID). A zero filter
+// matches every job in the action's states: callers that mean "all"
+// should have asked for confirmation (the CLI shows the count first).
+//
+// It returns ErrInvalidArgs for an unknown action, a filter naming none
+// of the action's states, a BatchSize out of 0..MaxBulkBatch, or a bad
+// filter (see ListJobs); ErrUnsupported on a backend without JobLister
+// and JobActor; and, with the result so far, the first failing batch's
+// error.
+func (a *Admin) Bulk(ctx context.Context, action BulkAction, f JobFilter, o BulkOptions) (BulkResult, error) {
+	res := BulkResult{Action: action, DryRun: o.DryRun}
+	states := action.States()
+	if states == nil {
+		return res, invalidJob("action", "unknown bulk action %q (want retry, cancel, delete, requeue_dead or purge_dead)", action)
+	}
+	if o.BatchSize < 0 || o.BatchSize > MaxBulkBatch {
+		return res, invalidJob("BatchSize", "must be between 0 and %d, got %d", MaxBulkBatch, o.BatchSize)
+	}
+	if len(f.States) > 0 {
+		var keep []State
+		for _, s := range f.States {
+			if slices.Contains(states, s) {
+				keep = append(keep, s)
+			}
+		}
+		if len(keep) == 0 {
+			return res, invalidJob("States", "%s acts on %v jobs, and the filter keeps only %v", action, states, f.States)
+		}
+		states = keep
+	}
+	f.States, f.Cursor, f.Limit = states, "", 0
+	if o.DryRun {
+		n, err := a.CountJobs(ctx, f)
+		res.Matched = n
+		return res, err
+	}
+	actor, ok := a.b.(JobActor)
+	if !ok {
+		return res, unsupported("Bulk", "JobActor", a.b)
+	}
+	batch := o.BatchSize
+	if batch == 0 {
+		batch = DefaultBulkBatch
+	}
+	l, ok := a.b.(JobLister)
+	if !ok {
+		return res, unsupported("Bulk", "JobLister", a.b)
+	}
+	f, err := f.validate()
+	if err != nil {
+		return res, err
+	}
+	var after int64
+	for {
+		jobs, err := l.ListJobs(ctx, JobQuery{Filter: f, After: after, Limit: batch})
+		if err != nil {
+			return res, err
+		}
+		if len(jobs) == 0 {
+			return res, nil
+		}
+		targets := make([]JobTarget, len(jobs))
+		for i, j := range jobs {
+			targets[i] = JobTarget{ID: j.ID, Queue: j.Queue}
+		}
+		n, err := actor.ActOnJobs(ctx, action, targets)
+		res.Batches++
+		res.Matched += int64(len(jobs))
+		res.Changed += int64(n)
+		if err != nil {
+			return res, err
+		}
+		if len(jobs) < batch {
+			return res, nil
+		}
+		after = jobs[len(jobs)-1].ID
+	}
 }

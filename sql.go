@@ -82,6 +82,15 @@ type queries struct {
 	QueueList   string `sql:"queue_list"`
 	QueueExists string `sql:"queue_exists"`
 
+	// Listing, counting and bulk actions (visibility.go).
+	JobsListNewest string `sql:"jobs_list_newest"`
+	JobsListOldest string `sql:"jobs_list_oldest"`
+	JobsCount      string `sql:"jobs_count"`
+	JobsBound      string `sql:"jobs_bound"`
+	JobsRetry      string `sql:"jobs_retry"`
+	JobsDelete     string `sql:"jobs_delete"`
+	JobsCancel     string `sql:"jobs_cancel"`
+
 	// Stats.
 	StatsQueue             string `sql:"stats_queue"`
 	StatsRunning           string `sql:"stats_running"`

@@ -81,6 +81,7 @@ func Run(t *testing.T, h Harness) {
 		{"PauseAndPriority", pausePriorityBehaviours()},
 		{"Hardening", hardeningBehaviours()},
 		{"Poison", poisonBehaviours(h)},
+		{"Visibility", visibilityBehaviours()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

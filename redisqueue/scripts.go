@@ -35,6 +35,8 @@ var (
 	periodicScript    = loadScript("periodic")
 	setLimitsScript   = loadScript("set_limits")
 	resumeScript      = loadScript("resume")
+	retryJobsScript   = loadScript("retry_jobs")
+	deleteJobsScript  = loadScript("delete_jobs")
 )
 
 // script is one Lua script.

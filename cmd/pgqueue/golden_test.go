@@ -37,7 +37,7 @@ func golden(t *testing.T, name, got string) {
 // placeholders replace the parts of a JSON value that differ per run.
 var placeholders = map[string]string{
 	"at": "<time>", "created_at": "<time>", "died_at": "<time>", "run_at": "<time>", "attempted_at": "<time>",
-	"lease_until": "<time>", "applied_at": "<time>", "claimed_by": "<client>", "sql": "<sql>",
+	"lease_until": "<time>", "applied_at": "<time>", "finished_at": "<time>", "claimed_by": "<client>", "sql": "<sql>",
 }
 
 // normalize parses JSON output, replaces the per-run values (times, the
@@ -122,12 +122,23 @@ func TestCLIJSONGolden(t *testing.T) {
 	run("dlq_list", nil, "dlq", "list")
 	run("dlq_show", nil, "dlq", "show", dead)
 	run("stats", map[string]string{"lag_ns": "<duration>"}, "stats")
+	// A claim's fencing token is not the same on every run.
+	token := map[string]string{"fencing_token": "<token>"}
+	run("jobs_list", token, "jobs", "list")
+	run("jobs_list_filtered", nil, "jobs", "list", "--state", "scheduled", "--queue", "mail", "--kind", cliArgs{}.Kind(),
+		"--args", `{"n":1}`, "--meta", "tenant=acme", "--priority", "5", "--created-after", "1h", "--limit", "1")
+	run("jobs_list_page", token, "jobs", "list", "--limit", "1")
+	run("jobs_list_oldest_page2", token, "jobs", "list", "--limit", "1", "--order", "oldest", "--cursor", "djE6b2xkZXN0OjE")
+	run("jobs_retry_bulk", nil, "jobs", "retry", "--queue", "mail", "--yes")
 	run("queue_pause", nil, "queue", "pause", "mail")
 	run("queue_resume", nil, "queue", "resume", "mail")
 	run("jobs_retry", nil, "jobs", "retry", "1")
 	run("jobs_cancel", nil, "jobs", "cancel", "1")
 	run("dlq_requeue", nil, "dlq", "requeue", "1")
 	run("dlq_purge", nil, "dlq", "purge", "--all", "--yes")
+	_, err = c.Enqueue(ctx, cliArgs{N: 2}, &pgqueue.EnqueueOptions{Queue: "trash"})
+	require.NoError(t, err)
+	run("jobs_delete_bulk", nil, "jobs", "delete", "--queue", "trash", "--yes")
 	run("migrate_down", nil, "migrate", "down", "--yes")
 	// revision, revision_time and modified are there only when the build
 	// had VCS information; TestCLIVersion checks them.
@@ -172,6 +183,15 @@ func TestCLIErrorsGolden(t *testing.T) {
 		{"stats", "-o", "yaml"},
 		{"bench", "burndown", "--jobs", "0"},
 		{"bench", "sprint"},
+		{"jobs", "list", "--state", "finished"},
+		{"jobs", "list", "--args", "{"},
+		{"jobs", "list", "--meta", "tenant"},
+		{"jobs", "list", "--cursor", "zzz", "-o", "json"},
+		{"jobs", "list", "--limit", "5000"},
+		{"jobs", "delete"},
+		{"jobs", "delete", "--all"},
+		{"jobs", "cancel", "--queue", "mail", "-o", "json"},
+		{"jobs", "retry", "--state", "dead", "--yes"},
 	}
 	var b strings.Builder
 	for _, args := range cases {

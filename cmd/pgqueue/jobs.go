@@ -28,13 +28,14 @@ type jobJSON struct {
 	LeaseUntil   *time.Time        `json:"lease_until,omitempty"`
 	ClaimedBy    string            `json:"claimed_by,omitempty"`
 	FencingToken int64             `json:"fencing_token,omitempty"`
+	FinishedAt   *time.Time        `json:"finished_at,omitempty"`
 }
 
 func jobToJSON(j *pgqueue.JobInfo) jobJSON {
 	return jobJSON{ID: j.ID, Kind: j.Kind, Queue: j.Queue, State: string(j.State), Priority: j.Priority, Args: rawJSON(j.Args),
 		Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, Errors: attemptsJSON(j.Errors), Metadata: j.Metadata,
 		CreatedAt: timeOrNil(j.CreatedAt), RunAt: timeOrNil(j.RunAt), AttemptedAt: timeOrNil(j.AttemptedAt),
-		LeaseUntil: timeOrNil(j.LeaseUntil), ClaimedBy: j.ClaimedBy, FencingToken: j.Token}
+		LeaseUntil: timeOrNil(j.LeaseUntil), ClaimedBy: j.ClaimedBy, FencingToken: j.Token, FinishedAt: timeOrNil(j.FinishedAt)}
 }
 
 // notFound explains a job ID missing from the queue table: a dead letter
@@ -50,7 +51,7 @@ func notFound(ctx context.Context, s *session, id int64, err error) error {
 }
 
 func newJobsCmd(g *globals) *cobra.Command {
-	cmd := group("jobs", "Show, cancel and retry single jobs", "")
+	cmd := group("jobs", "List and search jobs; show, cancel, retry and delete them, one or by filter", "")
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show a job: waiting, running or dead, with its args, metadata and error history",
@@ -90,14 +91,19 @@ func newJobsCmd(g *globals) *cobra.Command {
 			return nil
 		}),
 	}
+	var cancelBulk, retryBulk bulkFlags
 	cancel := &cobra.Command{
-		Use:   "cancel ID",
+		Use:   "cancel [ID]",
 		Short: "Cancel a job, waiting or running (it moves to the dead-letter table, marked cancelled)",
 		Long: "cancel cancels a job, waiting or running: it moves to the dead-letter table with a last error of kind cancelled. " +
 			"A running job's context is cancelled on the client running it (cause pgqueue.ErrJobCancelled) and its result is discarded. " +
-			"Requeue it with `pgqueue dlq requeue ID` or `pgqueue jobs retry ID`.",
-		Args: exactArgs(1, "one job ID"),
+			"Requeue it with `pgqueue dlq requeue ID` or `pgqueue jobs retry ID`. " +
+			"Without an ID it cancels every waiting or running job the filter flags match, in batches (needs --yes; without it, it counts them).",
+		Args: cobra.MaximumNArgs(1),
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
+			if len(args) == 0 {
+				return bulkRun(cmd, g, s, &cancelBulk.ff, pgqueue.BulkCancel, cancelBulk.yes, cancelBulk.batch)
+			}
 			ids, err := parseIDs(args)
 			if err != nil {
 				return err
@@ -113,10 +119,15 @@ func newJobsCmd(g *globals) *cobra.Command {
 		}),
 	}
 	retry := &cobra.Command{
-		Use:   "retry ID",
+		Use:   "retry [ID]",
 		Short: "Run a waiting job now, or requeue a dead letter",
-		Args:  exactArgs(1, "one job ID"),
+		Long: "retry makes a scheduled job due now, or requeues a dead letter. Without an ID it makes every scheduled job the filter flags match due now, " +
+			"in batches (needs --yes; without it, it counts them); requeue dead letters in bulk with `pgqueue dlq requeue`.",
+		Args: cobra.MaximumNArgs(1),
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
+			if len(args) == 0 {
+				return bulkRun(cmd, g, s, &retryBulk.ff, pgqueue.BulkRetry, retryBulk.yes, retryBulk.batch)
+			}
 			ids, err := parseIDs(args)
 			if err != nil {
 				return err
@@ -131,6 +142,8 @@ func newJobsCmd(g *globals) *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.AddCommand(show, cancel, retry)
+	cancelBulk.bind(cancel)
+	retryBulk.bind(retry)
+	cmd.AddCommand(show, newJobsListCmd(g), cancel, retry, newJobsDeleteCmd(g))
 	return cmd
 }
