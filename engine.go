@@ -95,10 +95,12 @@ const schemaCheckTimeout = 30 * time.Second
 // checks Start makes before it returns): the client runs until Stop. It
 // returns ErrNoWorkers when nothing was registered and no periodic job is
 // configured, ErrAlreadyStarted when called twice, ErrClientStopped after
-// Stop, and, when the backend implements SchemaChecker, its error (on
-// Postgres ErrNotMigrated for a schema Migrate was not run on, or
-// ErrDatabase when the database cannot be reached): a client that could
-// never claim a job must not start and then fail silently.
+// Stop, and ErrNotMigrated when the backend implements SchemaChecker and
+// its schema was never migrated: a client that could never claim a job
+// must not start and then fail silently. A store that cannot be reached at
+// Start (a database restarting) is logged, and the client starts and
+// retries like in any outage, so that a worker started during one keeps
+// running.
 func (c *Client) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -114,8 +116,13 @@ func (c *Client) Start(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(ctx, schemaCheckTimeout)
 		err := sc.CheckSchema(cctx)
 		cancel()
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNotMigrated):
 			return fmt.Errorf("pgqueue: start: %w", err)
+		case err != nil:
+			// A store that is down (restarting, unreachable) is an outage
+			// like any other: the loops retry until it answers.
+			c.log.Warn("pgqueue: could not check the schema at start; starting anyway, claims retry until the store answers", "err", err)
 		}
 	}
 	if err := c.applyLimits(ctx); err != nil {

@@ -3,7 +3,10 @@ package pgqueue_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"math"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/pgqueue/pgqueue"
 	"github.com/pgqueue/pgqueue/internal/pgtest"
+	"github.com/pgqueue/pgqueue/internal/tcpproxy"
 	"github.com/pgqueue/pgqueue/memqueue"
 )
 
@@ -213,5 +217,49 @@ func recvEvent(t *testing.T, sub *pgqueue.Subscription) pgqueue.Event {
 	case <-time.After(10 * time.Second):
 		t.Fatal("timed out after 10s waiting for a job event")
 		panic("unreachable")
+	}
+}
+
+// A database that is down when a worker starts (a restart in progress) is
+// an outage, not a misconfiguration: Start logs it and the client starts,
+// then works once the database answers. A worker process must not exit
+// because it started during a restart.
+func TestStartDuringADatabaseOutageStartsAndWorksLater(t *testing.T) {
+	t.Parallel()
+	pool, schema := pgtest.Migrated(t)
+	direct := pool.Config().ConnConfig
+	// A port nobody listens on yet: the database is unreachable through it.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	cfg := pool.Config().Copy()
+	cfg.ConnConfig.Host, cfg.ConnConfig.Port = "127.0.0.1", uint16(l.Addr().(*net.TCPAddr).Port)
+	down, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(down.Close)
+	b, err := pgqueue.NewPostgres(down, &pgqueue.PostgresOptions{Schema: schema})
+	require.NoError(t, err)
+
+	logs := &syncBuffer{}
+	ran := make(chan struct{}, 1)
+	startClient(t, b, pgqueue.Config{PollInterval: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))},
+		func(ctx context.Context, j *pgqueue.Job[pingArgs]) error { ran <- struct{}{}; return nil })
+	require.Contains(t, logs.String(), "could not check the schema at start", "the outage at start is logged")
+
+	// The database comes back on the address the client uses.
+	back, err := tcpproxy.StartOn(addr, fmt.Sprintf("%s:%d", direct.Host, direct.Port))
+	require.NoError(t, err)
+	t.Cleanup(back.Close)
+	up, err := pgqueue.NewPostgres(pool, &pgqueue.PostgresOptions{Schema: schema})
+	require.NoError(t, err)
+	other, err := pgqueue.New(up, pgqueue.Config{})
+	require.NoError(t, err)
+	_, err = other.Enqueue(context.Background(), pingArgs{}, nil)
+	require.NoError(t, err)
+	select {
+	case <-ran:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the client started during the outage never worked the job once the database was back; log:\n%s", logs.String())
 	}
 }
