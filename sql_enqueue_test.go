@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,26 +39,29 @@ type sqlEnv struct {
 	admin    *pgxpool.Pool // the migrating (owner) role
 	schema   string
 	role     string
+	password string
 	producer *pgxpool.Pool // the producer-only role, schema on its search_path
 }
 
 func newSQLEnv(t testing.TB) *sqlEnv {
 	t.Helper()
 	admin, schema := pgtest.Migrated(t)
-	role := createRole(t, admin)
+	role, password := createRole(t, admin)
 	_, err := admin.Exec(context.Background(), fmt.Sprintf(producerGrants, pgx.Identifier{schema}.Sanitize(), pgx.Identifier{role}.Sanitize()))
 	require.NoError(t, err, "grant the producer role what README documents")
-	return &sqlEnv{admin: admin, schema: schema, role: role, producer: rolePool(t, role, schema)}
+	return &sqlEnv{admin: admin, schema: schema, role: role, password: password, producer: rolePool(t, role, password, schema)}
 }
 
 // createRole creates a LOGIN role with no privileges, dropped (with its
 // grants) when the test ends. Roles are cluster-wide: the name is random.
-func createRole(t testing.TB, admin *pgxpool.Pool) string {
+// The password lets it log in where the server does not trust local users.
+func createRole(t testing.TB, admin *pgxpool.Pool) (role, password string) {
 	t.Helper()
-	var b [6]byte
+	var b [12]byte
 	_, _ = rand.Read(b[:])
-	role := "pgqueue_producer_" + hex.EncodeToString(b[:])
-	_, err := admin.Exec(context.Background(), "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN")
+	role = "pgqueue_producer_" + hex.EncodeToString(b[:6])
+	password = hex.EncodeToString(b[6:])
+	_, err := admin.Exec(context.Background(), "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN PASSWORD '"+password+"'")
 	require.NoError(t, err, "create role %s", role)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -71,17 +75,17 @@ func createRole(t testing.TB, admin *pgxpool.Pool) string {
 			t.Logf("drop role %s: %v", role, err)
 		}
 	})
-	return role
+	return role, password
 }
 
 // rolePool connects to the test database as role, with schema on the
 // search_path.
-func rolePool(t testing.TB, role, schema string) *pgxpool.Pool {
+func rolePool(t testing.TB, role, password, schema string) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
 	require.NoError(t, err)
 	cfg.ConnConfig.User = role
-	cfg.ConnConfig.Password = ""
+	cfg.ConnConfig.Password = password
 	cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
 	cfg.MaxConns = 8
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
@@ -90,12 +94,13 @@ func rolePool(t testing.TB, role, schema string) *pgxpool.Pool {
 	return pool
 }
 
-// ownerRole is the role of the test URL, which ran the migrations.
-func ownerRole(t testing.TB) string {
+// ownerPool connects as the role of the test URL, which ran the
+// migrations, with schema on the search_path.
+func ownerPool(t testing.TB, schema string) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(pgtest.URL(t))
 	require.NoError(t, err)
-	return cfg.User
+	return rolePool(t, cfg.User, cfg.Password, schema)
 }
 
 func (e *sqlEnv) backend(t testing.TB) *pgqueue.PostgresBackend {
@@ -160,7 +165,7 @@ func pgError(t *testing.T, err error, what string) *pgconn.PgError {
 func TestSQLLimitsMatchGo(t *testing.T) {
 	t.Parallel()
 	e := newSQLEnv(t)
-	owner := rolePool(t, ownerRole(t), e.schema) // the owner, with the schema on its search_path
+	owner := ownerPool(t, e.schema)
 	var raw []byte
 	require.NoError(t, owner.QueryRow(context.Background(), "SELECT pgqueue_limits()::text").Scan(&raw))
 	var lim map[string]any
@@ -216,7 +221,7 @@ func TestSQLEnqueueProducerRoleCanEnqueueButNotReadOrChangeJobs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	admin, schema := pgtest.Migrated(t)
-	role := createRole(t, admin)
+	role, password := createRole(t, admin)
 	// README's grants block, as written but for the role and schema names
 	// (roles are cluster-wide, and each test has its own schema).
 	block := readmeBlock(t, "grants")
@@ -232,7 +237,7 @@ func TestSQLEnqueueProducerRoleCanEnqueueButNotReadOrChangeJobs(t *testing.T) {
 	_, err = conn.Exec(ctx, "RESET search_path")
 	require.NoError(t, err)
 	conn.Release()
-	producer := rolePool(t, role, schema)
+	producer := rolePool(t, role, password, schema)
 
 	// A temporary table of the caller's named like ours must not capture
 	// its jobs: pg_temp is last on the functions' pinned search_path.
@@ -373,19 +378,9 @@ func TestSQLEnqueueCommitRunsOnGoWorkerWithinMillisecondsViaNotify(t *testing.T)
 			t.Fatalf("job %d enqueued from SQL did not run within 5 s with polling off: no NOTIFY reached the worker", seq)
 		}
 	}
-	slicesSort(latencies)
+	slices.Sort(latencies)
 	t.Logf("SQL enqueue → Go worker start, after commit: median %v (of %v)", latencies[len(latencies)/2], latencies)
 	require.Less(t, latencies[len(latencies)/2], 100*time.Millisecond, "median pickup after commit must be milliseconds")
-}
-
-func slicesSort(d []time.Duration) {
-	for i := range d {
-		for j := i + 1; j < len(d); j++ {
-			if d[j] < d[i] {
-				d[i], d[j] = d[j], d[i]
-			}
-		}
-	}
 }
 
 func TestSQLEnqueueWrongArgsShapeDeadLettersWithDecodeError(t *testing.T) {
@@ -735,7 +730,7 @@ func TestSQLEnqueueReadmeProducerSnippets(t *testing.T) {
 		cmdline := strings.TrimSpace(readmeBlock(t, "psql"))
 		cfg, err := pgx.ParseConfig(pgtest.URL(t))
 		require.NoError(t, err)
-		url := fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", e.role, cfg.Host, cfg.Port, cfg.Database)
+		url := fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", e.role, e.password, cfg.Host, cfg.Port, cfg.Database)
 		cmd := exec.Command("sh", "-c", cmdline)
 		cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "PGOPTIONS=-c search_path="+e.schema)
 		out, err := cmd.CombinedOutput()
