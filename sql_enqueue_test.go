@@ -696,6 +696,20 @@ func TestSQLEnqueueReadmeTriggerExample(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the trigger's send_receipt job did not run within 5 s with polling off")
 	}
+
+	// The trigger fires per row, but a statement inserting many orders
+	// sends one NOTIFY.
+	listener := e.listen(t)
+	_, err = e.producer.Exec(ctx, "INSERT INTO orders (total_cents) SELECT 100 * g FROM generate_series(1, 50) AS g")
+	require.NoError(t, err)
+	require.Equal(t, []string{"default"}, notifications(listener, 300*time.Millisecond), "50 orders in one statement must send one NOTIFY")
+	for range 50 {
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the receipts of 50 orders inserted at once did not all run")
+		}
+	}
 }
 
 // dynArgsReceipt is README's SendReceipt.
