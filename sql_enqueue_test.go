@@ -84,6 +84,11 @@ func rolePool(t testing.TB, role, password, schema string) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
 	require.NoError(t, err)
+	if cfg.ConnConfig.Database == "" {
+		// A URL without a database means the one named like its user; it
+		// must stay that one when another role connects.
+		cfg.ConnConfig.Database = cfg.ConnConfig.User
+	}
 	cfg.ConnConfig.User = role
 	cfg.ConnConfig.Password = password
 	cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
@@ -744,6 +749,9 @@ func TestSQLEnqueueReadmeProducerSnippets(t *testing.T) {
 		cmdline := strings.TrimSpace(readmeBlock(t, "psql"))
 		cfg, err := pgx.ParseConfig(pgtest.URL(t))
 		require.NoError(t, err)
+		if cfg.Database == "" {
+			cfg.Database = cfg.User
+		}
 		url := fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", e.role, e.password, cfg.Host, cfg.Port, cfg.Database)
 		cmd := exec.Command("sh", "-c", cmdline)
 		cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "PGOPTIONS=-c search_path="+e.schema)
