@@ -60,6 +60,10 @@ type queries struct {
 	RescueDead       string `sql:"rescue_dead"`
 	RescueCandidates string `sql:"rescue_candidates"`
 	RescueRequeueOne string `sql:"rescue_requeue_one"`
+	LivenessLock     string `sql:"liveness_lock"`
+	LivenessHolders  string `sql:"liveness_holders"`
+	LivenessRequeue  string `sql:"liveness_requeue"`
+	LivenessDead     string `sql:"liveness_dead"`
 	VacuumCheck      string `sql:"vacuum_check"`
 	VacuumLock       string `sql:"vacuum_lock"`
 	VacuumUnlock     string `sql:"vacuum_unlock"`
