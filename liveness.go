@@ -21,10 +21,11 @@ import (
 //   - it has seen the client's liveness bound at least once (a client that
 //     never binds it, such as an older version or one in PollOnly mode
 //     without a direct connection, is left to its leases);
-//   - every one of its observations over LivenessGrace found it gone,
-//     with no failed observation and no gap longer than the grace between
-//     two of them (a store outage, or this process stalling, starts the
-//     count again);
+//   - at least two observations in a row found it gone, and LivenessGrace
+//     has passed since it was last seen bound (by the observation just
+//     before them; else since the first of them), with no failed
+//     observation and no gap longer than the grace between two of them
+//     (a store outage, or this process stalling, starts the count again);
 //   - and the store, as it moves each job, finds the liveness still gone
 //     and the job claimed more than LivenessGrace ago.
 // A live client that could not bind its liveness again within the grace
@@ -64,8 +65,16 @@ type absenceWatch struct {
 	log             *slog.Logger
 
 	seen    map[string]time.Time // client → when its liveness was last seen bound
-	goneAt  map[string]time.Time // client → start of its unbroken run of gone observations
+	gone    map[string]*goneRun  // client → its unbroken run of gone observations
 	lastObs time.Time            // the last successful observation; zero after a failure
+}
+
+// goneRun is a client's unbroken run of observations finding its
+// liveness gone: since is the observation before the first of them when
+// that one saw it bound (the last sighting), else the first of them.
+type goneRun struct {
+	since time.Time
+	count int
 }
 
 // seenMemory is how long the watch remembers a client it saw alive but
@@ -80,7 +89,7 @@ func clientGoneError() AttemptError {
 
 func newAbsenceWatch(store LivenessKeeper, interval, grace time.Duration, wake func(...string), log *slog.Logger) *absenceWatch {
 	return &absenceWatch{store: store, interval: interval, grace: grace, wake: wake, log: log,
-		seen: map[string]time.Time{}, goneAt: map[string]time.Time{}}
+		seen: map[string]time.Time{}, gone: map[string]*goneRun{}}
 }
 
 // run watches every interval until ctx ends.
@@ -117,20 +126,24 @@ func (w *absenceWatch) observe(ctx context.Context) []string {
 	now := time.Now()
 	if err != nil {
 		// What happened meanwhile is unknown: count again from scratch.
-		clear(w.goneAt)
+		clear(w.gone)
 		w.lastObs = time.Time{}
 		if ctx.Err() == nil {
 			w.log.Debug("pgqueue: liveness observation failed", "err", err)
 		}
 		return nil
 	}
-	if w.lastObs.IsZero() || now.Sub(w.lastObs) > max(w.grace, 2*w.interval) {
-		clear(w.goneAt)
+	prev := w.lastObs
+	if prev.IsZero() || now.Sub(prev) > max(w.grace, 2*w.interval) {
+		// A gap (this process stalled, or the store was away): what the
+		// clients did meanwhile is unknown.
+		clear(w.gone)
+		prev = time.Time{}
 	}
 	w.lastObs = now
-	for id := range w.goneAt {
+	for id := range w.gone {
 		if live, ok := holders[id]; !ok || live {
-			delete(w.goneAt, id)
+			delete(w.gone, id)
 		}
 	}
 	for id, at := range w.seen {
@@ -144,15 +157,22 @@ func (w *absenceWatch) observe(ctx context.Context) []string {
 			w.seen[id] = now
 			continue
 		}
-		if _, ok := w.seen[id]; !ok {
+		last, ok := w.seen[id]
+		if !ok {
 			continue // never seen alive: left to its leases
 		}
-		since, ok := w.goneAt[id]
-		if !ok {
-			w.goneAt[id] = now
-			continue
+		run := w.gone[id]
+		if run == nil {
+			// Counted from the last sighting when it was the previous
+			// observation, else from now.
+			run = &goneRun{since: now}
+			if !prev.IsZero() && last.Equal(prev) {
+				run.since = last
+			}
+			w.gone[id] = run
 		}
-		if now.Sub(since) >= w.grace {
+		run.count++
+		if run.count >= 2 && now.Sub(run.since) >= w.grace {
 			gone = append(gone, id)
 		}
 	}

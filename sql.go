@@ -72,6 +72,7 @@ type queries struct {
 	SchemaCheck      string `sql:"schema_check"`
 	XactStatus       string `sql:"xact_status"`
 	Listen           string `sql:"listen"`
+	ListenProbe      string `sql:"listen_probe"`
 
 	// Dead letters and operator actions.
 	DeadList    string `sql:"dead_list"`

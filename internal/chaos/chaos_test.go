@@ -130,6 +130,9 @@ type killRec struct {
 type faultLog struct {
 	mu    sync.Mutex
 	start time.Time
+	// Postgres outages: when each began and ended (a rerun held up by
+	// one is measured from its end).
+	outages [][2]time.Time
 	// SIGKILLs, and the jobs the killed workers held (measured after the
 	// kill; the slot count when the database was down and it could not be
 	// measured).
@@ -525,6 +528,7 @@ func pgLoop(ctx context.Context, t *testing.T, pg *pgServer, fl *fleet, db *pgxp
 		cancel()
 		inFlight := fl.live() * slotsPerWorker
 		mu.Lock()
+		down := time.Now()
 		var err error
 		if i%2 == 0 {
 			faults.event("postgres: restart -m fast (running jobs %d, slots %d)", running, inFlight)
@@ -546,6 +550,7 @@ func pgLoop(ctx context.Context, t *testing.T, pg *pgServer, fl *fleet, db *pgxp
 			return
 		}
 		faults.mu.Lock()
+		faults.outages = append(faults.outages, [2]time.Time{down, time.Now()})
 		if i%2 == 0 {
 			faults.pgFast++
 		} else {

@@ -128,8 +128,16 @@ func runWorker(id, url, listenURL string) error {
 	if err := pgqueue.Register(client, pgqueue.WorkFunc[chaosJob](w.work)); err != nil {
 		return err
 	}
-	if err := client.Start(context.Background()); err != nil {
-		return err
+	// A replacement may start while Postgres is restarting: retry, as a
+	// supervisor would.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		err := client.Start(context.Background())
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, pgqueue.ErrDatabase) || time.Now().After(deadline) {
+			return err
+		}
 	}
 	fmt.Fprintf(os.Stderr, "chaos worker %s: started, pid %d\n", id, w.pid)
 	select {}
