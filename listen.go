@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"time"
 
@@ -104,10 +105,10 @@ func (b *PostgresBackend) listenOnce(ctx context.Context, wake func(queue string
 		defer cancel()
 		_ = conn.Close(closeCtx)
 	}()
-	if _, err := conn.Exec(ctx, b.q.Listen); err != nil {
+	if err := b.probeListen(ctx, conn); err != nil {
 		return err
 	}
-	if err := b.probeListen(ctx, conn); err != nil {
+	if _, err := conn.Exec(ctx, b.q.Listen); err != nil {
 		return err
 	}
 	wake("")
@@ -116,8 +117,6 @@ func (b *PostgresBackend) listenOnce(ctx context.Context, wake func(queue string
 		n, err := conn.WaitForNotification(waitCtx)
 		cancel()
 		switch {
-		case err == nil && strings.HasPrefix(n.Payload, listenProbePrefix):
-			// Another listener's probe (see probeListen).
 		case err == nil:
 			wake(n.Payload)
 		case ctx.Err() != nil:
@@ -145,9 +144,16 @@ func (b *PostgresBackend) ListenerName() string {
 	return name
 }
 
-// listenProbePrefix starts the payload of a listener's probe: a space
-// and '!' never occur in a queue name, so no client takes it for one.
-const listenProbePrefix = "!probe "
+// listenProbePrefix starts the payload of a listener's probe.
+const listenProbePrefix = "probe "
+
+// probeChannel is the channel of the listeners' probes of one schema,
+// apart from the queues' channel so that no queue listener sees them.
+func probeChannel(schema string) string {
+	h := fnv.New64a()
+	h.Write([]byte(schema))
+	return fmt.Sprintf("pgqueue.probe.%x", h.Sum64())
+}
 
 // errListenThroughPooler is the listener's error when its probe never
 // arrives: LISTEN through PgBouncer in transaction mode.
@@ -162,8 +168,11 @@ const listenProbeWait = 5 * time.Second
 // never arrives: the listener fails with errListenThroughPooler instead
 // of silently never waking anyone.
 func (b *PostgresBackend) probeListen(ctx context.Context, conn *pgx.Conn) error {
+	if _, err := conn.Exec(ctx, b.q.ListenProbeOn); err != nil {
+		return err
+	}
 	payload := fmt.Sprintf("%s%d", listenProbePrefix, time.Now().UnixNano())
-	if _, err := b.pool.Exec(ctx, b.q.ListenProbe, b.channel, payload); err != nil {
+	if _, err := b.pool.Exec(ctx, b.q.ListenProbe, payload, probeChannel(b.schema)); err != nil {
 		return err
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, listenProbeWait)
@@ -172,9 +181,10 @@ func (b *PostgresBackend) probeListen(ctx context.Context, conn *pgx.Conn) error
 		n, err := conn.WaitForNotification(waitCtx)
 		switch {
 		case err == nil && n.Payload == payload:
-			return nil
+			_, err = conn.Exec(ctx, b.q.ListenProbeOff)
+			return err
 		case err == nil:
-			continue // a wake-up sent meanwhile is covered by wake("")
+			continue // another listener's probe
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case waitCtx.Err() != nil:

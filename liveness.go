@@ -120,7 +120,7 @@ func (w *absenceWatch) step(ctx context.Context) {
 // observe asks the store which holders are alive, updates the watch's
 // memory, and returns the clients gone for the grace period, sorted.
 func (w *absenceWatch) observe(ctx context.Context) []string {
-	cctx, cancel := context.WithTimeout(ctx, max(w.interval, time.Second))
+	cctx, cancel := context.WithTimeout(ctx, max(w.grace, 2*w.interval))
 	holders, err := w.store.Holders(cctx)
 	cancel()
 	now := time.Now()

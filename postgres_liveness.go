@@ -157,8 +157,8 @@ func (b *PostgresBackend) Holders(ctx context.Context) (map[string]bool, error) 
 	return out, nil
 }
 
-// RescueGone implements LivenessKeeper, under the same one-at-a-time lock
-// as Rescue. Unlike Rescue it has no row-by-row path: when a job's own
+// RescueGone implements LivenessKeeper, one at a time per schema (under a
+// lock of its own, beside Rescue's). Unlike Rescue it has no row-by-row path: when a job's own
 // data keeps it from moving, the statement fails, and the job is left to
 // its lease, whose rescue does take that path.
 func (b *PostgresBackend) RescueGone(ctx context.Context, gone []string, minAge time.Duration, info AttemptError) (RescueResult, error) {
@@ -173,7 +173,10 @@ func (b *PostgresBackend) RescueGone(ctx context.Context, gone []string, minAge 
 	err = pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
 		res = RescueResult{}
 		var locked bool
-		if err := tx.QueryRow(ctx, b.q.RescueLock, b.lockKey).Scan(&locked); err != nil || !locked {
+		// A lock of its own, not Rescue's: the two run on tickers of the
+		// same interval and would keep missing each other's turn. They
+		// may run at once; each skips the rows the other has locked.
+		if err := tx.QueryRow(ctx, b.q.RescueLock, b.lockKey^1).Scan(&locked); err != nil || !locked {
 			return err
 		}
 		rows, _ := tx.Query(ctx, b.q.LivenessRequeue, errJSON, b.channel, gone, micros(minAge), b.liveness.key)

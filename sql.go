@@ -26,7 +26,7 @@ var sqlFiles embed.FS
 //   - {{jobs}}, {{dead}}, {{queues}}, {{periodic}}: the schema's tables,
 //     quoted with pgx's identifier sanitizer (the schema comes from
 //     configuration), and {{channel}}, the schema's LISTEN/NOTIFY channel,
-//     quoted the same way;
+//     and {{probe_channel}}, its listeners' probe channel, quoted the same way;
 //   - {{name}} for any other name: the fragment file sql/name.sql, our own
 //     text shared by several statements, unless the field's `with` tag
 //     says otherwise: `with:"name=file"` takes sql/file.sql instead, and
@@ -73,6 +73,8 @@ type queries struct {
 	XactStatus       string `sql:"xact_status"`
 	Listen           string `sql:"listen"`
 	ListenProbe      string `sql:"listen_probe"`
+	ListenProbeOn    string `sql:"listen_probe_on"`
+	ListenProbeOff   string `sql:"listen_probe_off"`
 
 	// Dead letters and operator actions.
 	DeadList    string `sql:"dead_list"`
@@ -158,6 +160,9 @@ func renderStatement(name, schema string, with map[string]string, depth int) (st
 		}
 		if marker == "channel" {
 			return pgx.Identifier{notifyChannel(schema)}.Sanitize()
+		}
+		if marker == "probe_channel" {
+			return pgx.Identifier{probeChannel(schema)}.Sanitize()
 		}
 		file, ok := with[marker]
 		if !ok {
