@@ -216,7 +216,8 @@ type AttemptError struct {
 	// description such as "cancelled".
 	Error string `json:"error"`
 	// Kind is "error", "panic", "permanent", "decode", "timeout",
-	// "lease_expired" or "cancelled".
+	// "lease_expired", "client_gone" (its holder's liveness vanished, see
+	// LivenessKeeper) or "cancelled".
 	Kind string `json:"kind"`
 	// Stack is the panicking goroutine's stack trace for a "panic";
 	// empty otherwise.

@@ -117,3 +117,46 @@ type UniqueInserter interface {
 	// Within one batch, the first job with a key wins.
 	InsertUnique(ctx context.Context, jobs []InsertParams) ([]InsertResult, error)
 }
+
+// LivenessKeeper is an optional Backend interface that tells a dead
+// client from a slow one: each client binds its liveness to something the
+// store drops when the process dies (on Postgres a session-level advisory
+// lock held on a connection of its own), and the jobs of a client whose
+// liveness stays gone for Config.LivenessGrace are rescued at once,
+// without waiting for their leases to end. A store that cannot tell (a
+// network partition, a client that never bound its liveness) leaves the
+// job to its lease.
+type LivenessKeeper interface {
+	// KeepAlive binds the liveness of client p.ClientID and holds it until
+	// ctx ends, binding it again each time it is lost (a terminated
+	// connection, a store restart), and passes each failure to p.Report
+	// (when not nil). It returns nil when ctx ends, and at once an error
+	// wrapping ErrUnsupported when this backend cannot bind liveness for
+	// these parameters; the client's jobs are then left to their leases.
+	KeepAlive(ctx context.Context, p LivenessParams) error
+	// Holders reports, for every client that holds running jobs, whether
+	// its liveness is bound at this moment.
+	Holders(ctx context.Context) (map[string]bool, error)
+	// RescueGone requeues (or, with no attempts left, dead-letters) as
+	// Backend.Rescue does, with errInfo, the running jobs held by the
+	// clients in gone that were claimed more than minAge ago, but only
+	// those of a client whose liveness is still not bound as the store
+	// moves them. Like Rescue it runs one at a time across the clients of
+	// a store: a call that finds another in progress returns a zero
+	// result and no error.
+	RescueGone(ctx context.Context, gone []string, minAge time.Duration, errInfo AttemptError) (RescueResult, error)
+}
+
+// LivenessParams are LivenessKeeper.KeepAlive's parameters.
+type LivenessParams struct {
+	// ClientID is Config.ID, the name the client claims jobs under.
+	ClientID string
+	// Pooled is Config.PollOnly: the client's connections may go through
+	// a transaction pooler, where a session (and what it holds) is not
+	// the client's own. A backend whose liveness needs a session binds it
+	// then only on a connection configured as direct.
+	Pooled bool
+	// Report, when not nil, is called with the error of each failed
+	// attempt to bind or hold liveness while ctx is live.
+	Report func(error)
+}

@@ -142,6 +142,7 @@ func (c *Client) Start(ctx context.Context) error {
 	goLoop(e.loopsCtx, &e.loopsWG, e.promoter.run)
 	rs := &rescuer{backend: e.backend, interval: e.cfg.RescueInterval, wake: e.wakeQueues, log: c.log}
 	goLoop(e.loopsCtx, &e.loopsWG, rs.run)
+	e.startLiveness()
 	if m, ok := e.backend.(Maintainer); ok {
 		up := &upkeeper{store: m, interval: e.cfg.PollInterval, log: c.log}
 		goLoop(e.loopsCtx, &e.loopsWG, up.run)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"time"
 
@@ -72,8 +73,12 @@ func (b *PostgresBackend) ListenReporting(ctx context.Context, wake func(queue s
 
 // permanentListenError reports a failure that reconnecting cannot cure:
 // authentication (SQLSTATE class 28), a database that does not exist
-// (3D000), or insufficient privilege (42501).
+// (3D000), insufficient privilege (42501), or a connection that does not
+// deliver notifications (errListenThroughPooler).
 func permanentListenError(err error) bool {
+	if errors.Is(err, errListenThroughPooler) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return false
@@ -100,6 +105,9 @@ func (b *PostgresBackend) listenOnce(ctx context.Context, wake func(queue string
 		defer cancel()
 		_ = conn.Close(closeCtx)
 	}()
+	if err := b.probeListen(ctx, conn); err != nil {
+		return err
+	}
 	if _, err := conn.Exec(ctx, b.q.Listen); err != nil {
 		return err
 	}
@@ -134,4 +142,55 @@ func (b *PostgresBackend) ListenerName() string {
 		name = name[:63]
 	}
 	return name
+}
+
+// listenProbePrefix starts the payload of a listener's probe.
+const listenProbePrefix = "probe "
+
+// probeChannel is the channel of the listeners' probes of one schema,
+// apart from the queues' channel so that no queue listener sees them.
+func probeChannel(schema string) string {
+	h := fnv.New64a()
+	h.Write([]byte(schema))
+	return fmt.Sprintf("pgqueue.probe.%x", h.Sum64())
+}
+
+// errListenThroughPooler is the listener's error when its probe never
+// arrives: LISTEN through PgBouncer in transaction mode.
+var errListenThroughPooler = errors.New("LISTEN does not deliver notifications on this connection (a NOTIFY sent to it never arrived): is it going through a transaction pooler such as PgBouncer in transaction mode? Set Config.PollOnly, or PostgresOptions.ListenerConnConfig to a direct connection")
+
+// listenProbeWait is how long the listener waits for its own probe.
+const listenProbeWait = 5 * time.Second
+
+// probeListen sends a NOTIFY from the pool and waits for it on conn,
+// which has just LISTENed. Through a transaction pooler the LISTEN was
+// run by a server connection that conn no longer holds, and the probe
+// never arrives: the listener fails with errListenThroughPooler instead
+// of silently never waking anyone.
+func (b *PostgresBackend) probeListen(ctx context.Context, conn *pgx.Conn) error {
+	if _, err := conn.Exec(ctx, b.q.ListenProbeOn); err != nil {
+		return err
+	}
+	payload := fmt.Sprintf("%s%d", listenProbePrefix, time.Now().UnixNano())
+	if _, err := b.pool.Exec(ctx, b.q.ListenProbe, payload, probeChannel(b.schema)); err != nil {
+		return err
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, listenProbeWait)
+	defer cancel()
+	for {
+		n, err := conn.WaitForNotification(waitCtx)
+		switch {
+		case err == nil && n.Payload == payload:
+			_, err = conn.Exec(ctx, b.q.ListenProbeOff)
+			return err
+		case err == nil:
+			continue // another listener's probe
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case waitCtx.Err() != nil:
+			return errListenThroughPooler
+		default:
+			return err
+		}
+	}
 }

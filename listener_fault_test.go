@@ -28,7 +28,7 @@ func TestHalfOpenListenerIsDetectedAndReplaced(t *testing.T) {
 	listenCfg := direct.Copy()
 	listenCfg.Host, listenCfg.Port = "127.0.0.1", proxy.Port()
 
-	b, err := pgqueue.NewPostgres(pool, &pgqueue.PostgresOptions{Schema: schema, ListenerConnConfig: listenCfg, ListenerPingInterval: 300 * time.Millisecond})
+	b, err := pgqueue.NewPostgres(pool, &pgqueue.PostgresOptions{Schema: schema, ListenerConnConfig: listenCfg, LivenessConnConfig: direct, ListenerPingInterval: 300 * time.Millisecond})
 	require.NoError(t, err)
 	ran := make(chan int, 8)
 	startClient(t, b, pgqueue.Config{PollInterval: 500 * time.Millisecond}, func(ctx context.Context, j *pgqueue.Job[pingArgs]) error {

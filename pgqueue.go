@@ -123,6 +123,8 @@ const (
 	// DefaultMaxAttempts is used when neither the options nor the args
 	// defaults nor Config.MaxAttempts set one.
 	DefaultMaxAttempts = 25
+	// defaultLivenessGrace is Config.LivenessGrace's default.
+	defaultLivenessGrace = 2 * time.Second
 	// defaultMaxWorkers is QueueConfig.MaxWorkers's default.
 	defaultMaxWorkers = 100
 	// DefaultMaxArgsBytes is the largest encoded args accepted (1 MiB)
@@ -191,15 +193,25 @@ type Config struct {
 	// name and process ID.
 	ID string
 	// LeaseDuration is how long a claim holds a job without a heartbeat.
-	// A crashed worker's job runs again within LeaseDuration +
+	// The job of a worker that died runs again within LivenessGrace plus
+	// about two RescueIntervals when the backend can tell its death
+	// (LivenessKeeper: every backend here), and otherwise, or when it
+	// cannot tell (a network partition), within LeaseDuration +
 	// RescueInterval. Default 30s; at least MinLeaseDuration.
 	LeaseDuration time.Duration
 	// HeartbeatInterval is how often running jobs' leases are extended.
 	// Default LeaseDuration/3; must be shorter than LeaseDuration.
 	HeartbeatInterval time.Duration
-	// RescueInterval is how often the client looks for expired leases.
-	// Default 5s.
+	// RescueInterval is how often the client looks for expired leases
+	// and for clients whose liveness is gone. Default 1s.
 	RescueInterval time.Duration
+	// LivenessGrace is how long a client's liveness must have been seen
+	// gone, and its job claimed, before the job is rescued without
+	// waiting for its lease (see LivenessKeeper): a live client whose
+	// liveness connection was cut binds it again well within it. Default
+	// 2s; negative disables liveness, leaving dead clients' jobs to their
+	// leases.
+	LivenessGrace time.Duration
 	// PollInterval is how often each queue is polled when no wake-up
 	// arrives, and how often due scheduled jobs are promoted. Default 1s.
 	PollInterval time.Duration
@@ -278,11 +290,14 @@ func (c Config) withDefaults() (Config, error) {
 		def  time.Duration
 	}{
 		{"LeaseDuration", &c.LeaseDuration, 30 * time.Second},
-		{"RescueInterval", &c.RescueInterval, 5 * time.Second},
+		{"RescueInterval", &c.RescueInterval, time.Second},
 		{"PollInterval", &c.PollInterval, time.Second},
 		{"CompleteFlushInterval", &c.CompleteFlushInterval, 2 * time.Millisecond},
 		{"ShutdownGrace", &c.ShutdownGrace, 5 * time.Second},
 		{"UnworkedKindsInterval", &c.UnworkedKindsInterval, time.Minute},
+	}
+	if c.LivenessGrace == 0 {
+		c.LivenessGrace = defaultLivenessGrace
 	}
 	for _, d := range durations {
 		if *d.v < 0 {

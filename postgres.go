@@ -42,6 +42,16 @@ type PostgresOptions struct {
 	// debounces. Default 2ms; negative: every enqueue transaction sends
 	// its own NOTIFY.
 	NotifyDebounce time.Duration
+	// LivenessConnConfig, when set, is used to dial the connection that
+	// holds the client's liveness lock (see LivenessKeeper): it must reach
+	// Postgres directly, or through a pooler in session mode, never in
+	// transaction mode. Default: ListenerConnConfig, else the pool's
+	// configuration. With Config.PollOnly, liveness is bound only when
+	// this or ListenerConnConfig is set.
+	LivenessConnConfig *pgx.ConnConfig
+	// DisableSessionLiveness, when true, binds no liveness: the jobs of a
+	// client that died wait for their leases to end. Default false.
+	DisableSessionLiveness bool
 }
 
 // PostgresBackend stores jobs in Postgres. Build it with NewPostgres. It is
@@ -59,6 +69,7 @@ type PostgresBackend struct {
 	listenPing   time.Duration
 	limits       limitCache
 	notify       notifyDebounce
+	liveness     livenessState
 }
 
 // The Postgres backend implements every optional interface.
@@ -76,6 +87,7 @@ var (
 	_ PeriodicEnqueuer = (*PostgresBackend)(nil)
 	_ ListenReporter   = (*PostgresBackend)(nil)
 	_ SchemaChecker    = (*PostgresBackend)(nil)
+	_ LivenessKeeper   = (*PostgresBackend)(nil)
 )
 
 // NewPostgres returns a Backend over pool, using the tables in opts.Schema
@@ -100,6 +112,7 @@ func NewPostgres(pool *pgxpool.Pool, opts *PostgresOptions) (*PostgresBackend, e
 	b := &PostgresBackend{pool: pool, schema: schema, channel: notifyChannel(schema), lockKey: int64(h.Sum64()), q: q,
 		listenConfig: pool.Config().ConnConfig, listenPing: listenPingDefault}
 	b.notify.window = notifyDebounceDefault
+	b.liveness = newLivenessState(schema, pool.Config().ConnConfig, opts)
 	if opts != nil {
 		if opts.NotifyDebounce != 0 {
 			b.notify.window = opts.NotifyDebounce

@@ -26,7 +26,7 @@ var sqlFiles embed.FS
 //   - {{jobs}}, {{dead}}, {{queues}}, {{periodic}}: the schema's tables,
 //     quoted with pgx's identifier sanitizer (the schema comes from
 //     configuration), and {{channel}}, the schema's LISTEN/NOTIFY channel,
-//     quoted the same way;
+//     and {{probe_channel}}, its listeners' probe channel, quoted the same way;
 //   - {{name}} for any other name: the fragment file sql/name.sql, our own
 //     text shared by several statements, unless the field's `with` tag
 //     says otherwise: `with:"name=file"` takes sql/file.sql instead, and
@@ -60,6 +60,10 @@ type queries struct {
 	RescueDead       string `sql:"rescue_dead"`
 	RescueCandidates string `sql:"rescue_candidates"`
 	RescueRequeueOne string `sql:"rescue_requeue_one"`
+	LivenessLock     string `sql:"liveness_lock"`
+	LivenessHolders  string `sql:"liveness_holders"`
+	LivenessRequeue  string `sql:"liveness_requeue"`
+	LivenessDead     string `sql:"liveness_dead"`
 	VacuumCheck      string `sql:"vacuum_check"`
 	VacuumLock       string `sql:"vacuum_lock"`
 	VacuumUnlock     string `sql:"vacuum_unlock"`
@@ -68,6 +72,9 @@ type queries struct {
 	SchemaCheck      string `sql:"schema_check"`
 	XactStatus       string `sql:"xact_status"`
 	Listen           string `sql:"listen"`
+	ListenProbe      string `sql:"listen_probe"`
+	ListenProbeOn    string `sql:"listen_probe_on"`
+	ListenProbeOff   string `sql:"listen_probe_off"`
 
 	// Dead letters and operator actions.
 	DeadList    string `sql:"dead_list"`
@@ -162,6 +169,9 @@ func renderStatement(name, schema string, with map[string]string, depth int) (st
 		}
 		if marker == "channel" {
 			return pgx.Identifier{notifyChannel(schema)}.Sanitize()
+		}
+		if marker == "probe_channel" {
+			return pgx.Identifier{probeChannel(schema)}.Sanitize()
 		}
 		file, ok := with[marker]
 		if !ok {

@@ -50,7 +50,12 @@ const (
 	// A running job whose lease ended more than this long ago should have
 	// been rescued: RescueInterval plus generous slack for a loaded 2-core
 	// machine under -race.
-	rescueBound = rescueInterval + 3*time.Second
+	rescueBound = defaultRescueInterval + 3*time.Second
+	// What the issue promises with default settings: the jobs of a
+	// SIGKILLed worker run again within 5s (p99) and 10s (max).
+	rerunP99            = 5 * time.Second
+	rerunMax            = 10 * time.Second
+	livenessApplication = "pgqueue-liveness:" + schema
 )
 
 const ledgerDDL = `
@@ -112,19 +117,34 @@ type book struct {
 	commits, rollbacks, uncertainTx  int
 }
 
+// killRec is one SIGKILL: the victim's client ID, when it died, and the
+// running jobs it held.
+type killRec struct {
+	id       string
+	at       time.Time
+	jobs     []int64
+	measured bool // false: Postgres was down, the jobs are unknown
+}
+
 // faultLog counts the faults and the duplicate runs each may cause.
 type faultLog struct {
 	mu    sync.Mutex
 	start time.Time
+	// Postgres outages: when each began and ended (a rerun held up by
+	// one is measured from its end).
+	outages [][2]time.Time
 	// SIGKILLs, and the jobs the killed workers held (measured after the
 	// kill; the slot count when the database was down and it could not be
 	// measured).
 	kills, killHeld, killUnmeasured int
+	// Each kill: the victim, when, and the jobs it held (unmeasured
+	// kills have none listed).
+	killRecs []killRec
 	// Postgres restarts, and the worker slots live at each (every job held
 	// at an outage may run again).
 	pgFast, pgCrash, pgInFlight int
 	// pg_terminate_backend by target.
-	termWorker, termListener, termProducer int
+	termWorker, termListener, termProducer, termLiveness int
 	// Proxy faults: resets (and the worker connections they cut),
 	// blackholed listeners, latency spikes.
 	resets, resetConns, blackholes, latencySpikes int
@@ -309,22 +329,26 @@ func TestCrashSuite(t *testing.T) {
 	}
 
 	res := verify(t, ctx, observer, bk)
+	rr := measureReruns(t, ctx, observer, faults)
+	liveRescued := checkGoneRescues(t, fl.logPaths(), faults)
 	bound := faults.bound()
 	if res.duplicates > bound {
 		t.Errorf("%d duplicate runs, more than the %d the faults can explain (jobs held at kills %d + slots live at Postgres outages %d + terminated worker backends %d + reset worker connections %d)",
 			res.duplicates, bound, faults.killHeld, faults.pgInFlight, faults.termWorker, faults.resetConns)
 	}
 	faults.mu.Lock()
-	summary := fmt.Sprintf("chaos: kills=%d pg_restarts=%d (fast=%d crash=%d) terminated=%d (listener=%d worker=%d producer=%d) proxy_resets=%d blackholes=%d latency_spikes=%d "+
+	summary := fmt.Sprintf("chaos: kills=%d pg_restarts=%d (fast=%d crash=%d) terminated=%d (listener=%d liveness=%d worker=%d producer=%d) proxy_resets=%d blackholes=%d latency_spikes=%d "+
 		"enqueued=%d rolled_back=%d uncertain=%d (committed %d, absent %d) completed=%d dead=%d (intended %d) lost=%d duplicates=%d (bound %d) reattempts=%d fencing_violations=%d "+
 		"runs=%d fault_phase=%v drain=%v total=%v",
 		faults.kills, faults.pgFast+faults.pgCrash, faults.pgFast, faults.pgCrash,
-		faults.termWorker+faults.termListener+faults.termProducer, faults.termListener, faults.termWorker, faults.termProducer,
+		faults.termWorker+faults.termListener+faults.termLiveness+faults.termProducer, faults.termListener, faults.termLiveness, faults.termWorker, faults.termProducer,
 		faults.resets, faults.blackholes, faults.latencySpikes,
 		res.enqueued, res.rolledBack, res.uncertain, res.uncertainCommitted, res.uncertainAbsent,
 		res.completed, res.dead, res.intendedDead, res.lost, res.duplicates, bound, res.reattempts, res.fencing,
 		res.runs, faultPhase, drained.Round(time.Millisecond), time.Since(began).Round(time.Second))
 	faults.mu.Unlock()
+	summary += fmt.Sprintf(" rerun_after_kill: jobs=%d p50=%v p99=%v max=%v (kills measured %d) live_clients_rescued=%d",
+		rr.jobs, rr.p50.Round(time.Millisecond), rr.p99.Round(time.Millisecond), rr.max.Round(time.Millisecond), rr.kills, liveRescued)
 	t.Log(summary)
 	fmt.Println(summary)
 }
@@ -463,19 +487,22 @@ func killLoop(ctx context.Context, t *testing.T, fl *fleet, db *pgxpool.Pool, fa
 	for sleepCtx(ctx, time.Duration(1500+rand.IntN(2000))*time.Millisecond) {
 		slot := rand.IntN(numWorkers)
 		id := fl.kill(slot)
+		killedAt := time.Now()
 		// A claim the dead process had already sent may still commit:
 		// give the server a moment before counting.
 		time.Sleep(200 * time.Millisecond)
-		held := -1
+		var jobs []int64
 		qctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := db.QueryRow(qctx, `SELECT count(*) FROM chaos.pgqueue_jobs WHERE state = 'running' AND claimed_by = $1`, id).Scan(&held)
+		err := db.QueryRow(qctx, `SELECT coalesce(array_agg(id), '{}') FROM chaos.pgqueue_jobs WHERE state = 'running' AND claimed_by = $1`, id).Scan(&jobs)
 		cancel()
+		held := len(jobs)
 		faults.mu.Lock()
 		faults.kills++
 		if err != nil {
 			faults.killUnmeasured++
 			held = slotsPerWorker
 		}
+		faults.killRecs = append(faults.killRecs, killRec{id: id, at: killedAt, jobs: jobs, measured: err == nil})
 		faults.killHeld += held
 		faults.mu.Unlock()
 		faults.event("SIGKILL %s (held %d, measured=%v)", id, held, err == nil)
@@ -501,6 +528,7 @@ func pgLoop(ctx context.Context, t *testing.T, pg *pgServer, fl *fleet, db *pgxp
 		cancel()
 		inFlight := fl.live() * slotsPerWorker
 		mu.Lock()
+		down := time.Now()
 		var err error
 		if i%2 == 0 {
 			faults.event("postgres: restart -m fast (running jobs %d, slots %d)", running, inFlight)
@@ -522,6 +550,7 @@ func pgLoop(ctx context.Context, t *testing.T, pg *pgServer, fl *fleet, db *pgxp
 			return
 		}
 		faults.mu.Lock()
+		faults.outages = append(faults.outages, [2]time.Time{down, time.Now()})
 		if i%2 == 0 {
 			faults.pgFast++
 		} else {
@@ -540,6 +569,7 @@ func deadline(ctx context.Context) time.Time {
 // Backends the terminate loop hunts for, by what they are doing.
 const (
 	huntListener    = `application_name = '` + listenerApplication + `'`
+	huntLiveness    = `application_name = '` + livenessApplication + `'`
 	huntClaim       = `application_name LIKE 'chaos-worker:%' AND state <> 'idle' AND query LIKE '%WITH picked AS MATERIALIZED%'`
 	huntCompletion  = `application_name LIKE 'chaos-worker:%' AND (state = 'idle in transaction' OR state = 'active' AND (query ILIKE 'commit%' OR query LIKE '%DELETE FROM%'))`
 	huntAnyWorker   = `application_name LIKE 'chaos-worker:%'`
@@ -587,6 +617,7 @@ func find(db *pgxpool.Pool, where string, d time.Duration, kill bool) (pid int, 
 func terminateLoop(ctx context.Context, db *pgxpool.Pool, faults *faultLog, pgMu *sync.Mutex) {
 	targets := []struct{ name, where string }{
 		{"listener", huntListener},
+		{"liveness", huntLiveness},
 		{"worker mid-claim", huntClaim},
 		{"producer mid-commit", huntCommit},
 		{"worker mid-completion", huntCompletion},
@@ -612,6 +643,8 @@ func terminateLoop(ctx context.Context, db *pgxpool.Pool, faults *faultLog, pgMu
 		switch {
 		case target.name == "listener":
 			faults.termListener++
+		case target.name == "liveness":
+			faults.termLiveness++
 		case strings.HasPrefix(target.name, "worker"):
 			faults.termWorker++
 		default:

@@ -30,15 +30,17 @@ const (
 	envWorkerListen = "PGQUEUE_CHAOS_WORKER_LISTEN_URL"
 )
 
-// Client settings of every worker process.
+// Client settings of every worker process. The recovery settings
+// (LeaseDuration, HeartbeatInterval, RescueInterval, LivenessGrace,
+// PollInterval) are the defaults: the suite measures what users get. The
+// listener's ping is shortened only so that a blackholed listener is
+// replaced within the run.
 const (
-	schema            = "chaos"
-	slotsPerWorker    = 4 // Queues["default"].MaxWorkers: jobs one process holds at most
-	leaseDuration     = 2 * time.Second
-	heartbeatInterval = 500 * time.Millisecond
-	rescueInterval    = 200 * time.Millisecond
-	pollInterval      = 200 * time.Millisecond
-	listenerPing      = time.Second
+	schema         = "chaos"
+	slotsPerWorker = 4 // Queues["default"].MaxWorkers: jobs one process holds at most
+	// defaultRescueInterval is Config.RescueInterval's default.
+	defaultRescueInterval = time.Second
+	listenerPing          = time.Second
 )
 
 // intendedFailure marks the one failure a FailOnce job returns on purpose.
@@ -114,14 +116,10 @@ func runWorker(id, url, listenURL string) error {
 		return err
 	}
 	client, err := pgqueue.New(backend, pgqueue.Config{
-		ID:                id,
-		Queues:            map[string]pgqueue.QueueConfig{pgqueue.DefaultQueue: {MaxWorkers: slotsPerWorker}},
-		LeaseDuration:     leaseDuration,
-		HeartbeatInterval: heartbeatInterval,
-		RescueInterval:    rescueInterval,
-		PollInterval:      pollInterval,
-		Retry:             pgqueue.RetryPolicy{Base: 100 * time.Millisecond, Max: time.Second},
-		Logger:            slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		ID:     id,
+		Queues: map[string]pgqueue.QueueConfig{pgqueue.DefaultQueue: {MaxWorkers: slotsPerWorker}},
+		Retry:  pgqueue.RetryPolicy{Base: 100 * time.Millisecond, Max: time.Second},
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {
 		return err
@@ -130,8 +128,16 @@ func runWorker(id, url, listenURL string) error {
 	if err := pgqueue.Register(client, pgqueue.WorkFunc[chaosJob](w.work)); err != nil {
 		return err
 	}
-	if err := client.Start(context.Background()); err != nil {
-		return err
+	// A replacement may start while Postgres is restarting: retry, as a
+	// supervisor would.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		err := client.Start(context.Background())
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, pgqueue.ErrDatabase) || time.Now().After(deadline) {
+			return err
+		}
 	}
 	fmt.Fprintf(os.Stderr, "chaos worker %s: started, pid %d\n", id, w.pid)
 	select {}

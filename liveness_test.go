@@ -1,0 +1,319 @@
+package pgqueue_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgqueue/pgqueue"
+	"github.com/pgqueue/pgqueue/internal/pgtest"
+)
+
+const (
+	liveChildSchema = "PGQUEUE_LIVENESS_CHILD_SCHEMA"
+	liveChildURL    = "PGQUEUE_LIVENESS_CHILD_URL"
+	liveChildID     = "liveness-child"
+	liveChildTest   = "TestLivenessChild"
+)
+
+// livenessBound waits until a session holds the liveness lock of client
+// id in b's schema, and returns that session's pid.
+func livenessBound(t *testing.T, b *pgqueue.PostgresBackend, id string) int {
+	t.Helper()
+	var pid int
+	require.Eventually(t, func() bool {
+		err := b.Pool().QueryRow(context.Background(), `SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+			WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.objid = hashtext($1)::oid AND a.application_name = $2`,
+			id, b.LivenessName()).Scan(&pid)
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond, "client %q never bound its liveness", id)
+	return pid
+}
+
+// TestLivenessChild is the worker process that TestSIGKILLedClientsJob
+// RunsAgainWithinSeconds starts and kills; on its own it does nothing. It
+// runs with the default Config: a 30s lease.
+func TestLivenessChild(t *testing.T) {
+	schema := os.Getenv(liveChildSchema)
+	if schema == "" {
+		t.Skip("helper process for TestSIGKILLedClientsJobRunsAgainWithinSeconds")
+	}
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, os.Getenv(liveChildURL))
+	require.NoError(t, err)
+	b, err := pgqueue.NewPostgres(pool, &pgqueue.PostgresOptions{Schema: schema})
+	require.NoError(t, err)
+	c, err := pgqueue.New(b, pgqueue.Config{ID: liveChildID})
+	require.NoError(t, err)
+	require.NoError(t, pgqueue.Register(c, pgqueue.WorkFunc[pingArgs](func(ctx context.Context, j *pgqueue.Job[pingArgs]) error {
+		select {} // hold the job until SIGKILL
+	})))
+	require.NoError(t, c.Start(ctx))
+	select {}
+}
+
+// With default settings (30s lease), the jobs of a worker process killed
+// with SIGKILL run again within seconds: its liveness lock vanished with
+// its connection, and a live client's rescuer saw it gone.
+func TestSIGKILLedClientsJobRunsAgainWithinSeconds(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Backend(t)
+	ctx := context.Background()
+	enq, err := pgqueue.New(b, pgqueue.Config{})
+	require.NoError(t, err)
+	const n = 3
+	ids := map[int64]bool{}
+	for i := range n {
+		id, err := enq.Enqueue(ctx, pingArgs{Seq: i}, nil)
+		require.NoError(t, err)
+		ids[id] = true
+	}
+	child := exec.Command(os.Args[0], "-test.run=^"+liveChildTest+"$", "-test.count=1")
+	child.Env = append(os.Environ(), liveChildSchema+"="+b.Schema(), liveChildURL+"="+pgtest.URL(t))
+	require.NoError(t, child.Start(), "start the worker process")
+	t.Cleanup(func() { _ = child.Process.Kill(); _, _ = child.Process.Wait() })
+	jobs := pgx.Identifier{b.Schema(), "pgqueue_jobs"}.Sanitize()
+	require.Eventually(t, func() bool {
+		var held int
+		err := b.Pool().QueryRow(ctx, "SELECT count(*) FROM "+jobs+" WHERE state = 'running' AND claimed_by = $1", liveChildID).Scan(&held)
+		return err == nil && held == n
+	}, 30*time.Second, 20*time.Millisecond, "the child worker process never claimed the %d jobs", n)
+	livenessBound(t, b, liveChildID)
+
+	type run struct {
+		id   int64
+		at   time.Time
+		errs []pgqueue.AttemptError
+	}
+	runs := make(chan run, n)
+	startClient(t, b, pgqueue.Config{ID: "survivor"}, func(ctx context.Context, j *pgqueue.Job[pingArgs]) error {
+		runs <- run{id: j.ID, at: time.Now(), errs: j.Errors}
+		return nil
+	})
+	// The survivor sees the child alive and leaves its jobs alone.
+	select {
+	case r := <-runs:
+		t.Fatalf("job %d ran on the survivor at %v while the child was alive", r.id, r.at)
+	case <-time.After(3 * time.Second):
+	}
+
+	require.NoError(t, child.Process.Signal(syscall.SIGKILL), "kill -9 the worker process")
+	_, _ = child.Process.Wait()
+	killed := time.Now()
+	for range n {
+		select {
+		case r := <-runs:
+			took := r.at.Sub(killed)
+			require.True(t, ids[r.id], "job %d ran, not one the child held", r.id)
+			require.LessOrEqual(t, took, 5*time.Second, "job %d ran again %v after its holder died; the default settings promise at most 5s", r.id, took)
+			require.Len(t, r.errs, 1, "the lost attempt is recorded")
+			require.Equal(t, "client_gone", r.errs[0].Kind, "the rescue names the holder's death, not a lease expiry")
+			t.Logf("job %d ran again %v after its holder was SIGKILLed (lease 30s)", r.id, took.Round(time.Millisecond))
+		case <-time.After(10 * time.Second):
+			t.Fatal("the SIGKILLed worker's jobs did not run again within 10s of its death (default lease: 30s)")
+		}
+	}
+}
+
+// A live client whose liveness connection is terminated again and again
+// binds it again each time, and none of its jobs runs a second time.
+func TestLiveClientsTerminatedLivenessConnectionNeverRerunsItsJobs(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Backend(t)
+	ctx := context.Background()
+	release := make(chan struct{})
+	var mu sync.Mutex
+	runsBy := map[string]map[int64]int{"holder": {}, "watcher": {}}
+	work := func(who string) func(context.Context, *pgqueue.Job[pingArgs]) error {
+		return func(ctx context.Context, j *pgqueue.Job[pingArgs]) error {
+			mu.Lock()
+			runsBy[who][j.ID]++
+			mu.Unlock()
+			select {
+			case <-release:
+				return nil
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
+	}
+	holder := startClient(t, b, pgqueue.Config{ID: "holder"}, work("holder"))
+	const n = 5
+	for i := range n {
+		_, err := holder.Enqueue(ctx, pingArgs{Seq: i}, nil)
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(runsBy["holder"]) == n
+	}, 10*time.Second, 10*time.Millisecond, "the holder never started its %d jobs", n)
+	startClient(t, b, pgqueue.Config{ID: "watcher"}, work("watcher"))
+
+	terminated := 0
+	for end := time.Now().Add(8 * time.Second); time.Now().Before(end); {
+		pid := livenessBound(t, b, "holder")
+		var ok bool
+		require.NoError(t, b.Pool().QueryRow(ctx, "SELECT pg_terminate_backend($1)", pid).Scan(&ok))
+		require.True(t, ok, "terminate the holder's liveness session %d", pid)
+		terminated++
+		time.Sleep(time.Duration(300+rand.IntN(600)) * time.Millisecond)
+	}
+	livenessBound(t, b, "holder")
+	// Past every grace period and rescue of the last termination.
+	time.Sleep(3 * time.Second)
+	mu.Lock()
+	watcherRuns := len(runsBy["watcher"])
+	holderRuns := fmt.Sprint(runsBy["holder"])
+	mu.Unlock()
+	require.Zero(t, watcherRuns, "the watcher ran %d of the live holder's jobs after %d terminations of its liveness connection", watcherRuns, terminated)
+	close(release)
+	jobs := pgx.Identifier{b.Schema(), "pgqueue_jobs"}.Sanitize()
+	require.Eventually(t, func() bool {
+		var left int
+		return b.Pool().QueryRow(ctx, "SELECT count(*) FROM "+jobs).Scan(&left) == nil && left == 0
+	}, 10*time.Second, 20*time.Millisecond, "the holder's jobs did not complete")
+	mu.Lock()
+	defer mu.Unlock()
+	for id, k := range runsBy["holder"] {
+		require.Equal(t, 1, k, "job %d ran %d times on the holder (runs %s)", id, k, holderRuns)
+	}
+	t.Logf("%d terminations of a live client's liveness session over 8s: its %d jobs ran once each", terminated, n)
+}
+
+// A client that never binds its liveness (disabled, or PollOnly with no
+// direct connection configured) is never taken for dead: its jobs wait
+// for their leases.
+func TestClientWithoutLivenessIsLeftToItsLease(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opts pgqueue.PostgresOptions
+		cfg  pgqueue.Config
+	}{
+		{"disabled", pgqueue.PostgresOptions{DisableSessionLiveness: true}, pgqueue.Config{}},
+		{"poll-only without a direct connection", pgqueue.PostgresOptions{}, pgqueue.Config{PollOnly: true, PollInterval: 50 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := pgtest.Backend(t)
+			ctx := context.Background()
+			tc.opts.Schema = b.Schema()
+			hb, err := pgqueue.NewPostgres(b.Pool(), &tc.opts)
+			require.NoError(t, err)
+			started := make(chan int64, 1)
+			tc.cfg.ID = "unbound"
+			holder := startClient(t, hb, tc.cfg, func(ctx context.Context, j *pgqueue.Job[pingArgs]) error {
+				started <- j.ID
+				<-ctx.Done()
+				return context.Cause(ctx)
+			})
+			_, err = holder.Enqueue(ctx, pingArgs{}, nil)
+			require.NoError(t, err)
+			select {
+			case <-started:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the holder never started the job")
+			}
+			reran := make(chan int64, 1)
+			startClient(t, b, pgqueue.Config{ID: "watcher"}, func(ctx context.Context, j *pgqueue.Job[pingArgs]) error {
+				reran <- j.ID
+				return nil
+			})
+			var locks int
+			require.NoError(t, b.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND objid = hashtext('unbound')::oid`).Scan(&locks))
+			require.Zero(t, locks, "the holder must not bind liveness here")
+			select {
+			case id := <-reran:
+				t.Fatalf("job %d of a live client that has no liveness binding ran again on the watcher", id)
+			case <-time.After(4 * time.Second):
+			}
+		})
+	}
+}
+
+// collidingIDs returns two client IDs whose hashtext is the same.
+func collidingIDs(t *testing.T, db *pgxpool.Pool) (string, string) {
+	t.Helper()
+	var a, b string
+	require.NoError(t, db.QueryRow(context.Background(), `SELECT min(s), max(s) FROM (
+		SELECT 'client-' || i AS s, hashtext('client-' || i) AS h FROM generate_series(1, 300000) i) x
+		GROUP BY h HAVING count(*) > 1 LIMIT 1`).Scan(&a, &b), "find two client IDs whose hashes collide")
+	return a, b
+}
+
+// A dead client whose ID hashes like a live one's looks alive: its jobs
+// wait for their leases, and a live client's jobs are never taken.
+// RescueGone frees only the jobs of clients still gone, claimed long
+// enough ago.
+func TestRescueGoneFreesOnlyJobsOfClientsWhoseLivenessIsGone(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Backend(t)
+	ctx := context.Background()
+	alive, deadTwin := collidingIDs(t, b.Pool())
+	kaCtx, stopKA := context.WithCancel(ctx)
+	kaDone := make(chan error, 1)
+	go func() { kaDone <- b.KeepAlive(kaCtx, pgqueue.LivenessParams{ClientID: alive}) }()
+	t.Cleanup(func() { stopKA(); <-kaDone })
+	livenessBound(t, b, alive)
+
+	enq, err := pgqueue.New(b, pgqueue.Config{})
+	require.NoError(t, err)
+	for i := range 3 {
+		_, err := enq.Enqueue(ctx, pingArgs{Seq: i}, &pgqueue.EnqueueOptions{MaxAttempts: 1 + i%2})
+		require.NoError(t, err)
+	}
+	claim := func(by string, limit int) []*pgqueue.JobRow {
+		rows, err := b.Claim(ctx, pgqueue.ClaimParams{Queue: pgqueue.DefaultQueue, Kinds: []string{"ping"}, Limit: limit, Lease: time.Hour, ClientID: by})
+		require.NoError(t, err)
+		return rows
+	}
+	require.Len(t, claim(deadTwin, 1), 1)
+	require.Len(t, claim("dead", 2), 2)
+
+	holders, err := b.Holders(ctx)
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{deadTwin: true, "dead": false}, holders,
+		"%q holds no lock but hashes like %q, which does: it looks alive; \"dead\" does not", deadTwin, alive)
+
+	info := pgqueue.AttemptError{At: time.Now().UTC(), Kind: "client_gone", Error: "test"}
+	res, err := b.RescueGone(ctx, []string{"dead", deadTwin}, time.Hour, info)
+	require.NoError(t, err)
+	require.Zero(t, res.Requeued+res.DeadLettered, "jobs claimed less than minAge ago are left alone")
+
+	time.Sleep(50 * time.Millisecond)
+	res, err = b.RescueGone(ctx, []string{"dead", deadTwin}, 10*time.Millisecond, info)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Requeued, "the gone client's job with attempts left is requeued")
+	require.Equal(t, 1, res.DeadLettered, "the gone client's job with no attempts left is dead-lettered")
+	require.Equal(t, []string{pgqueue.DefaultQueue}, res.Queues)
+	holders, err = b.Holders(ctx)
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{deadTwin: true}, holders, "the job of the client whose hash collides with a live one stays running")
+	again := claim("next", 5)
+	require.Len(t, again, 1, "the requeued job is available again")
+	require.Equal(t, "client_gone", again[0].Errors[len(again[0].Errors)-1].Kind)
+}
+
+// In PollOnly mode without a direct connection configured, KeepAlive
+// refuses at once, saying why.
+func TestKeepAliveRefusesPooledWithoutDirectConnection(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Backend(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := b.KeepAlive(ctx, pgqueue.LivenessParams{ClientID: "x", Pooled: true})
+	require.True(t, errors.Is(err, pgqueue.ErrUnsupported), "want ErrUnsupported, got %v", err)
+	require.ErrorContains(t, err, "LivenessConnConfig")
+}

@@ -1,0 +1,2 @@
+-- The listener's probe is over: leave the probe channel.
+UNLISTEN {{probe_channel}}
