@@ -61,9 +61,9 @@ const InsertChunk = 1000
 // outside 0..MaxPriority, or a UniqueKey longer than 512 bytes. It returns
 // an error wrapping pgqueue.ErrDatabase, storing nothing of the chunk, if
 // a job's key exists already (the prefix's ID counter went back: deleted,
-// evicted, or restored from an older snapshot than the jobs) or one of the
-// queue's sets holds the wrong type: a job is never stored over another,
-// nor silently skipped.
+// evicted, or restored from an older snapshot than the jobs) or a set of
+// the queue that the chunk would write holds the wrong type: a job is
+// never stored over another, nor silently skipped.
 func (b *Backend) Insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]int64, error) {
 	res, err := b.insert(ctx, jobs)
 	if err != nil || len(res) == 0 {
@@ -115,6 +115,13 @@ func (b *Backend) insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]pg
 	metadata, err := validateJobs(jobs)
 	if err != nil {
 		return nil, err
+	}
+	if b.plain && len(jobs) == 1 && jobs[0].UniqueKey == "" {
+		id, err := b.insertOne(ctx, jobs[0], metadata[0])
+		if err != nil {
+			return nil, err
+		}
+		return []pgqueue.InsertResult{{ID: id}}, nil
 	}
 	out := make([]pgqueue.InsertResult, len(jobs))
 	var (
@@ -212,6 +219,31 @@ func (b *Backend) insertOneTrip(ctx context.Context, jobs []pgqueue.InsertParams
 	n := int(res[1])
 	b.rememberQueues(names, res[2:2+n])
 	return res[0], res[2+n:], nil
+}
+
+// insertOne stores one job without a unique key with enqueue_one.lua, the
+// lean form of insertOneTrip for the commonest Enqueue (plain client
+// only): same job stored, same retry guard, fewer commands.
+func (b *Backend) insertOne(ctx context.Context, j pgqueue.InsertParams, metadata string) (int64, error) {
+	q := b.queue(j.Queue)
+	runAt := ""
+	if !j.RunAt.IsZero() {
+		runAt = strconv.FormatInt(micros(j.RunAt), 10)
+	}
+	keys := []string{b.k.ids, b.k.queues, b.k.queueIndex, b.k.insertGuard(guardToken()), q.avail(j.Kind), q.sched}
+	res, err := enqueueOneScript.run(ctx, b, keys, q.tag, b.channel, j.Queue, j.Kind, j.Priority,
+		string(j.Args), j.MaxAttempts, runAt, metadata, insertGuardTTL.Milliseconds()).Int64Slice()
+	if err != nil {
+		return 0, wrapErr("insert jobs", err)
+	}
+	switch len(res) {
+	case 2:
+		b.rememberQueues([]string{j.Queue}, res[1:])
+	case 1: // a resend answered by the guard
+	default:
+		return 0, wrapErr("insert jobs", fmt.Errorf("unexpected reply %v", res))
+	}
+	return res[0], nil
 }
 
 // insertPerQueue stores one chunk the cluster way, with IDs from first on
