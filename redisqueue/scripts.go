@@ -13,14 +13,14 @@ import (
 var luaFiles embed.FS
 
 // The scripts, each prefixed with lua/core.lua and lua/lib.lua, but for
-// enqueue_one.lua, the hot path of a one-job Enqueue, which gets core.lua
+// enqueue_lean.lua, the hot path of a one-job Enqueue, which gets core.lua
 // alone: a script's top level runs on every call, so every helper it
 // defines is paid for by every call. go-redis runs a Script by EVALSHA and
 // falls back to EVAL (which also caches it on the server) when the server
 // answers NOSCRIPT, after a restart or SCRIPT FLUSH.
 var (
 	enqueueScript     = loadScript("enqueue")
-	enqueueOneScript  = loadScriptWith("enqueue_one", "core")
+	enqueueLeanScript = loadScriptWith("enqueue_lean", "core")
 	allocScript       = loadScript("alloc")
 	insertScript      = loadScript("insert")
 	claimScript       = loadScript("claim")

@@ -1,5 +1,5 @@
 -- core.lua is prepended to every script, before lib.lua: the few helpers
--- that the one-job enqueue (enqueue_one.lua) needs as well as the others,
+-- that the lean enqueue (enqueue_lean.lua) needs as well as the others,
 -- kept apart so that the hot script does not define, on every call, the
 -- thirty-odd helpers of lib.lua it never uses. Like lib.lua it defines
 -- only locals and runs no command.
@@ -40,6 +40,10 @@ end
 
 local function job_key(tag, id)
   return tag .. ':job:' .. id
+end
+
+local function avail_key(tag, kind)
+  return tag .. ':avail:' .. kind
 end
 
 local TOKEN_BASE = 4294967296 -- 2^32: a queue index's weight in a token

@@ -26,10 +26,6 @@ local function id_of(m)
   return id
 end
 
-local function avail_key(tag, kind)
-  return tag .. ':avail:' .. kind
-end
-
 local function dead_kind_key(tag, kind)
   return tag .. ':dead:' .. kind
 end
