@@ -15,7 +15,9 @@
 --     took unused;
 --   * a lone job's set is type-checked by adding to it first (ZADD on a
 --     key of another type fails, writing nothing), rather than by a TYPE
---     beforehand; with several jobs each distinct set gets one TYPE.
+--     beforehand; with several jobs each distinct set gets one TYPE;
+--   * with several jobs, one EXISTS checks all their keys, and one ZADD
+--     per set adds them.
 --
 -- Nothing is left written on a failure but unused IDs, as with
 -- enqueue.lua: a job key that exists already (the ID counter went back) or
@@ -48,46 +50,63 @@ end
 
 -- Check every job before writing any, and work out where each goes.
 local now = now_us()
-local jobs, typed = {}, {}
+local jobs, keys = {}, {}
+local sets, order = {}, {} -- set -> its score/member pairs, sets in first-use order
 for j = 0, n - 1 do
   local a = 3 + 8 * j
   local tag, id = ARGV[a], int(first + j)
-  local key = job_key(tag, id)
-  if redis.call('EXISTS', key) == 1 then
-    return refuse('redisqueue: job key ' .. key .. ' exists already: the job ID counter went ' ..
-      'back (was it deleted, evicted or restored from an older snapshot?); nothing of this call was stored')
-  end
   local run_at = now
   if ARGV[a + 6] ~= '' then
     run_at = tonumber(ARGV[a + 6])
   end
-  local job = { a = a, id = id, key = key, run_at = run_at }
+  local job = { a = a, id = id, key = job_key(tag, id), run_at = run_at }
+  local set, score
   if run_at > now then
-    job.state, job.set, job.score = 'scheduled', tag .. ':sched', run_at
+    job.state, set, score = 'scheduled', tag .. ':sched', run_at
   else
-    job.state, job.set, job.score = 'available', avail_key(tag, ARGV[a + 2]), avail_score(tonumber(ARGV[a + 3]), run_at)
+    job.state, set, score = 'available', avail_key(tag, ARGV[a + 2]), avail_score(tonumber(ARGV[a + 3]), run_at)
   end
-  if n > 1 and not typed[job.set] then
-    local t = redis.call('TYPE', job.set).ok
-    if t ~= 'zset' and t ~= 'none' then
-      return wrong_type(job.set)
-    end
-    typed[job.set] = true
+  if not sets[set] then
+    sets[set] = {}
+    order[#order + 1] = set
   end
+  local pairs_list = sets[set]
+  pairs_list[#pairs_list + 1] = int(score)
+  pairs_list[#pairs_list + 1] = member(id)
   jobs[j + 1] = job
+  keys[j + 1] = job.key
+end
+-- One EXISTS for all the keys; which one exists is only looked for when
+-- one does.
+if redis.call('EXISTS', unpack(keys)) > 0 then
+  for _, key in ipairs(keys) do
+    if redis.call('EXISTS', key) == 1 then
+      return refuse('redisqueue: job key ' .. key .. ' exists already: the job ID counter went ' ..
+        'back (was it deleted, evicted or restored from an older snapshot?); nothing of this call was stored')
+    end
+  end
+end
+if n > 1 then
+  for _, set in ipairs(order) do
+    local t = redis.call('TYPE', set).ok
+    if t ~= 'zset' and t ~= 'none' then
+      return wrong_type(set)
+    end
+  end
+  for _, set in ipairs(order) do
+    redis.call('ZADD', set, unpack(sets[set]))
+  end
+else
+  local set = order[1]
+  local added = redis.pcall('ZADD', set, unpack(sets[set]))
+  if type(added) == 'table' and added.err then
+    return wrong_type(set)
+  end
 end
 
 local out, indexes, woken = { first }, {}, {}
 for j, job in ipairs(jobs) do
   local a = job.a
-  if n == 1 then
-    local added = redis.pcall('ZADD', job.set, int(job.score), member(job.id))
-    if type(added) == 'table' and added.err then
-      return wrong_type(job.set)
-    end
-  else
-    redis.call('ZADD', job.set, int(job.score), member(job.id))
-  end
   local queue = ARGV[a + 1]
   local index = indexes[queue]
   if not index then
