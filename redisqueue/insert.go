@@ -39,6 +39,12 @@ const InsertChunk = 1000
 // with the job (as a JSON object) and returned by every claim and by
 // ListDead.
 //
+// On a plain or failover client, one-job Inserts without a unique key
+// that arrive while another is in flight wait for it and are then stored
+// together in one script call, each under its own ID, so that concurrent
+// Enqueues cost Redis less per job; a call that finds none in flight is
+// sent at once.
+//
 // A batch is stored in chunks of InsertChunk jobs, in the order given,
 // one after the other, so that no single script blocks Redis for long.
 // Each chunk is atomic: on a plain or failover client a chunk, whatever
