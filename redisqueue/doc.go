@@ -108,9 +108,19 @@
 // or none, in one round trip. go-redis resends a command whose reply was
 // lost; so that such a resend cannot store the batch twice, the script
 // also writes a guard key, {P}:insert:<random>, holding the batch's first
-// ID and its duplicates for 30s, and a resent call finds it and returns the
-// same IDs (one
-// small key per Insert call of the last 30s). A cluster cannot run one script across slots, so
+// ID and its duplicates for 30s, and a resent call finds it and returns
+// the same IDs (one small key per Insert call of the last 30s). The
+// commonest call, one job without a unique key, runs enqueue_lean.lua
+// instead: it stores the same job and guard with fewer commands (it takes
+// the guard with SET NX after allocating the ID, so a resend answers the
+// first run's ID and leaves one ID unused, and the ZADD of a lone job's
+// set checks that set's type), and it carries lua/core.lua only, not the
+// whole of lua/lib.lua. Such calls that arrive while one is in flight
+// wait and then share one enqueue_lean.lua call: each caller's job is
+// still stored atomically under its own ID, a refused shared call is sent
+// again job by job so that each caller gets its own job's answer, and a
+// call that finds none in flight is sent at once.
+// A cluster cannot run one script across slots, so
 // there Insert allocates IDs and queue indexes with alloc.lua on {P}, then
 // writes each queue's jobs with insert.lua on {P:Q}, all queues pipelined:
 // each queue's jobs are stored all or none, but if Insert returns an error

@@ -5,9 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/pgqueue/pgqueue"
 )
@@ -33,6 +38,12 @@ const InsertChunk = 1000
 // are scheduled. A RunAt before 1970 is stored as 1970. Metadata is kept
 // with the job (as a JSON object) and returned by every claim and by
 // ListDead.
+//
+// On a plain or failover client, one-job Inserts without a unique key
+// that arrive while another is in flight wait for it and are then stored
+// together in one script call, each under its own ID, so that concurrent
+// Enqueues cost Redis less per job; a call that finds none in flight is
+// sent at once.
 //
 // A batch is stored in chunks of InsertChunk jobs, in the order given,
 // one after the other, so that no single script blocks Redis for long.
@@ -61,9 +72,9 @@ const InsertChunk = 1000
 // outside 0..MaxPriority, or a UniqueKey longer than 512 bytes. It returns
 // an error wrapping pgqueue.ErrDatabase, storing nothing of the chunk, if
 // a job's key exists already (the prefix's ID counter went back: deleted,
-// evicted, or restored from an older snapshot than the jobs) or one of the
-// queue's sets holds the wrong type: a job is never stored over another,
-// nor silently skipped.
+// evicted, or restored from an older snapshot than the jobs) or a set of
+// the queue that the chunk would write holds the wrong type: a job is
+// never stored over another, nor silently skipped.
 func (b *Backend) Insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]int64, error) {
 	res, err := b.insert(ctx, jobs)
 	if err != nil || len(res) == 0 {
@@ -115,6 +126,13 @@ func (b *Backend) insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]pg
 	metadata, err := validateJobs(jobs)
 	if err != nil {
 		return nil, err
+	}
+	if b.plain && len(jobs) == 1 && jobs[0].UniqueKey == "" {
+		id, err := b.insertSingle(ctx, jobs[0], metadata[0])
+		if err != nil {
+			return nil, err
+		}
+		return []pgqueue.InsertResult{{ID: id}}, nil
 	}
 	out := make([]pgqueue.InsertResult, len(jobs))
 	var (
@@ -212,6 +230,165 @@ func (b *Backend) insertOneTrip(ctx context.Context, jobs []pgqueue.InsertParams
 	n := int(res[1])
 	b.rememberQueues(names, res[2:2+n])
 	return res[0], res[2+n:], nil
+}
+
+// coalescer gathers the one-job inserts (no unique key, plain client) that
+// arrive while another is in flight, so that they share one script call:
+// under concurrent Enqueues, Redis then pays its per-call costs (the round
+// trip, the script's start, the guard, the PUBLISH) once for several jobs
+// rather than once per job. A call that finds none in flight is sent at
+// once, alone, so an idle backend adds no wait.
+type coalescer struct {
+	mu sync.Mutex
+	// busy is true while a one-job insert is in flight or queued ones are
+	// being sent.
+	busy    bool
+	pending []*pendingInsert
+}
+
+// pendingInsert is one queued one-job insert and, once done is closed, its
+// outcome.
+type pendingInsert struct {
+	ctx  context.Context
+	job  pgqueue.InsertParams
+	meta string
+	done chan struct{}
+	id   int64
+	err  error
+}
+
+// insertSingle stores one job without a unique key. If no such insert is
+// in flight it sends it now; otherwise it queues it for the next call,
+// which carries every insert queued by then (see coalescer). Either way
+// the job is stored atomically and its ID returned, or an error. A caller
+// whose ctx ends while its job is queued returns at once with nothing
+// stored; once its job is being sent, ctx ending returns at once too, and
+// the job may then be stored, as when ctx ends during any call.
+func (b *Backend) insertSingle(ctx context.Context, job pgqueue.InsertParams, meta string) (int64, error) {
+	c := &b.co
+	c.mu.Lock()
+	if !c.busy {
+		c.busy = true
+		c.mu.Unlock()
+		id, err := b.insertLean(ctx, []pgqueue.InsertParams{job}, []string{meta})
+		b.handOff()
+		return id, err
+	}
+	p := &pendingInsert{ctx: ctx, job: job, meta: meta, done: make(chan struct{})}
+	c.pending = append(c.pending, p)
+	c.mu.Unlock()
+	select {
+	case <-p.done:
+		return p.id, p.err
+	case <-ctx.Done():
+		c.mu.Lock()
+		if i := slices.Index(c.pending, p); i >= 0 {
+			c.pending = slices.Delete(c.pending, i, i+1)
+		}
+		c.mu.Unlock()
+		return 0, wrapErr("insert jobs", ctx.Err())
+	}
+}
+
+// handOff ends a one-job insert's turn: inserts queued meanwhile are sent
+// by a goroutine of their own, so that the caller returns with its own
+// outcome and does not wait for others' calls.
+func (b *Backend) handOff() {
+	c := &b.co
+	c.mu.Lock()
+	idle := len(c.pending) == 0
+	if idle {
+		c.busy = false
+	}
+	c.mu.Unlock()
+	if !idle {
+		go b.sendPending()
+	}
+}
+
+// sendPending sends the queued one-job inserts, up to InsertChunk per
+// call, until none is left.
+func (b *Backend) sendPending() {
+	c := &b.co
+	for {
+		c.mu.Lock()
+		if len(c.pending) == 0 {
+			c.busy = false
+			c.mu.Unlock()
+			return
+		}
+		n := min(len(c.pending), InsertChunk)
+		batch := c.pending[:n:n]
+		c.pending = slices.Clone(c.pending[n:])
+		c.mu.Unlock()
+		b.sendBatch(batch)
+	}
+}
+
+// sendBatch stores the jobs of batch, each queued by its own caller, in
+// one enqueue_lean.lua call, and gives each caller its outcome. The call
+// is atomic: a refusal by the script (a job key that exists, a set of the
+// wrong type) stores nothing, and then each job of a larger batch is sent
+// again on its own, so that each caller gets the answer its job alone
+// would have got and one caller's bad job never fails another's. Any
+// other error (no reply) goes to every caller: their jobs may or may not
+// be stored, as with any call whose reply is lost.
+func (b *Backend) sendBatch(batch []*pendingInsert) {
+	// The callers wait for this call whatever their contexts do (each
+	// returns on its own when its ctx ends); values such as tracing spans
+	// are kept from the first.
+	ctx := context.WithoutCancel(batch[0].ctx)
+	jobs := make([]pgqueue.InsertParams, len(batch))
+	metadata := make([]string, len(batch))
+	for i, p := range batch {
+		jobs[i], metadata[i] = p.job, p.meta
+	}
+	first, err := b.insertLean(ctx, jobs, metadata)
+	var refused redis.Error
+	for i, p := range batch {
+		switch {
+		case err == nil:
+			p.id = first + int64(i)
+		case len(batch) > 1 && errors.As(err, &refused):
+			p.id, p.err = b.insertLean(p.ctx, jobs[i:i+1], metadata[i:i+1])
+		default:
+			p.err = err
+		}
+		close(p.done)
+	}
+}
+
+// insertLean stores jobs without unique keys, each the one job of an
+// Insert call, with enqueue_lean.lua, the lean form of insertOneTrip
+// (plain client only): the same jobs stored, the same retry guard, fewer
+// commands. It returns the first job's ID; the others follow in order.
+func (b *Backend) insertLean(ctx context.Context, jobs []pgqueue.InsertParams, metadata []string) (int64, error) {
+	args := make([]any, 0, 2+8*len(jobs))
+	args = append(args, b.channel, insertGuardTTL.Milliseconds())
+	for i, j := range jobs {
+		runAt := ""
+		if !j.RunAt.IsZero() {
+			runAt = strconv.FormatInt(micros(j.RunAt), 10)
+		}
+		args = append(args, queueTag(b.prefix, j.Queue), j.Queue, j.Kind, j.Priority, string(j.Args), j.MaxAttempts, runAt, metadata[i])
+	}
+	keys := []string{b.k.ids, b.k.queues, b.k.queueIndex, b.k.insertGuard(guardToken())}
+	res, err := enqueueLeanScript.run(ctx, b, keys, args...).Int64Slice()
+	if err != nil {
+		return 0, wrapErr("insert jobs", err)
+	}
+	switch len(res) {
+	case 1 + len(jobs):
+		for i, j := range jobs {
+			if i == 0 || j.Queue != jobs[i-1].Queue {
+				b.rememberQueues([]string{j.Queue}, res[1+i:2+i])
+			}
+		}
+	case 1: // a resend answered by the guard
+	default:
+		return 0, wrapErr("insert jobs", fmt.Errorf("unexpected reply %v", res))
+	}
+	return res[0], nil
 }
 
 // insertPerQueue stores one chunk the cluster way, with IDs from first on

@@ -59,7 +59,9 @@ type Backend struct {
 	rdb redis.UniversalClient
 	// plain is true for a *redis.Client (standalone or failover): one
 	// server holds every key, so Insert can be one script.
-	plain  bool
+	plain bool
+	// co coalesces concurrent one-job inserts (plain client only).
+	co     coalescer
 	prefix string
 	k      globalKeys
 	// channel is the pub/sub channel of wake-ups.

@@ -12,11 +12,15 @@ import (
 //go:embed lua/*.lua
 var luaFiles embed.FS
 
-// The scripts, each prefixed with lua/lib.lua. go-redis runs a Script by
-// EVALSHA and falls back to EVAL (which also caches it on the server) when
-// the server answers NOSCRIPT, after a restart or SCRIPT FLUSH.
+// The scripts, each prefixed with lua/core.lua and lua/lib.lua, but for
+// enqueue_lean.lua, the hot path of a one-job Enqueue, which gets core.lua
+// alone: a script's top level runs on every call, so every helper it
+// defines is paid for by every call. go-redis runs a Script by EVALSHA and
+// falls back to EVAL (which also caches it on the server) when the server
+// answers NOSCRIPT, after a restart or SCRIPT FLUSH.
 var (
 	enqueueScript     = loadScript("enqueue")
+	enqueueLeanScript = loadScriptWith("enqueue_lean", "core")
 	allocScript       = loadScript("alloc")
 	insertScript      = loadScript("insert")
 	claimScript       = loadScript("claim")
@@ -44,17 +48,22 @@ type script struct {
 	*redis.Script
 }
 
-func loadScript(name string) *script {
-	lib, err := luaFiles.ReadFile("lua/lib.lua")
-	if err != nil {
-		panic(err)
+// loadScript loads lua/<name>.lua behind the shared helpers.
+func loadScript(name string) *script { return loadScriptWith(name, "core", "lib") }
+
+// loadScriptWith loads lua/<name>.lua behind the helper files libs, in
+// that order.
+func loadScriptWith(name string, libs ...string) *script {
+	var src strings.Builder
+	for _, f := range append(libs, name) {
+		body, err := luaFiles.ReadFile("lua/" + f + ".lua")
+		if err != nil {
+			panic(err)
+		}
+		src.Write(body)
+		src.WriteString("\n")
 	}
-	body, err := luaFiles.ReadFile("lua/" + name + ".lua")
-	if err != nil {
-		panic(err)
-	}
-	src := string(lib) + "\n" + string(body)
-	return &script{Script: redis.NewScript(src)}
+	return &script{Script: redis.NewScript(src.String())}
 }
 
 // call is one script invocation.

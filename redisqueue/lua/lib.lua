@@ -1,23 +1,9 @@
--- lib.lua is prepended to every other script when the package loads it, so
--- the scripts share one definition of the job layout. It defines only local
--- helpers and runs no command.
+-- lib.lua is prepended, after core.lua, to every script but the one-job
+-- enqueue (see scripts.go), so the scripts share one definition of the job
+-- layout. It defines only local helpers and runs no command.
 --
 -- Every key a script touches is built from the queue's tag (ARGV[1], for
 -- example "{pgqueue:default}"), so all of them hash to the queue's slot.
---
--- Numbers are written with int() rather than left to Redis's conversion of
--- Lua numbers, which may use an exponent for large values.
-
-local function int(n)
-  return string.format('%d', n)
-end
-
--- now_us is the Redis server's clock in microseconds since the epoch: all
--- leases and run-at times use it, so client clock skew does not matter.
-local function now_us()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
 
 -- intfield parses a stored integer, returning nil for a missing, non-numeric,
 -- infinite or out-of-range value (2^53 is where doubles stop being exact).
@@ -29,12 +15,6 @@ local function intfield(v)
   return math.floor(n)
 end
 
--- Sorted-set members are job IDs zero-padded to 19 digits, so that members
--- with equal scores sort by ID (Redis orders ties lexicographically).
-local function member(id)
-  return string.rep('0', 19 - #id) .. id
-end
-
 -- id_of returns the job ID a member names, or nil for a member that names
 -- no job (not digits, zero, or beyond the 2^53 IDs can reach): such a
 -- member is garbage and is dropped with drop_member, never read as a job.
@@ -44,28 +24,6 @@ local function id_of(m)
     return nil
   end
   return id
-end
-
--- An available job's score puts priority first and its run-at, in
--- milliseconds, second: priority * 2^42 + ms. 2^42 ms reaches the year
--- 2109, and priorities up to 1023 keep the score below 2^53.
-local PRIORITY_SHIFT = 4398046511104
-local function avail_score(priority, run_at)
-  local ms = math.floor(run_at / 1000)
-  if ms < 0 then
-    ms = 0
-  elseif ms >= PRIORITY_SHIFT then
-    ms = PRIORITY_SHIFT - 1
-  end
-  return priority * PRIORITY_SHIFT + ms
-end
-
-local function job_key(tag, id)
-  return tag .. ':job:' .. id
-end
-
-local function avail_key(tag, kind)
-  return tag .. ':avail:' .. kind
 end
 
 local function dead_kind_key(tag, kind)
@@ -243,26 +201,16 @@ local function missing_fields(f, names, numeric)
 end
 
 -- alloc_ids takes n IDs from the prefix's counter and the index of each
--- queue in names, registering queues not seen before. A queue's index is
--- fixed for good: a job's tokens are index * 2^32 + its claim count, so a
--- token names its job's queue (see the package documentation).
--- Returns the first ID and the list of indexes.
+-- queue in names (see queue_index in core.lua). Returns the first ID and
+-- the list of indexes.
 local function alloc_ids(ids_key, queues_key, index_key, n, names)
   local first = redis.call('INCRBY', ids_key, n) - n + 1
   local indexes = {}
   for i, name in ipairs(names) do
-    local index = redis.call('HGET', queues_key, name)
-    if not index then
-      index = redis.call('HLEN', index_key) + 1
-      redis.call('HSET', queues_key, name, index)
-      redis.call('HSET', index_key, index, name)
-    end
-    indexes[i] = tonumber(index)
+    indexes[i] = queue_index(queues_key, index_key, name)
   end
   return first, indexes
 end
-
-local TOKEN_BASE = 4294967296 -- 2^32: a queue index's weight in a token
 
 -- check_insert returns an error reply if insert_jobs could not store
 -- every job of its call (same arguments), else nil. It writes nothing, so
@@ -347,12 +295,8 @@ local function insert_jobs(tag, channel, queue, index, sched_key, first, argv, f
       if run_at > now then
         state = 'scheduled'
       end
-      redis.call('HSET', key, 'kind', kind, 'queue', queue, 'priority', prio, 'args', args,
-        'attempt', '0', 'max_attempts', max_attempts, 'token', token, 'errors', '',
-        'created_at', now_s, 'run_at', int(run_at), 'state', state)
-      if argv[i + 6] ~= '' then
-        redis.call('HSET', key, 'metadata', argv[i + 6])
-      end
+      redis.call('HSET', key, unpack(new_job_fields(kind, queue, prio, args, max_attempts, token, now_s,
+        int(run_at), state, argv[i + 6])))
       if ukey ~= '' then
         redis.call('HSET', key, 'unique_key', ukey)
         redis.call('HSET', uniques, ukey, id)
