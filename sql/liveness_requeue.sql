@@ -9,7 +9,7 @@ WITH held AS MATERIALIZED (
     WHERE locktype = 'advisory' AND granted AND objsubid = 2
       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
       AND classid = ($5::int4)::oid
-), gone AS MATERIALIZED (
+), expired AS MATERIALIZED (
     SELECT id
     FROM {{jobs}}
     WHERE state = 'running' AND claimed_by = ANY($3::text[])
@@ -17,18 +17,4 @@ WITH held AS MATERIALIZED (
       AND attempt < max_attempts
       AND hashtext(claimed_by)::oid NOT IN (SELECT objid FROM held)
     FOR UPDATE SKIP LOCKED
-), back AS (
-    UPDATE {{jobs}} AS j
-    SET state       = 'available',
-        run_at      = now(),
-        lease_until = NULL,
-        claimed_by  = NULL,
-        errors      = coalesce(j.errors, '[]'::jsonb)
-                      || jsonb_build_array(jsonb_set($1::jsonb, '{attempt}', to_jsonb(j.attempt)))
-    FROM gone
-    WHERE j.id = gone.id
-    RETURNING j.queue
-)
-SELECT queue, count(*), pg_notify($2, queue) IS NULL
-FROM back
-GROUP BY queue
+), {{requeue_expired}}
