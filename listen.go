@@ -136,8 +136,12 @@ func (b *PostgresBackend) listenOnce(ctx context.Context, wake func(queue string
 
 // ListenerName is the application_name of the backend's listener
 // connection, as shown in pg_stat_activity.
-func (b *PostgresBackend) ListenerName() string {
-	name := "pgqueue-listener:" + b.schema
+func (b *PostgresBackend) ListenerName() string { return b.connName("pgqueue-listener") }
+
+// connName is the application_name of one of the backend's own
+// connections: role and schema, cut to the 63 bytes Postgres keeps.
+func (b *PostgresBackend) connName(role string) string {
+	name := role + ":" + b.schema
 	if len(name) > 63 {
 		name = name[:63]
 	}

@@ -129,13 +129,7 @@ func (b *PostgresBackend) liveOnce(ctx context.Context, clientID string, bound f
 
 // LivenessName is the application_name of the backend's liveness
 // connections, as shown in pg_stat_activity.
-func (b *PostgresBackend) LivenessName() string {
-	name := "pgqueue-liveness:" + b.schema
-	if len(name) > 63 {
-		name = name[:63]
-	}
-	return name
-}
+func (b *PostgresBackend) LivenessName() string { return b.connName("pgqueue-liveness") }
 
 // Holders implements LivenessKeeper: the holders of running jobs, and
 // whether each one's liveness lock is held (by any session: the hash of
