@@ -50,6 +50,7 @@ func WithPropagator(p propagation.TextMapPropagator) Option { return func(c *con
 
 // Instrumentation holds the tracer and instruments.
 type Instrumentation struct {
+	meter    metric.Meter
 	tracer   trace.Tracer
 	prop     propagation.TextMapPropagator
 	enqueued metric.Int64Counter
@@ -67,7 +68,7 @@ func New(opts ...Option) (*Instrumentation, error) {
 		o(&c)
 	}
 	m := c.mp.Meter(scope)
-	i := &Instrumentation{tracer: c.tp.Tracer(scope), prop: c.prop}
+	i := &Instrumentation{meter: m, tracer: c.tp.Tracer(scope), prop: c.prop}
 	var err error
 	if i.enqueued, err = m.Int64Counter("pgqueue.jobs.enqueued", metric.WithDescription("Jobs enqueued, by kind and queue.")); err != nil {
 		return nil, err
