@@ -18,6 +18,8 @@ type job struct {
 	diedAt time.Time
 	// uniqueKey is held while the job waits or runs.
 	uniqueKey string
+	// claimedBy is the ID of the client that claimed the job last.
+	claimedBy string
 }
 
 // rowCopy returns a copy of the job's row that shares no memory with the

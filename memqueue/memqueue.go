@@ -86,6 +86,10 @@ type Backend struct {
 
 	lmu       sync.Mutex
 	listeners map[*listener]struct{}
+
+	// live counts, per client ID, the KeepAlive calls holding its
+	// liveness (see liveness.go). Guarded by mu.
+	live map[string]int
 }
 
 // Option configures a Backend built by New.
@@ -118,6 +122,7 @@ func New(opts ...Option) *Backend {
 		limits:    map[string]*queueLimit{},
 		paused:    map[string]bool{},
 		listeners: map[*listener]struct{}{},
+		live:      map[string]int{},
 	}
 	for _, o := range opts {
 		o(b)
@@ -231,8 +236,8 @@ func (b *Backend) release(j *job) {
 // token is never reused for a job, across dead-lettering and requeueing
 // too), its AttemptedAt becomes now and its lease ends p.Lease from now.
 // A scheduled job whose run-at has passed is not claimable until PromoteDue
-// makes it available, as in Postgres. p.ClientID is not stored: there is
-// no operator view of running jobs to show it in. Claim returns no jobs and no error
+// makes it available, as in Postgres. p.ClientID is kept with the job
+// while it runs, for liveness (Holders, RescueGone). Claim returns no jobs and no error
 // when none match, p.Limit is not positive or p.Kinds is empty.
 func (b *Backend) Claim(ctx context.Context, p pgqueue.ClaimParams) ([]*pgqueue.JobRow, error) {
 	if err := ctx.Err(); err != nil {
@@ -257,6 +262,7 @@ func (b *Backend) Claim(ctx context.Context, p pgqueue.ClaimParams) ([]*pgqueue.
 		j.row.Token++
 		j.row.AttemptedAt = now
 		j.row.LeaseUntil = now.Add(p.Lease)
+		j.claimedBy = p.ClientID
 		b.running[j.row.ID] = j
 		out[i] = j.rowCopy()
 	}

@@ -58,6 +58,8 @@
 //	{P}:queues            hash: queue name -> queue index, every queue ever used
 //	{P}:queue-index       hash: queue index -> queue name
 //	{P}:rescue            string: the rescue lock (SET PX, released by token)
+//	{P}:rescue-gone       string: RescueGone's lock, the same way
+//	{P}:live:<client>     string: a client's liveness key, LivenessTTL (3s)
 //	{P}:insert:<random>   string: an Insert's retry guard, expiring after 30s
 //
 // Wake-ups are published on the pub/sub channel "P:wake" with the queue
@@ -232,6 +234,32 @@
 // pgqueue.CancelMessage(id) there for a running job. In a cluster, PUBLISH reaches
 // subscribers on every node. Listen holds one subscription and resubscribes
 // after any failure; the engine's polling covers the gaps.
+//
+// # Liveness
+//
+// The backend implements pgqueue.LivenessKeeper, so that the jobs of a
+// client whose process died run again within seconds rather than after
+// their leases. KeepAlive sets {P}:live:<client> with a LivenessTTL (3s)
+// expiry every LivenessRefresh (1s), retrying a failed refresh within
+// 50–500ms, and deletes it when its context ends. Holders reads the
+// claimed_by of every running job (one script per queue, pipelined) and
+// then which of those clients have their key. RescueGone, under its own
+// lock, moves the running jobs of the gone clients claimed more than
+// minAge ago, one script per queue.
+//
+// The liveness key is in the prefix's slot, not a queue's: a client
+// claims from any queue, and keeping a key per queue it claims from
+// would need the claim script to write it (then a client without
+// KeepAlive would look alive, then gone) or KeepAlive to track queues. So
+// on a cluster no script can read a client's key and move its jobs
+// atomically: RescueGone checks the keys from Go just before the queue
+// scripts run, and a client that binds its key again in between (after
+// being gone for the whole grace) may lose jobs, which fencing makes
+// harmless. On a plain or failover client each queue's script checks the
+// keys again as it moves the jobs. A Redis stall longer than LivenessTTL
+// expires every key at once; the engine's observations fail or show a
+// gap meanwhile, which restarts its count, so clients get the full grace
+// to set their keys again before anyone acts.
 //
 // PromoteDue and Rescue run one script per known queue, pipelined; each
 // queue's step is atomic. Rescue takes the {P}:rescue lock so that only one

@@ -54,7 +54,8 @@ type Options struct {
 //
 // Besides pgqueue.Backend it implements pgqueue.UniqueInserter (unique
 // per queue: see the package documentation), pgqueue.Canceller,
-// pgqueue.PeriodicEnqueuer, pgqueue.QueueLimiter and pgqueue.QueuePauser.
+// pgqueue.PeriodicEnqueuer, pgqueue.QueueLimiter, pgqueue.QueuePauser and
+// pgqueue.LivenessKeeper (see liveness.go).
 type Backend struct {
 	rdb redis.UniversalClient
 	// plain is true for a *redis.Client (standalone or failover): one
