@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,15 +27,6 @@ func requireInvalid(t *testing.T, err, kind error, field, what string) {
 	var verr *pgqueue.ValidationError
 	require.ErrorAs(t, err, &verr, "the refusal of %s must be a *ValidationError", what)
 	require.Equal(t, field, verr.Field, "the refusal of %s must name the field", what)
-}
-
-type stopsAfterFirst struct{ fired atomic.Bool }
-
-func (s *stopsAfterFirst) Next(t time.Time) time.Time {
-	if s.fired.Swap(true) {
-		return time.Time{}
-	}
-	return t.Add(time.Hour)
 }
 
 // Configuration that used to crash Start, or be stored as another value,

@@ -28,7 +28,7 @@ func gaugePoints(t *testing.T, rm metricdata.ResourceMetrics, name string) map[s
 			key := func(set attribute.Set) string {
 				s := ""
 				for _, kv := range set.ToSlice() {
-					s += string(kv.Key) + "=" + kv.Value.Emit() + ","
+					s += string(kv.Key) + "=" + kv.Value.String() + ","
 				}
 				return s
 			}

@@ -230,3 +230,51 @@ func TestRedisRescueGoneMovesOnlyJobsOfGoneClients(t *testing.T) {
 	cancel()
 	waitUntil(t, "the key to be deleted at the end of KeepAlive", func() bool { return adm.Exists(ctx, liveKey(b, "alive")).Val() == 0 })
 }
+
+// On a Redis Cluster the liveness keys live in the prefix's slot and the
+// jobs in their queues' slots: Holders and RescueGone must still tell the
+// gone client from the live one across nodes.
+func TestClusterRescueGoneMovesOnlyJobsOfGoneClients(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := redistest.ClusterBackend(t)
+	claim := func(client, queue string) *pgqueue.JobRow {
+		_, err := b.Insert(ctx, []pgqueue.InsertParams{{Kind: pingArgs{}.Kind(), Queue: queue, Priority: 5, Args: []byte(`{}`), MaxAttempts: 3}})
+		require.NoError(t, err)
+		rows, err := b.Claim(ctx, pgqueue.ClaimParams{Queue: queue, Kinds: []string{pingArgs{}.Kind()}, Limit: 1, Lease: time.Minute, ClientID: client})
+		require.NoError(t, err)
+		require.Len(t, rows, 1)
+		return rows[0]
+	}
+	// Queues spread over the nodes, each holding one job of each client.
+	var gone, alive []*pgqueue.JobRow
+	for _, q := range []string{"qa", "qb", "qc", "qd"} {
+		gone = append(gone, claim("gone", q))
+		alive = append(alive, claim("alive", q))
+	}
+	kctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = b.KeepAlive(kctx, pgqueue.LivenessParams{ClientID: "alive"}) }()
+	waitUntil(t, "the live client's liveness", func() bool {
+		h, err := b.Holders(ctx)
+		return err == nil && h["alive"]
+	})
+	holders, err := b.Holders(ctx)
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{"gone": false, "alive": true}, holders)
+
+	time.Sleep(20 * time.Millisecond)
+	res, err := b.RescueGone(ctx, []string{"gone", "alive"}, 10*time.Millisecond, pgqueue.AttemptError{At: time.Now().UTC(), Kind: "client_gone", Error: "gone"})
+	require.NoError(t, err)
+	require.Equal(t, len(gone), res.Requeued, "every queue's job of the gone client is requeued, on whichever node it lives")
+	var refs []pgqueue.JobRef
+	for _, r := range append(gone, alive...) {
+		refs = append(refs, r.Ref())
+	}
+	lost, err := b.Heartbeat(ctx, refs, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, lost, len(gone), "only the gone client's claims are fenced off")
+	for _, r := range alive {
+		require.NotContains(t, lost, r.Ref(), "the live client's job %d must stay held", r.ID)
+	}
+}
