@@ -52,7 +52,8 @@ type engine struct {
 
 	running      runningSet
 	promoter     *promoter
-	census       *census // nil when the backend cannot take one
+	census       *census          // nil when the backend cannot take one
+	registrar    *clientRegistrar // nil when the backend has no ClientRegistry
 	shuttingDown atomic.Bool
 }
 
@@ -129,6 +130,7 @@ func (c *Client) Start(ctx context.Context) error {
 		return err
 	}
 	e := c.newEngine(ctx)
+	e.registrar.register(ctx)
 	e.bgWG.Add(1)
 	go e.completer.loop()
 	hb := &heartbeater{backend: e.backend, running: &e.running, interval: e.cfg.HeartbeatInterval, lease: e.cfg.LeaseDuration, log: c.log}
@@ -140,7 +142,7 @@ func (c *Client) Start(ctx context.Context) error {
 		goLoop(e.loopsCtx, &e.loopsWG, q.run)
 	}
 	goLoop(e.loopsCtx, &e.loopsWG, e.promoter.run)
-	rs := &rescuer{backend: e.backend, interval: e.cfg.RescueInterval, wake: e.wakeQueues, log: c.log}
+	rs := &rescuer{backend: e.backend, interval: e.cfg.RescueInterval, wake: e.wakeQueues, log: c.log, registrar: e.registrar}
 	goLoop(e.loopsCtx, &e.loopsWG, rs.run)
 	e.startLiveness()
 	if m, ok := e.backend.(Maintainer); ok {
@@ -180,6 +182,7 @@ func (c *Client) newEngine(ctx context.Context) *engine {
 	e.promoter = &promoter{backend: e.backend, interval: e.cfg.PollInterval, kick: make(chan struct{}, 1), wake: e.wakeQueues, log: c.log}
 	e.census = e.newCensus()
 	e.completer = newCompleter(e)
+	e.registrar = e.newClientRegistrar()
 	return e
 }
 
@@ -235,6 +238,7 @@ func (e *engine) stop(ctx context.Context) error {
 	e.completer.close()
 	e.cancelBG()
 	e.bgWG.Wait()
+	e.registrar.unregister(context.WithoutCancel(ctx), e.c.log)
 	e.c.log.Info("pgqueue: client stopped", "client", e.cfg.ID, "err", stopErr)
 	return stopErr
 }

@@ -17,6 +17,9 @@ type rescuer struct {
 	interval time.Duration
 	wake     func(queues ...string)
 	log      *slog.Logger
+	// registrar, when not nil, refreshes this client's registry entry on
+	// this loop (see clientRegistrar.refresh).
+	registrar *clientRegistrar
 }
 
 // leaseExpiredError is the error-history entry of a rescued job.
@@ -27,8 +30,11 @@ func leaseExpiredError() AttemptError {
 // run rescues every interval until ctx ends.
 func (r *rescuer) run(ctx context.Context) { onTicker(ctx, r.interval, r.step) }
 
-// step runs one rescue (see rescue).
-func (r *rescuer) step(ctx context.Context) { r.rescue(ctx) }
+// step runs one rescue (see rescue), and refreshes the registry entry.
+func (r *rescuer) step(ctx context.Context) {
+	r.rescue(ctx)
+	r.registrar.refresh(ctx)
+}
 
 // rescue runs one rescue, logs what it did (and any job the store had to
 // skip), wakes the queues that got jobs back, and returns what it did.

@@ -23,7 +23,8 @@ var sqlFiles embed.FS
 //
 // A statement file may contain markers, each replaced when it is
 // rendered, never by editing its text otherwise:
-//   - {{jobs}}, {{dead}}, {{queues}}, {{periodic}}: the schema's tables,
+//   - {{jobs}}, {{dead}}, {{queues}}, {{periodic}}, {{clients}}: the
+//     schema's tables,
 //     quoted with pgx's identifier sanitizer (the schema comes from
 //     configuration), and {{channel}}, the schema's LISTEN/NOTIFY channel,
 //     and {{probe_channel}}, its listeners' probe channel, quoted the same way;
@@ -106,6 +107,13 @@ type queries struct {
 	StatsEstimateAvailable string `sql:"stats_estimate_available"`
 	StatsEstimateScheduled string `sql:"stats_estimate_scheduled"`
 	StatsEstimateRunning   string `sql:"stats_estimate_running"`
+
+	// The client registry and periodic jobs (postgres_clients.go).
+	ClientsRegister   string `sql:"clients_register"`
+	ClientsSeen       string `sql:"clients_seen"`
+	ClientsUnregister string `sql:"clients_unregister"`
+	ClientsList       string `sql:"clients_list"`
+	PeriodicList      string `sql:"periodic_list"`
 }
 
 // statsEstimate returns the statement that estimates how many jobs of a
@@ -124,6 +132,7 @@ func (q *queries) statsEstimate(state State) string {
 // tableMarkers are the markers that name the schema's tables.
 var tableMarkers = map[string]string{
 	"jobs": "pgqueue_jobs", "dead": "pgqueue_dead_jobs", "queues": "pgqueue_queues", "periodic": "pgqueue_periodic",
+	"clients": "pgqueue_clients",
 }
 
 var markerPattern = regexp.MustCompile(`\{\{([a-z_]+)\}\}`)

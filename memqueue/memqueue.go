@@ -90,6 +90,9 @@ type Backend struct {
 	// live counts, per client ID, the KeepAlive calls holding its
 	// liveness (see liveness.go). Guarded by mu.
 	live map[string]int
+
+	// clients is the client registry (see clients.go). Guarded by mu.
+	clients map[string]pgqueue.ClientInfo
 }
 
 // Option configures a Backend built by New.
@@ -123,6 +126,7 @@ func New(opts ...Option) *Backend {
 		paused:    map[string]bool{},
 		listeners: map[*listener]struct{}{},
 		live:      map[string]int{},
+		clients:   map[string]pgqueue.ClientInfo{},
 	}
 	for _, o := range opts {
 		o(b)
