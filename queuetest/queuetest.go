@@ -82,6 +82,7 @@ func Run(t *testing.T, h Harness) {
 		{"Hardening", hardeningBehaviours()},
 		{"Poison", poisonBehaviours(h)},
 		{"Visibility", visibilityBehaviours()},
+		{"ClientRegistry", clientRegistryBehaviours()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
