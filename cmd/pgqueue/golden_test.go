@@ -139,6 +139,15 @@ func TestCLIJSONGolden(t *testing.T) {
 	_, err = c.Enqueue(ctx, cliArgs{N: 2}, &pgqueue.EnqueueOptions{Queue: "trash"})
 	require.NoError(t, err)
 	run("jobs_delete_bulk", nil, "jobs", "delete", "--queue", "trash", "--yes")
+	info := pgqueue.ClientInfo{ID: "worker-1", Host: "web-1", PID: 4242, Version: "v1.2.3", Queues: map[string]int{"default": 100, "mail": 5}, Periodic: []string{"nightly-report"}}
+	require.NoError(t, b.RegisterClient(ctx, info))
+	run("clients", map[string]string{"started_at": "<time>", "last_seen": "<time>"}, "clients")
+	require.NoError(t, b.UnregisterClient(ctx, info.ID))
+	tick := time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC)
+	_, won, err := b.EnqueuePeriodic(ctx, "nightly-report", tick, pgqueue.InsertParams{Kind: cliArgs{}.Kind(), Queue: "periodic", Priority: pgqueue.DefaultPriority, Args: json.RawMessage(`{"n":3}`), MaxAttempts: 1})
+	require.NoError(t, err)
+	require.True(t, won)
+	run("periodic_list", nil, "periodic", "list")
 	run("migrate_down", nil, "migrate", "down", "--yes")
 	// revision, revision_time and modified are there only when the build
 	// had VCS information; TestCLIVersion checks them.
