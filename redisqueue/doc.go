@@ -61,6 +61,9 @@
 //	{P}:rescue-gone       string: RescueGone's lock, the same way
 //	{P}:live:<client>     string: a client's liveness key, LivenessTTL (3s)
 //	{P}:insert:<random>   string: an Insert's retry guard, expiring after 30s
+//	{P}:clients           hash: client ID -> "<started µs> <JSON: host, pid, version,
+//	                      queues, periodic>", the client registry
+//	{P}:clients-seen      zset: client ID by when it was last seen (µs)
 //
 // Wake-ups are published on the pub/sub channel "P:wake" with the queue
 // name as the payload. Sorted-set members are job IDs zero-padded to 19
