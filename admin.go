@@ -23,8 +23,9 @@ import (
 //
 // It works on any Backend: each method uses an optional interface
 // (JobLister, JobActor, StatsReporter, Canceller, QueuePauser,
-// QueueLimiter) and returns ErrUnsupported when the backend lacks it. The
-// Postgres backend, memqueue and redisqueue implement all of them.
+// QueueLimiter, ClientRegistry, PeriodicLister) and returns ErrUnsupported
+// when the backend lacks it. The Postgres backend, memqueue and
+// redisqueue implement all of them.
 type Admin struct {
 	b  Backend
 	pg *PostgresBackend // nil unless b is the Postgres backend
