@@ -9,6 +9,7 @@ package redisqueue_test
 // "redis-chaos:" line with what it saw.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -80,6 +81,7 @@ type chaosRig struct {
 	acks        []chaosAck
 	failed      atomic.Int64 // Enqueue calls that returned an error (their job may or may not exist)
 
+	every         time.Duration
 	stopProducing chan struct{}
 	produced      chan struct{}
 }
@@ -87,6 +89,8 @@ type chaosRig struct {
 type chaosConfig struct {
 	lease, heartbeat time.Duration
 	work             time.Duration // how long each run takes
+	every            time.Duration // the producer's pause between enqueues (default 2ms)
+	workerRetries    int           // the working Client's go-redis MaxRetries (0: go-redis's default, -1: none)
 	serverArgs       []string
 }
 
@@ -103,7 +107,8 @@ func newChaosRig(t *testing.T, ctx context.Context, cfg chaosConfig) *chaosRig {
 	r := &chaosRig{
 		t: t, ctx: ctx, dir: t.TempDir(), srvArgs: cfg.serverArgs,
 		runs: map[int][]chaosRun{}, inFlight: map[int]int{}, completions: map[int][]int{},
-		logs: &countingHandler{}, stopProducing: make(chan struct{}), produced: make(chan struct{}),
+		every: cmp.Or(cfg.every, 2*time.Millisecond),
+		logs:  &countingHandler{}, stopProducing: make(chan struct{}), produced: make(chan struct{}),
 	}
 	srv, err := rediscluster.StartServer(ctx, r.dir, false, r.srvArgs...)
 	require.NoError(t, err, "start a private redis-server")
@@ -117,7 +122,9 @@ func newChaosRig(t *testing.T, ctx context.Context, cfg chaosConfig) *chaosRig {
 			ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond}
 	}
 	r.adm = redis.NewClient(&redis.Options{Addr: srv.Addr, ClientName: chaosAdmin, ReadTimeout: 10 * time.Second})
-	wrdb := redis.NewClient(clientOpts(chaosWorkers))
+	wopts := clientOpts(chaosWorkers)
+	wopts.MaxRetries = cfg.workerRetries
+	wrdb := redis.NewClient(wopts)
 	prdb := redis.NewClient(clientOpts(chaosProducer))
 	t.Cleanup(func() { _, _, _ = r.adm.Close(), wrdb.Close(), prdb.Close() })
 
@@ -183,7 +190,7 @@ func newChaosRig(t *testing.T, ctx context.Context, cfg chaosConfig) *chaosRig {
 	return r
 }
 
-// produce enqueues a job every 2ms until stopProducing is closed.
+// produce enqueues a job every r.every until stopProducing is closed.
 func (r *chaosRig) produce() {
 	go func() {
 		defer close(r.produced)
@@ -204,7 +211,7 @@ func (r *chaosRig) produce() {
 			r.mu.Lock()
 			r.acks = append(r.acks, chaosAck{seq: seq, at: time.Now()})
 			r.mu.Unlock()
-			time.Sleep(2 * time.Millisecond)
+			time.Sleep(r.every)
 		}
 	}()
 }
@@ -252,6 +259,7 @@ func (r *chaosRig) drain(mayBeLost func(chaosAck) bool) {
 		if missing == 0 && left == 0 {
 			break
 		}
+
 		if time.Now().After(deadline) {
 			t.Fatalf("20s after the last fault, %d acknowledged jobs have not run and Redis still holds %d jobs", missing, left)
 		}
@@ -378,8 +386,8 @@ func TestRedisChaosSIGKILLWithAppendOnlyFileLosesNothingOlderThanTheFsyncWindow(
 }
 
 // Killing the working Client's connections (CLIENT KILL by its client
-// name, and every third round CLIENT KILL TYPE normal, which takes the
-// producer's too) ten times while jobs flow loses nothing: every
+// name, and every tenth round CLIENT KILL TYPE normal, which takes the
+// producer's too) every 10ms for 1.5s while jobs flow loses nothing: every
 // acknowledged job runs and Redis is left holding none. The working
 // Client stays alive throughout (its liveness key is refreshed again
 // within 50–500ms of a failure, well inside its 3s TTL), so no job is
@@ -387,26 +395,42 @@ func TestRedisChaosSIGKILLWithAppendOnlyFileLosesNothingOlderThanTheFsyncWindow(
 // job runs again only after a lease expired: a claim or completion whose
 // reply was lost to a kill leaves a lease nobody renews. No job's
 // completion is stored twice, nor by a run older than the job's last.
+//
+// It runs with go-redis's own retries (the default) and without them, so
+// that failed commands reach the engine's retry paths too.
 func TestRedisChaosKilledWorkerConnectionsLoseNothingAndNeverRunAJobTwiceAtOnce(t *testing.T) {
 	t.Parallel()
+	for _, retries := range []int{0, -1} {
+		name := "go-redis retries"
+		if retries < 0 {
+			name = "no go-redis retries"
+		}
+		t.Run(name, func(t *testing.T) { testChaosClientKill(t, name, retries) })
+	}
+}
+
+func testChaosClientKill(t *testing.T, name string, retries int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	r := newChaosRig(t, ctx, chaosConfig{lease: 2 * time.Second, heartbeat: 200 * time.Millisecond, work: 20 * time.Millisecond})
+	r := newChaosRig(t, ctx, chaosConfig{lease: 2 * time.Second, heartbeat: 200 * time.Millisecond, work: 20 * time.Millisecond, workerRetries: retries})
 	r.produce()
 
 	time.Sleep(500 * time.Millisecond)
+	// Kill every 10ms for 1.5s, so that kills land on commands in flight
+	// (a connection killed while idle in the pool is just replaced).
 	var killed int64
-	for round := range 10 {
+	rounds := 0
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); rounds++ {
 		var n int64
 		var err error
-		if round%3 == 2 {
+		if rounds%10 == 9 {
 			n, err = r.adm.ClientKillByFilter(ctx, "TYPE", "normal", "SKIPME", "yes").Result()
 		} else {
 			n = int64(killConnections(t, r.adm, chaosWorkers))
 		}
 		require.NoError(t, err, "CLIENT KILL")
 		killed += n
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	require.Positive(t, killed, "the test must have killed some connections")
 	r.drain(func(chaosAck) bool { return false })
@@ -418,8 +442,8 @@ func TestRedisChaosKilledWorkerConnectionsLoseNothingAndNeverRunAJobTwiceAtOnce(
 		require.Equal(t, "lease_expired", kind, "%d jobs ran again after %q: a job of a live client runs again only after its lease expired", n, kind)
 	}
 	require.Zero(t, f.completedTwice, "no job's completion may be stored twice")
-	t.Logf("redis-chaos: client-kill connections_killed=%d rounds=10 %v no_completion_event=%d enqueue_errors=%d client_warnings=%d",
-		killed, f, f.noCompletionEvent, r.failed.Load(), r.logs.count.Load())
+	t.Logf("redis-chaos: client-kill (%s) connections_killed=%d rounds=%d %v no_completion_event=%d enqueue_errors=%d client_warnings=%d",
+		name, killed, rounds, f, f.noCompletionEvent, r.failed.Load(), r.logs.count.Load())
 }
 
 // A Redis stall (DEBUG SLEEP 3s) longer than the lease (2s, heartbeat
@@ -434,7 +458,8 @@ func TestRedisChaosStallLongerThanTheLeaseLosesNothingAndFencesStaleCompletions(
 	defer cancel()
 	const stall = 3 * time.Second
 	r := newChaosRig(t, ctx, chaosConfig{
-		lease: 2 * time.Second, heartbeat: 300 * time.Millisecond, work: 150 * time.Millisecond,
+		lease: 2 * time.Second, heartbeat: 300 * time.Millisecond, work: 100 * time.Millisecond,
+		every:      25 * time.Millisecond, // 40 jobs/s against 8 workers' 80: no backlog to drain
 		serverArgs: []string{"--enable-debug-command", "yes"},
 	})
 	r.produce()
