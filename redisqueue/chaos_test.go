@@ -349,7 +349,8 @@ const aofWindow = time.Second
 // go on enqueueing and working on the restarted server, and every job
 // whose enqueue was acknowledged more than aofWindow before the kill runs.
 // What was acknowledged inside the window and lost is counted and
-// reported: a SIGKILL of the process alone keeps what Redis wrote to the
+// reported. A delayed backlog, due after the restart, shows that the
+// restarted server loaded the file. A SIGKILL of the process alone keeps what Redis wrote to the
 // file (it is in the OS's page cache), so this measures 0; only a crash
 // of the host loses the unsynced second, which a test cannot cause.
 func TestRedisChaosSIGKILLWithAppendOnlyFileLosesNothingOlderThanTheFsyncWindow(t *testing.T) {
@@ -360,9 +361,24 @@ func TestRedisChaosSIGKILLWithAppendOnlyFileLosesNothingOlderThanTheFsyncWindow(
 		lease: 2 * time.Second, heartbeat: 300 * time.Millisecond, work: 5 * time.Millisecond,
 		serverArgs: []string{"--appendonly", "yes", "--appendfsync", "everysec"},
 	})
+	// A backlog that only the append-only file can bring back: 200 jobs
+	// due 2.5s from now, after the restart, acknowledged long before the
+	// kill. Were the restarted server empty, they would be lost.
+	backlog := make([]pgqueue.EnqueueRequest, 200)
+	for i := range backlog {
+		backlog[i] = pgqueue.EnqueueRequest{Args: chaosArgs{Seq: -1 - i}, Options: &pgqueue.EnqueueOptions{Delay: 2500 * time.Millisecond}}
+	}
+	_, err := r.producer.EnqueueMany(ctx, backlog)
+	require.NoError(t, err, "enqueue the delayed backlog")
+	r.mu.Lock()
+	for i := range backlog {
+		r.acks = append(r.acks, chaosAck{seq: -1 - i, at: time.Now()})
+	}
+	r.mu.Unlock()
 	r.produce()
 
 	time.Sleep(1500 * time.Millisecond)
+	require.GreaterOrEqual(t, r.pending(), int64(len(backlog)), "the delayed backlog should wait in Redis at the kill")
 	killedAt := time.Now()
 	r.srv.Kill()
 	time.Sleep(500 * time.Millisecond)
@@ -370,6 +386,8 @@ func TestRedisChaosSIGKILLWithAppendOnlyFileLosesNothingOlderThanTheFsyncWindow(
 	require.NoError(t, err, "restart redis-server from its directory on its port")
 	r.srv = srv
 	restartedAt := time.Now()
+	require.Eventually(t, func() bool { return r.pending() >= int64(len(backlog)) }, 2*time.Second, 20*time.Millisecond,
+		"the restarted server should have loaded the delayed backlog from its append-only file")
 	time.Sleep(1500 * time.Millisecond)
 
 	r.drain(func(a chaosAck) bool { return a.at.Before(killedAt) && killedAt.Sub(a.at) <= aofWindow })
