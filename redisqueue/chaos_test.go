@@ -282,6 +282,7 @@ type chaosFigures struct {
 	acked, lost, duplicates, overlaps int
 	rerunKinds                        map[string]int // last error kind of each run after a job's first
 	completedTwice, staleCompletions  int
+	staleRunsRefused                  int // runs of rerun jobs whose result was refused (EventLeaseLost)
 	// Jobs that ran, are gone from Redis (so their completion was stored:
 	// nothing else removes a job that is not dead-lettered) and did not
 	// run again, but whose run was reported as EventLeaseLost, not
@@ -311,6 +312,9 @@ func (r *chaosRig) figures(lost func(chaosAck)) chaosFigures {
 				f.rerunKinds[run.lastError]++
 			}
 		}
+		if len(runs) > 1 {
+			f.staleRunsRefused += r.leaseLost[a.seq]
+		}
 		done := r.completions[a.seq]
 		switch {
 		case len(done) == 0 && r.leaseLost[a.seq] > 0:
@@ -334,8 +338,8 @@ func (f chaosFigures) String() string {
 		kinds = append(kinds, fmt.Sprintf("%s:%d", k, n))
 	}
 	sort.Strings(kinds)
-	return fmt.Sprintf("acked=%d lost=%d duplicates=%d (rerun after %v) overlapping_runs=%d completed_twice=%d stale_completions=%d completed_but_reported_lease_lost=%d",
-		f.acked, f.lost, f.duplicates, kinds, f.overlaps, f.completedTwice, f.staleCompletions, f.completedButReportedLost)
+	return fmt.Sprintf("acked=%d lost=%d duplicates=%d (rerun after %v) overlapping_runs=%d completed_twice=%d stale_completions=%d stale_runs_refused=%d completed_but_reported_lease_lost=%d",
+		f.acked, f.lost, f.duplicates, kinds, f.overlaps, f.completedTwice, f.staleCompletions, f.staleRunsRefused, f.completedButReportedLost)
 }
 
 // aofWindow is how long before a crash an acknowledged write may be lost
