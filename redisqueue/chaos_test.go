@@ -474,6 +474,7 @@ func testChaosClientKill(t *testing.T, name string, retries int) {
 		require.Equal(t, "lease_expired", kind, "%d jobs ran again after %q: a job of a live client runs again only after its lease expired", n, kind)
 	}
 	require.Zero(t, f.completedTwice, "no job's completion may be stored twice")
+	require.Zero(t, f.completedButReportedLost, "a completion whose reply was lost and was resent must be reported completed, not lease-lost (complete.lua's retry guard)")
 	t.Logf("redis-chaos: client-kill (%s) connections_killed=%d rounds=%d %v enqueue_errors=%d client_warnings=%d",
 		name, killed, rounds, f, r.failed.Load(), r.logs.count.Load())
 }
@@ -516,6 +517,7 @@ func TestRedisChaosStallLongerThanTheLeaseLosesNothingAndFencesStaleCompletions(
 	}
 	require.Zero(t, f.completedTwice, "no job's completion may be stored twice: the stale run's must be refused")
 	require.Zero(t, f.staleCompletions)
+	require.Zero(t, f.completedButReportedLost, "a completion whose reply was lost and was resent must be reported completed, not lease-lost (complete.lua's retry guard)")
 	t.Logf("redis-chaos: stall debug_sleep=%v lease=2s heartbeat=300ms runs_in_flight_at_stall=%d %v enqueue_errors=%d client_warnings=%d",
 		stall, inFlight, f, r.failed.Load(), r.logs.count.Load())
 }

@@ -51,6 +51,8 @@
 //	{P:Q}:dropped         list: the last 100 set members that named no job and
 //	                      were removed, as "<µs> <set> <member>"
 //	{P:Q}:insert:<random> string: a cluster insert.lua call's retry guard, 30s
+//	{P:Q}:done:<hash>     string: a complete.lua call's retry guard, named by a
+//	                      hash of its refs' IDs and tokens, holding its answer, 60s
 //
 // Keys for the whole prefix carry the tag {P}:
 //
@@ -138,16 +140,25 @@
 // An insert that finds a job key already there (the ID counter went back)
 // fails and stores nothing of its chunk.
 //
+// Complete is idempotent per batch the same way: each queue's complete.lua
+// call leaves {P:Q}:done:<hash>, named by a hash of the call's IDs and
+// tokens (fencing tokens are never reused, so no other batch shares it)
+// and holding which of its jobs it completed, for 60s (completeGuardTTL).
+// A resend of the same refs, by go-redis after a lost reply or by the
+// engine retrying the batch, answers from it, so jobs whose completion
+// was stored are reported completed, not lost. It costs one small key per
+// call (per batch per queue), not per job. Heartbeat keeps no guard.
+//
 // # Resharding and failover
 //
 // While a queue's slot is being migrated between cluster nodes (redis-cli
 // --cluster reshard, or CLUSTER SETSLOT and MIGRATE), Redis refuses a
 // script whose declared keys are not all on the node it reaches, with
 // TRYAGAIN or an ASK redirection that the target refuses the same way;
-// insert.lua declares its retry guard, a key that never exists
-// beforehand, so inserts into that queue are refused for the whole
-// migration. go-redis follows a few redirections and gives up; the
-// backend then resends the call (those replies come before a script
+// insert.lua and complete.lua declare their retry guards, keys that never
+// exist beforehand, so inserts into and completions in that queue are
+// refused for the whole migration. go-redis follows a few redirections
+// and gives up; the backend then resends the call (those replies come before a script
 // starts, so nothing ran) with a backoff from 5ms to 100ms, for up to 10s
 // or until the context ends. A migration that holds a slot half-moved
 // longer than that makes the calls fail with an error wrapping

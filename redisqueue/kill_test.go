@@ -87,10 +87,11 @@ func testKilledConnections(t *testing.T, b *redisqueue.Backend) {
 		n := 0
 		for _, k := range keys {
 			// What is left of a finished run: the ID counter, the queue
-			// registry, the expiring retry guards of inserts, and the
-			// running client's liveness key and client registry entry.
+			// registry, the expiring retry guards of inserts and
+			// completions, and the running client's liveness key and
+			// client registry entry.
 			suffix := k[len(b.Prefix())+3:]
-			if !slices.Contains([]string{"ids", "queues", "queue-index", "clients", "clients-seen"}, suffix) && !strings.HasPrefix(suffix, "insert:") && !strings.HasPrefix(suffix, "live:") {
+			if !slices.Contains([]string{"ids", "queues", "queue-index", "clients", "clients-seen"}, suffix) && !strings.HasPrefix(suffix, "insert:") && !strings.HasPrefix(suffix, "live:") && !strings.Contains(k, "}:done:") {
 				n++
 			}
 		}

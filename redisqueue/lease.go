@@ -2,6 +2,9 @@ package redisqueue
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -9,13 +12,23 @@ import (
 	"github.com/pgqueue/pgqueue"
 )
 
+// completeGuardTTL is how long the retry guard of one complete.lua call
+// (one batch's refs in one queue) keeps the call's answer: longer than
+// go-redis's resends of one call and the engine's retries of one batch
+// take together (five tries, each up to a 10s timeout, plus backoff).
+const completeGuardTTL = 60 * time.Second
+
 // Complete deletes the running jobs held under the refs' tokens and returns
 // the refs that were no longer held (lease lost, job finished, unknown ID,
 // or a job whose key no longer holds a hash: rescue dead-letters it when
 // its lease ends). Each queue's jobs are completed atomically; the queues of one batch
-// are written in one round trip. On an error, the jobs of some queues may
-// have been completed: a retry then reports them lost, which changes
-// nothing.
+// are written in one round trip. Completing is idempotent per batch: each
+// queue's script leaves a retry guard, {P:Q}:done:<hash of the group's IDs
+// and tokens>, holding its answer for completeGuardTTL, so a resend of the
+// same refs (go-redis's after a lost reply, or the caller's retry of the
+// same batch after an error) reports the jobs the first run completed as
+// completed, not lost. Fencing tokens are never reused, so no other batch
+// has the same guard.
 func (b *Backend) Complete(ctx context.Context, refs []pgqueue.JobRef) ([]pgqueue.JobRef, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -23,7 +36,20 @@ func (b *Backend) Complete(ctx context.Context, refs []pgqueue.JobRef) ([]pgqueu
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	return b.leaseScript(ctx, "complete jobs", completeScript, refs)
+	return b.leaseScript(ctx, "complete jobs", completeScript, completeGuardTTL, refs)
+}
+
+// completeGuard names the retry guard of one complete.lua call: a hash of
+// the group's IDs and tokens, in order, in the queue's slot.
+func (q queueKeys) completeGuard(group []pgqueue.JobRef) string {
+	h := sha256.New()
+	var buf [16]byte
+	for _, r := range group {
+		binary.BigEndian.PutUint64(buf[:8], uint64(r.ID))
+		binary.BigEndian.PutUint64(buf[8:], uint64(r.Token))
+		h.Write(buf[:])
+	}
+	return q.tag + ":done:" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // Heartbeat moves the leases of the running jobs held under the refs'
@@ -36,7 +62,7 @@ func (b *Backend) Heartbeat(ctx context.Context, refs []pgqueue.JobRef, lease ti
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	return b.leaseScript(ctx, "heartbeat", heartbeatScript, refs, max(lease, 0).Microseconds())
+	return b.leaseScript(ctx, "heartbeat", heartbeatScript, 0, refs, max(lease, 0).Microseconds())
 }
 
 // leaseScript groups refs by queue and runs s once per queue, in one round
@@ -44,7 +70,10 @@ func (b *Backend) Heartbeat(ctx context.Context, refs []pgqueue.JobRef, lease ti
 // lead, then each ref's ID and token. The script answers the positions
 // (1-based, within its group) of the jobs it found held under their
 // tokens; leaseScript returns the other refs, whose leases were lost.
-func (b *Backend) leaseScript(ctx context.Context, op string, s *script, refs []pgqueue.JobRef, lead ...any) ([]pgqueue.JobRef, error) {
+// With guard > 0 each call also declares the group's retry guard
+// (completeGuard) as its second key, and the guard's expiry in ms comes
+// first in lead.
+func (b *Backend) leaseScript(ctx context.Context, op string, s *script, guard time.Duration, refs []pgqueue.JobRef, lead ...any) ([]pgqueue.JobRef, error) {
 	queues := make([]string, len(refs))
 	for i, r := range refs {
 		q, err := b.queueOfToken(ctx, r.Token)
@@ -61,12 +90,18 @@ func (b *Backend) leaseScript(ctx context.Context, op string, s *script, refs []
 			group[j] = refs[i]
 		}
 		q := b.queue(name)
-		args := make([]any, 0, 1+len(lead)+2*len(group))
-		args = append(append(args, q.tag), lead...)
+		keys := []string{q.running}
+		args := make([]any, 0, 2+len(lead)+2*len(group))
+		args = append(args, q.tag)
+		if guard > 0 {
+			keys = append(keys, q.completeGuard(group))
+			args = append(args, guard.Milliseconds())
+		}
+		args = append(args, lead...)
 		for _, r := range group {
 			args = append(args, r.ID, r.Token)
 		}
-		calls[n] = call{s: s, keys: []string{q.running}, args: args}
+		calls[n] = call{s: s, keys: keys, args: args}
 	}
 	ok := make([]bool, len(refs))
 	if len(calls) > 0 {

@@ -1,10 +1,26 @@
 -- complete.lua deletes running jobs of one queue that are still held under
 -- the given fencing tokens, freeing their unique keys.
 --
--- KEYS[1] the queue's running set.
--- ARGV[1] queue tag, then an id and a token per job.
+-- go-redis resends a script whose reply was lost, and the engine retries
+-- a batch whose call failed. The resend would find the jobs gone and
+-- report them lost although they were completed, so the first run leaves
+-- a guard key, in the queue's slot, named after the batch's IDs and tokens
+-- (tokens are never reused) and holding its answer; a resend finds it and
+-- answers the same without checking the jobs again.
+--
+-- KEYS[1] the queue's running set, KEYS[2] this batch's retry guard.
+-- ARGV[1] queue tag, ARGV[2] the guard's expiry in ms, then an id and a
+--         token per job.
 -- Returns the positions (1-based) of the jobs it completed.
 
+local done = redis.call('GET', KEYS[2])
+if done then
+  local out = {}
+  for v in string.gmatch(done, '%d+') do
+    out[#out + 1] = tonumber(v)
+  end
+  return out
+end
 local tag = ARGV[1]
 local bad = check_zsets({ KEYS[1] })
 if bad then
@@ -14,11 +30,12 @@ end
 -- holds another type is not held by anyone: it is reported lost, and
 -- rescue dead-letters it when its lease ends.
 local jobs = {}
-for i = 2, #ARGV, 2 do
-  jobs[#jobs + 1] = { pos = i / 2, id = ARGV[i], token = ARGV[i + 1],
+for i = 3, #ARGV, 2 do
+  jobs[#jobs + 1] = { pos = (i - 1) / 2, id = ARGV[i], token = ARGV[i + 1],
     f = read_hash(job_key(tag, ARGV[i]), { 'state', 'token', 'unique_key' }) }
 end
-local done, gone = {}, {}
+done = {}
+local gone = {}
 for _, job in ipairs(jobs) do
   local f = job.f
   if f and f[1] == 'running' and f[2] == job.token then
@@ -31,4 +48,5 @@ end
 if #gone > 0 then
   zrem_many(KEYS[1], gone)
 end
+redis.call('SET', KEYS[2], table.concat(done, ','), 'PX', ARGV[2])
 return done
