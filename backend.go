@@ -36,7 +36,10 @@ type Backend interface {
 	Claim(ctx context.Context, p ClaimParams) ([]*JobRow, error)
 
 	// Complete finishes running jobs successfully and returns the refs
-	// among them that were no longer held (lease lost).
+	// among them that were no longer held (lease lost). A backend may
+	// answer a resend of the very same batch (the same refs in the same
+	// order, as a retry after a lost reply sends) with the first run's
+	// answer, so that a completion that was stored is not reported lost.
 	Complete(ctx context.Context, refs []JobRef) (lost []JobRef, err error)
 
 	// Reschedule puts a running job back: available at once when
