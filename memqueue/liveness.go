@@ -3,7 +3,6 @@ package memqueue
 // Liveness in one process: a client is alive while its KeepAlive runs.
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -64,39 +63,10 @@ func (b *Backend) RescueGone(ctx context.Context, gone []string, minAge time.Dur
 	if err := ctx.Err(); err != nil {
 		return pgqueue.RescueResult{}, err
 	}
-	var res pgqueue.RescueResult
 	if len(gone) == 0 {
-		return res, nil
+		return pgqueue.RescueResult{}, nil
 	}
-	b.mu.Lock()
-	now := b.now()
-	var lost []*job
-	for _, j := range b.running {
-		if slices.Contains(gone, j.claimedBy) && b.live[j.claimedBy] == 0 && j.row.AttemptedAt.Before(now.Add(-minAge)) {
-			lost = append(lost, j)
-		}
-	}
-	slices.SortFunc(lost, func(a, b *job) int { return cmp.Compare(a.row.ID, b.row.ID) })
-	var woken []string
-	for _, j := range lost {
-		info := errInfo
-		info.Attempt = j.row.Attempt
-		j.row.Errors = append(j.row.Errors, info)
-		if j.row.Attempt >= j.row.MaxAttempts {
-			b.kill(j, now)
-			res.DeadLettered++
-			continue
-		}
-		delete(b.running, j.row.ID)
-		j.state = pgqueue.StateAvailable
-		j.row.RunAt = now
-		j.row.LeaseUntil = time.Time{}
-		b.available.push(j)
-		woken = append(woken, j.row.Queue)
-		res.Requeued++
-	}
-	res.Queues = sortedUnique(woken)
-	b.mu.Unlock()
-	b.notify(res.Queues)
-	return res, nil
+	return b.rescueWhere(errInfo, func(j *job, now time.Time) bool {
+		return slices.Contains(gone, j.claimedBy) && b.live[j.claimedBy] == 0 && j.row.AttemptedAt.Before(now.Add(-minAge))
+	}), nil
 }

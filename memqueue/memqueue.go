@@ -438,11 +438,19 @@ func (b *Backend) Rescue(ctx context.Context, errInfo pgqueue.AttemptError) (pgq
 	if err := ctx.Err(); err != nil {
 		return pgqueue.RescueResult{}, err
 	}
+	return b.rescueWhere(errInfo, func(j *job, now time.Time) bool { return j.row.LeaseUntil.Before(now) }), nil
+}
+
+// rescueWhere gives back the running jobs that match, as Rescue describes:
+// each gets errInfo appended (with its attempt), a job out of attempts is
+// dead-lettered, the others become available at once and their queues are
+// woken. It takes the Backend's lock.
+func (b *Backend) rescueWhere(errInfo pgqueue.AttemptError, match func(j *job, now time.Time) bool) pgqueue.RescueResult {
 	b.mu.Lock()
 	now := b.now()
 	var expired []*job
 	for _, j := range b.running {
-		if j.row.LeaseUntil.Before(now) {
+		if match(j, now) {
 			expired = append(expired, j)
 		}
 	}
@@ -470,5 +478,5 @@ func (b *Backend) Rescue(ctx context.Context, errInfo pgqueue.AttemptError) (pgq
 	res.Queues = sortedUnique(woken)
 	b.mu.Unlock()
 	b.notify(res.Queues)
-	return res, nil
+	return res
 }

@@ -234,8 +234,7 @@ func (b *Backend) RescueGone(ctx context.Context, gone []string, minAge time.Dur
 	if err != nil {
 		return res, err
 	}
-	woken := map[string]bool{}
-	for pass := 0; len(names) > 0 && pass < maxPasses; pass++ {
+	return b.rescuePasses(ctx, "rescue jobs of gone clients", names, func(names []string) []call {
 		calls := make([]call, len(names))
 		for i, name := range names {
 			q := b.queue(name)
@@ -251,33 +250,8 @@ func (b *Backend) RescueGone(ctx context.Context, gone []string, minAge time.Dur
 			}
 			calls[i] = call{s: livenessRescueScript, keys: keys, args: args}
 		}
-		cmds, err := b.runAll(ctx, calls)
-		// Count what the scripts that ran did even if one failed.
-		var again []string
-		for i, cmd := range cmds {
-			v, cerr := cmd.Int64Slice()
-			if cerr != nil || len(v) != 3 {
-				continue
-			}
-			res.Requeued += int(v[0])
-			res.DeadLettered += int(v[1])
-			if v[0] > 0 {
-				woken[names[i]] = true
-			}
-			if v[2] == 1 {
-				again = append(again, names[i])
-			}
-		}
-		if err != nil {
-			return res, wrapErr("rescue jobs of gone clients", err)
-		}
-		names = again
-	}
-	for q := range woken {
-		res.Queues = append(res.Queues, q)
-	}
-	slices.Sort(res.Queues)
-	return res, nil
+		return calls
+	})
 }
 
 // unlock releases lock if token still holds it, trying a few times, on a

@@ -129,17 +129,27 @@ func (b *Backend) Rescue(ctx context.Context, info pgqueue.AttemptError) (pgqueu
 	if err != nil {
 		return res, err
 	}
-	woken := map[string]bool{}
-	for pass := 0; len(names) > 0 && pass < maxPasses; pass++ {
+	return b.rescuePasses(ctx, "rescue expired leases", names, func(names []string) []call {
 		stamp := errorStamp()
 		calls := make([]call, len(names))
 		for i, name := range names {
 			q := b.queue(name)
 			calls[i] = call{s: rescueScript, keys: []string{q.running, q.dead}, args: []any{q.tag, b.channel, name, tail, maintenanceBatch, stamp}}
 		}
-		cmds, err := b.runAll(ctx, calls)
-		// Count what the scripts that ran did even if one failed: their
-		// work is done and must not be reported twice.
+		return calls
+	})
+}
+
+// rescuePasses runs a rescue script over names, one call per queue per
+// pass (made by calls), again for the queues whose script said it had more
+// to do, for at most maxPasses passes, and adds up what the scripts did:
+// (requeued, dead-lettered, more) each. What the scripts that ran did is
+// counted even if another failed, so it is never reported twice.
+func (b *Backend) rescuePasses(ctx context.Context, op string, names []string, calls func(names []string) []call) (pgqueue.RescueResult, error) {
+	var res pgqueue.RescueResult
+	woken := map[string]bool{}
+	for pass := 0; len(names) > 0 && pass < maxPasses; pass++ {
+		cmds, err := b.runAll(ctx, calls(names))
 		var again []string
 		for i, cmd := range cmds {
 			v, cerr := cmd.Int64Slice()
@@ -156,7 +166,7 @@ func (b *Backend) Rescue(ctx context.Context, info pgqueue.AttemptError) (pgqueu
 			}
 		}
 		if err != nil {
-			return res, wrapErr("rescue expired leases", err)
+			return res, wrapErr(op, err)
 		}
 		names = again
 	}

@@ -186,6 +186,30 @@ local function bury(tag, queue, id, kind, now, at, reason)
   end
 end
 
+-- give_back moves a running job whose holder is gone (lease expired,
+-- liveness lost), already out of the running set, on: into its available
+-- set with the error (its tail after the attempt number) appended while it
+-- has attempts left, else into the dead set dead_key with its unique key
+-- released. f holds state, kind, priority, attempt, max_attempts, errors,
+-- unique key. It returns true when the job was requeued.
+local function give_back(tag, id, m, f, attempt, max_attempts, tail, now, dead_key)
+  local key = job_key(tag, id)
+  local hist = append_error(f[6], '{"attempt":' .. int(attempt) .. tail)
+  redis.call('HDEL', key, 'lease_until', 'claimed_by')
+  if attempt < max_attempts then
+    redis.call('HSET', key, 'state', 'available', 'run_at', int(now), 'errors', hist)
+    redis.call('ZADD', avail_key(tag, f[2]), int(avail_score(intfield(f[3]), now)), m)
+    return true
+  end
+  release_unique(tag, id, f[7])
+  redis.call('HSET', key, 'state', 'dead', 'died_at', int(now), 'errors', hist)
+  redis.call('ZADD', dead_key, int(now), m)
+  if is_zset(dead_kind_key(tag, f[2])) then
+    redis.call('ZADD', dead_kind_key(tag, f[2]), int(now), m)
+  end
+  return false
+end
+
 -- missing_fields lists the fields of f (values from HMGET) named in names
 -- that are absent, and, for the names also in numeric, not integers.
 local function missing_fields(f, names, numeric)

@@ -61,22 +61,10 @@ for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
 end
 local requeued, dead = 0, 0
 for _, job in ipairs(picked) do
-  local m, id, f = job.m, job.id, job.f
-  local key = job_key(tag, id)
-  redis.call('ZREM', KEYS[1], m)
-  local hist = append_error(f[6], '{"attempt":' .. int(job.attempt) .. tail)
-  redis.call('HDEL', key, 'lease_until', 'claimed_by')
-  if job.attempt < job.max_attempts then
-    redis.call('HSET', key, 'state', 'available', 'run_at', int(now), 'errors', hist)
-    redis.call('ZADD', avail_key(tag, f[2]), int(avail_score(intfield(f[3]), now)), m)
+  redis.call('ZREM', KEYS[1], job.m)
+  if give_back(tag, job.id, job.m, job.f, job.attempt, job.max_attempts, tail, now, KEYS[2]) then
     requeued = requeued + 1
   else
-    release_unique(tag, id, f[7])
-    redis.call('HSET', key, 'state', 'dead', 'died_at', int(now), 'errors', hist)
-    redis.call('ZADD', KEYS[2], int(now), m)
-    if is_zset(dead_kind_key(tag, f[2])) then
-      redis.call('ZADD', dead_kind_key(tag, f[2]), int(now), m)
-    end
     dead = dead + 1
   end
 end

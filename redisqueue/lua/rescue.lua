@@ -44,7 +44,6 @@ for _, job in ipairs(jobs) do
     bury(tag, queue, id, nil, now, at, nil)
     dead = dead + 1
   elseif f[1] == 'running' then
-    local key = job_key(tag, id)
     local missing = missing_fields(f, { 'state', 'kind', 'priority', 'attempt', 'max_attempts' },
       { priority = true, attempt = true, max_attempts = true })
     local attempt = intfield(f[4])
@@ -55,19 +54,9 @@ for _, job in ipairs(jobs) do
       bury(tag, queue, id, f[2], now, at, 'its available set ' .. avail_key(tag, f[2]) .. ' is not a sorted set')
       dead = dead + 1
     else
-      local hist = append_error(f[6], '{"attempt":' .. int(attempt) .. tail)
-      redis.call('HDEL', key, 'lease_until', 'claimed_by')
-      if attempt < intfield(f[5]) then
-        redis.call('HSET', key, 'state', 'available', 'run_at', int(now), 'errors', hist)
-        redis.call('ZADD', avail_key(tag, f[2]), int(avail_score(intfield(f[3]), now)), m)
+      if give_back(tag, id, m, f, attempt, intfield(f[5]), tail, now, KEYS[2]) then
         requeued = requeued + 1
       else
-        release_unique(tag, id, f[7])
-        redis.call('HSET', key, 'state', 'dead', 'died_at', int(now), 'errors', hist)
-        redis.call('ZADD', KEYS[2], int(now), m)
-        if is_zset(dead_kind_key(tag, f[2])) then
-          redis.call('ZADD', dead_kind_key(tag, f[2]), int(now), m)
-        end
         dead = dead + 1
       end
     end
