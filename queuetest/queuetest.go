@@ -81,6 +81,7 @@ func Run(t *testing.T, h Harness) {
 		{"PauseAndPriority", pausePriorityBehaviours()},
 		{"Hardening", hardeningBehaviours()},
 		{"Poison", poisonBehaviours(h)},
+		{"Liveness", livenessBehaviours()},
 		{"Visibility", visibilityBehaviours()},
 		{"ClientRegistry", clientRegistryBehaviours()},
 	}
