@@ -111,10 +111,7 @@ func (w *absenceWatch) step(ctx context.Context) {
 		}
 		return
 	}
-	if res.Requeued+res.DeadLettered > 0 {
-		w.log.Info("pgqueue: rescued the jobs of gone clients", "clients", gone, "requeued", res.Requeued, "dead_lettered", res.DeadLettered)
-		w.wake(res.Queues...)
-	}
+	reportRescue(w.log, w.wake, res, "pgqueue: rescued the jobs of gone clients", "clients", gone)
 }
 
 // observe asks the store which holders are alive, updates the watch's

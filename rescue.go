@@ -48,12 +48,19 @@ func (r *rescuer) rescue(ctx context.Context) RescueResult {
 		}
 		return res
 	}
+	reportRescue(r.log, r.wake, res, "pgqueue: rescued jobs with expired leases")
+	return res
+}
+
+// reportRescue logs what a rescue (of expired leases, or of gone clients'
+// jobs) did, and any job the store had to skip, and wakes the queues that
+// got jobs back.
+func reportRescue(log *slog.Logger, wake func(...string), res RescueResult, msg string, attrs ...any) {
 	if res.Requeued+res.DeadLettered > 0 {
-		r.log.Info("pgqueue: rescued jobs with expired leases", "requeued", res.Requeued, "dead_lettered", res.DeadLettered)
-		r.wake(res.Queues...)
+		log.Info(msg, append(attrs, "requeued", res.Requeued, "dead_lettered", res.DeadLettered)...)
+		wake(res.Queues...)
 	}
 	if len(res.Skipped) > 0 {
-		r.log.Error("pgqueue: jobs with expired leases could be neither requeued nor dead-lettered; they are left running for an operator", "ids", res.Skipped)
+		log.Error("pgqueue: jobs held by a gone worker could be neither requeued nor dead-lettered; they are left running for an operator", append(attrs, "ids", res.Skipped)...)
 	}
-	return res
 }
