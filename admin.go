@@ -301,9 +301,25 @@ type JobInfo struct {
 	// ClaimedBy is the ID (Config.ID) of the client holding a running job;
 	// empty for a waiting one, and on backends that do not record it.
 	ClaimedBy string `json:"claimed_by,omitempty"`
-	// FinishedAt is when the job was dead-lettered; zero for a job that is
-	// waiting or running.
+	// FinishedAt is when the job was dead-lettered, completed or
+	// cancelled; zero for a job that is waiting or running.
 	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// Output is the JSON value the handler recorded with RecordOutput;
+	// nil when it recorded none.
+	Output json.RawMessage `json:"output,omitempty"`
+	// Progress is the last progress the handler reported with SetProgress
+	// and a heartbeat stored; nil when none was.
+	Progress *Progress `json:"progress,omitempty"`
+}
+
+// Progress is how far a running job says it has got (SetProgress).
+type Progress struct {
+	// Fraction is from 0 (nothing done) to 1 (all done).
+	Fraction float64 `json:"fraction"`
+	// Note is a short free-form message from the handler.
+	Note string `json:"note,omitempty"`
+	// At is when the handler reported it.
+	At time.Time `json:"at"`
 }
 
 // Job returns a waiting or running job. It returns ErrJobNotFound when the

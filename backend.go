@@ -96,13 +96,16 @@ type Backend interface {
 // State is where a job stands in its life.
 type State string
 
-// The states a job in the queue can be in. Completed jobs leave the queue;
-// dead jobs move to the dead-letter store.
+// The states a job can be in. Completed and cancelled jobs leave the
+// queue, kept in the history only when Config.Retention says so; dead jobs
+// move to the dead-letter store.
 const (
 	StateAvailable State = "available" // due and claimable
 	StateScheduled State = "scheduled" // waiting for a future run-at (new or retrying)
 	StateRunning   State = "running"   // claimed; a lease is held
 	StateDead      State = "dead"      // in the dead-letter store
+	StateCompleted State = "completed" // finished successfully; in the history
+	StateCancelled State = "cancelled" // cancelled before it finished; in the history
 )
 
 // InsertParams is one job for Backend.Insert, already validated and encoded
