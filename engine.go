@@ -55,6 +55,16 @@ type engine struct {
 	census       *census          // nil when the backend cannot take one
 	registrar    *clientRegistrar // nil when the backend has no ClientRegistry
 	shuttingDown atomic.Bool
+	// noRecorderWarned makes warnNoRunRecorder log once.
+	noRecorderWarned sync.Once
+}
+
+// warnNoRunRecorder logs, once, that the backend drops output, progress
+// and retention.
+func (e *engine) warnNoRunRecorder() {
+	e.noRecorderWarned.Do(func() {
+		e.c.log.Warn("pgqueue: the backend cannot store output, progress or history (no RunRecorder); they are dropped", "backend", fmt.Sprintf("%T", e.backend))
+	})
 }
 
 // currentEngine returns the client's running engine; nil before Start.
@@ -148,6 +158,9 @@ func (c *Client) Start(ctx context.Context) error {
 	if m, ok := e.backend.(Maintainer); ok {
 		up := &upkeeper{store: m, interval: e.cfg.PollInterval, log: c.log}
 		goLoop(e.loopsCtx, &e.loopsWG, up.run)
+	}
+	if hk := newHistoryKeeper(e.backend, e.cfg, c.log); hk != nil {
+		goLoop(e.loopsCtx, &e.loopsWG, hk.run)
 	}
 	if e.census != nil {
 		goLoop(e.loopsCtx, &e.loopsWG, e.census.run)

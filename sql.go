@@ -23,8 +23,9 @@ var sqlFiles embed.FS
 //
 // A statement file may contain markers, each replaced when it is
 // rendered, never by editing its text otherwise:
-//   - {{jobs}}, {{dead}}, {{queues}}, {{periodic}}, {{clients}}: the
-//     schema's tables,
+//   - {{jobs}}, {{dead}}, {{queues}}, {{periodic}}, {{clients}},
+//     {{history}}: the schema's tables, and {{history_prepare_fn}},
+//     {{history_prune_fn}}: its history functions,
 //     quoted with pgx's identifier sanitizer (the schema comes from
 //     configuration), and {{channel}}, the schema's LISTEN/NOTIFY channel,
 //     and {{probe_channel}}, its listeners' probe channel, quoted the same way;
@@ -42,6 +43,12 @@ type queries struct {
 	NotifyQueues     string `sql:"notify_queues"`
 	NotifyCommitted  string `sql:"notify_committed"`
 	CompleteOne      string `sql:"complete_one"`
+	// Output, progress and history (postgres_history.go).
+	CompleteRecorded    string `sql:"complete_recorded"`
+	CompleteOneRecorded string `sql:"complete_one_recorded"`
+	HeartbeatProgress   string `sql:"heartbeat_progress"`
+	HistoryPrepare      string `sql:"history_prepare"`
+	HistoryPrune        string `sql:"history_prune"`
 	PeriodicTick     string `sql:"periodic_tick"`
 	ClaimPlan        string `sql:"claim_plan"`
 	Claim            string `sql:"claim"`
@@ -132,7 +139,8 @@ func (q *queries) statsEstimate(state State) string {
 // tableMarkers are the markers that name the schema's tables.
 var tableMarkers = map[string]string{
 	"jobs": "pgqueue_jobs", "dead": "pgqueue_dead_jobs", "queues": "pgqueue_queues", "periodic": "pgqueue_periodic",
-	"clients": "pgqueue_clients",
+	"clients": "pgqueue_clients", "history": "pgqueue_job_history",
+	"history_prepare_fn": "pgqueue_history_prepare", "history_prune_fn": "pgqueue_history_prune",
 }
 
 var markerPattern = regexp.MustCompile(`\{\{([a-z_]+)\}\}`)
