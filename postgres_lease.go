@@ -4,8 +4,8 @@ package pgqueue
 // in the caller's transaction), reschedule, dead-letter, heartbeat.
 
 import (
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"

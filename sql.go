@@ -35,54 +35,54 @@ var sqlFiles embed.FS
 //     `with:"name="` leaves the marker empty.
 type queries struct {
 	// Enqueue.
-	Insert           string `sql:"insert" with:"on_conflict="`
-	InsertUnique     string `sql:"insert" with:"on_conflict=on_conflict_unique"`
-	InsertOne        string `sql:"insert_one" with:"on_conflict="`
-	InsertOneUnique  string `sql:"insert_one" with:"on_conflict=on_conflict_unique"`
-	UniqueHolders    string `sql:"unique_holders"`
-	NotifyQueues     string `sql:"notify_queues"`
-	NotifyCommitted  string `sql:"notify_committed"`
-	CompleteOne      string `sql:"complete_one"`
+	Insert          string `sql:"insert" with:"on_conflict="`
+	InsertUnique    string `sql:"insert" with:"on_conflict=on_conflict_unique"`
+	InsertOne       string `sql:"insert_one" with:"on_conflict="`
+	InsertOneUnique string `sql:"insert_one" with:"on_conflict=on_conflict_unique"`
+	UniqueHolders   string `sql:"unique_holders"`
+	NotifyQueues    string `sql:"notify_queues"`
+	NotifyCommitted string `sql:"notify_committed"`
+	CompleteOne     string `sql:"complete_one"`
 	// Output, progress and history (postgres_history.go).
 	CompleteRecorded    string `sql:"complete_recorded"`
 	CompleteOneRecorded string `sql:"complete_one_recorded"`
 	HeartbeatProgress   string `sql:"heartbeat_progress"`
 	HistoryPrepare      string `sql:"history_prepare"`
 	HistoryPrune        string `sql:"history_prune"`
-	PeriodicTick     string `sql:"periodic_tick"`
-	ClaimPlan        string `sql:"claim_plan"`
-	Claim            string `sql:"claim"`
-	ClaimLimited     string `sql:"claim_limited"`
-	ClaimLock        string `sql:"claim_lock"`
-	QueueLimits      string `sql:"queue_limits"`
-	LimitedQueues    string `sql:"limited_queues"`
-	Complete         string `sql:"complete"`
-	Reschedule       string `sql:"reschedule"`
-	DeadLetter       string `sql:"dead_letter"`
-	DeadQuarantine   string `sql:"dead_quarantine"`
-	Heartbeat        string `sql:"heartbeat"`
-	Promote          string `sql:"promote"`
-	NextDue          string `sql:"next_due"`
-	RescueLock       string `sql:"rescue_lock"`
-	RescueRequeue    string `sql:"rescue_requeue"`
-	RescueDead       string `sql:"rescue_dead"`
-	RescueCandidates string `sql:"rescue_candidates"`
-	RescueRequeueOne string `sql:"rescue_requeue_one"`
-	LivenessLock     string `sql:"liveness_lock"`
-	LivenessHolders  string `sql:"liveness_holders"`
-	LivenessRequeue  string `sql:"liveness_requeue"`
-	LivenessDead     string `sql:"liveness_dead"`
-	VacuumCheck      string `sql:"vacuum_check"`
-	VacuumLock       string `sql:"vacuum_lock"`
-	VacuumUnlock     string `sql:"vacuum_unlock"`
-	Vacuum           string `sql:"vacuum"`
-	UnworkedKinds    string `sql:"unworked_kinds"`
-	SchemaCheck      string `sql:"schema_check"`
-	XactStatus       string `sql:"xact_status"`
-	Listen           string `sql:"listen"`
-	ListenProbe      string `sql:"listen_probe"`
-	ListenProbeOn    string `sql:"listen_probe_on"`
-	ListenProbeOff   string `sql:"listen_probe_off"`
+	PeriodicTick        string `sql:"periodic_tick"`
+	ClaimPlan           string `sql:"claim_plan"`
+	Claim               string `sql:"claim"`
+	ClaimLimited        string `sql:"claim_limited"`
+	ClaimLock           string `sql:"claim_lock"`
+	QueueLimits         string `sql:"queue_limits"`
+	LimitedQueues       string `sql:"limited_queues"`
+	Complete            string `sql:"complete"`
+	Reschedule          string `sql:"reschedule"`
+	DeadLetter          string `sql:"dead_letter"`
+	DeadQuarantine      string `sql:"dead_quarantine"`
+	Heartbeat           string `sql:"heartbeat"`
+	Promote             string `sql:"promote"`
+	NextDue             string `sql:"next_due"`
+	RescueLock          string `sql:"rescue_lock"`
+	RescueRequeue       string `sql:"rescue_requeue"`
+	RescueDead          string `sql:"rescue_dead"`
+	RescueCandidates    string `sql:"rescue_candidates"`
+	RescueRequeueOne    string `sql:"rescue_requeue_one"`
+	LivenessLock        string `sql:"liveness_lock"`
+	LivenessHolders     string `sql:"liveness_holders"`
+	LivenessRequeue     string `sql:"liveness_requeue"`
+	LivenessDead        string `sql:"liveness_dead"`
+	VacuumCheck         string `sql:"vacuum_check"`
+	VacuumLock          string `sql:"vacuum_lock"`
+	VacuumUnlock        string `sql:"vacuum_unlock"`
+	Vacuum              string `sql:"vacuum"`
+	UnworkedKinds       string `sql:"unworked_kinds"`
+	SchemaCheck         string `sql:"schema_check"`
+	XactStatus          string `sql:"xact_status"`
+	Listen              string `sql:"listen"`
+	ListenProbe         string `sql:"listen_probe"`
+	ListenProbeOn       string `sql:"listen_probe_on"`
+	ListenProbeOff      string `sql:"listen_probe_off"`
 
 	// Dead letters and operator actions.
 	DeadList    string `sql:"dead_list"`

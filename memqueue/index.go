@@ -1,9 +1,9 @@
 package memqueue
 
 import (
-	"encoding/json"
 	"bytes"
 	"container/heap"
+	"encoding/json"
 	"maps"
 	"slices"
 	"time"
