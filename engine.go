@@ -141,6 +141,12 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	e := c.newEngine(ctx)
 	e.registrar.register(ctx)
+	if hk := newHistoryKeeper(e.backend, e.cfg, c.log); hk != nil && hk.keep > 0 {
+		// Ready the history before the first completion: on Postgres a
+		// kept job whose hour has no partition lands in the default one,
+		// and moving it out later races with completions.
+		hk.step(ctx)
+	}
 	e.bgWG.Add(1)
 	go e.completer.loop()
 	hb := &heartbeater{backend: e.backend, running: &e.running, interval: e.cfg.HeartbeatInterval, lease: e.cfg.LeaseDuration, log: c.log}

@@ -39,11 +39,9 @@ func newHistoryKeeper(b Backend, cfg Config, log *slog.Logger) *historyKeeper {
 	return &historyKeeper{store: hk, keep: keep, interval: HistoryUpkeepInterval, log: log}
 }
 
-// run steps at once, then every interval until ctx ends.
-func (h *historyKeeper) run(ctx context.Context) {
-	h.step(ctx)
-	onTicker(ctx, h.interval, h.step)
-}
+// run steps every interval until ctx ends. Start makes the first step
+// itself, before any job runs (see engine.start).
+func (h *historyKeeper) run(ctx context.Context) { onTicker(ctx, h.interval, h.step) }
 
 // step runs one MaintainHistory, bounded to a minute, and logs what it did.
 func (h *historyKeeper) step(ctx context.Context) {
