@@ -172,6 +172,10 @@ type Completion struct {
 	// Keep is how long the completed job stays in the history; 0 deletes
 	// it as Complete does (its output is then dropped with it).
 	Keep time.Duration
+	// Workflow says the job is a workflow task (JobRow.WorkflowID): its
+	// completion also releases the dependents whose last unfinished
+	// dependency it was, and keeps its output for them.
+	Workflow bool
 }
 
 // RunRecorder is an optional Backend interface that stores what a run

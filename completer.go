@@ -43,7 +43,7 @@ type completion struct {
 
 // plain reports whether the completion carries nothing but its ref, so
 // that Backend.Complete stores all of it.
-func (c *completion) plain() bool { return c.Output == nil && c.Keep <= 0 }
+func (c *completion) plain() bool { return c.Output == nil && c.Keep <= 0 && !c.Workflow }
 
 // add queues a completion. It returns false, and queues nothing, once the
 // completer is closed (Stop's grace ended while the job ran): the job is

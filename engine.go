@@ -168,6 +168,10 @@ func (c *Client) Start(ctx context.Context) error {
 	if hk := newHistoryKeeper(e.backend, e.cfg, c.log); hk != nil {
 		goLoop(e.loopsCtx, &e.loopsWG, hk.run)
 	}
+	if ws, ok := e.backend.(WorkflowStore); ok {
+		sw := &workflowSweeper{store: ws, interval: e.cfg.PollInterval, log: c.log}
+		goLoop(e.loopsCtx, &e.loopsWG, sw.run)
+	}
 	if e.census != nil {
 		goLoop(e.loopsCtx, &e.loopsWG, e.census.run)
 	}

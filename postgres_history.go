@@ -36,7 +36,12 @@ func (b *PostgresBackend) CompleteRecorded(ctx context.Context, done []Completio
 		ids[i], tokens[i] = c.Ref.ID, c.Ref.Token
 		outputs[i], keeps[i] = jsonText(c.Output), max(micros(c.Keep), 0)
 	}
-	rows, _ := b.pool.Query(ctx, b.q.CompleteRecorded, ids, tokens, outputs, keeps)
+	var rows pgx.Rows
+	if anyWorkflow(done) {
+		rows, _ = b.pool.Query(ctx, b.q.CompleteWorkflow, ids, tokens, outputs, keeps, b.channel)
+	} else {
+		rows, _ = b.pool.Query(ctx, b.q.CompleteRecorded, ids, tokens, outputs, keeps)
+	}
 	completed, err := pgx.CollectRows(rows, scanRef)
 	if err != nil {
 		return nil, dbErr("complete jobs", err)
@@ -47,7 +52,12 @@ func (b *PostgresBackend) CompleteRecorded(ctx context.Context, done []Completio
 // CompleteRecordedTx implements TxRunRecorder.
 func (b *PostgresBackend) CompleteRecordedTx(ctx context.Context, tx DBTX, c Completion) error {
 	var id int64
-	err := tx.QueryRow(ctx, b.q.CompleteOneRecorded, c.Ref.ID, c.Ref.Token, jsonText(c.Output), max(micros(c.Keep), 0)).Scan(&id)
+	var err error
+	if c.Workflow {
+		err = tx.QueryRow(ctx, b.q.CompleteOneWorkflow, c.Ref.ID, c.Ref.Token, jsonText(c.Output), max(micros(c.Keep), 0), b.channel).Scan(&id)
+	} else {
+		err = tx.QueryRow(ctx, b.q.CompleteOneRecorded, c.Ref.ID, c.Ref.Token, jsonText(c.Output), max(micros(c.Keep), 0)).Scan(&id)
+	}
 	if err == pgx.ErrNoRows {
 		return fmt.Errorf("%w: job %d", ErrLeaseLost, c.Ref.ID)
 	}

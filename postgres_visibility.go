@@ -119,16 +119,17 @@ func scanJobInfo(row pgx.CollectableRow) (*JobInfo, error) {
 		prio                       int16
 		errs                       []byte
 		runAt, attempt, lease, fin pgtype.Timestamptz
+		workflow                   pgtype.Int8
 		state                      string
 		output, progress           []byte
 	)
 	j := &info.JobRow
 	if err := row.Scan(&j.ID, &j.Kind, &j.Queue, &prio, &j.Args, &j.Attempt, &j.MaxAttempts,
-		&errs, &j.CreatedAt, &runAt, &attempt, &lease, &j.Token, &j.Metadata, &state, &info.ClaimedBy, &fin,
+		&errs, &j.CreatedAt, &runAt, &attempt, &lease, &j.Token, &j.Metadata, &workflow, &state, &info.ClaimedBy, &fin,
 		&output, &progress); err != nil {
 		return nil, err
 	}
-	j.Priority = int(prio)
+	j.Priority, j.WorkflowID = int(prio), workflow.Int64
 	j.RunAt, j.AttemptedAt, j.LeaseUntil, info.FinishedAt = runAt.Time, attempt.Time, lease.Time, fin.Time
 	info.State = State(state)
 	if output != nil {

@@ -23,7 +23,7 @@ func (e *engine) execute(q *queueFetcher, row *JobRow) {
 	ctx, cancel := context.WithCancelCause(e.jobsCtx)
 	st := e.running.get(row.Ref())
 	if st == nil {
-		st = &jobState{ref: row.Ref(), queue: row.Queue, client: e.c}
+		st = &jobState{ref: row.Ref(), queue: row.Queue, workflow: row.WorkflowID != 0, client: e.c}
 		e.running.add(st)
 	}
 	ctx = withJobState(ctx, st)
@@ -138,7 +138,7 @@ func (e *engine) finish(ctx context.Context, row *JobRow, st *jobState, unit wor
 			return
 		}
 		recorded := func(werr error) { outcome(Event{Kind: EventCompleted}, werr) }
-		done := Completion{Ref: row.Ref(), Output: st.recordedOutput(), Keep: e.cfg.retentionFor(row.Queue)}
+		done := Completion{Ref: row.Ref(), Output: st.recordedOutput(), Keep: e.cfg.retentionFor(row.Queue), Workflow: row.WorkflowID != 0}
 		if !e.completer.add(done, recorded) {
 			// Stop's grace ended while the job ran: nothing writes its
 			// completion now, and it will run again after its lease.

@@ -24,7 +24,8 @@ var sqlFiles embed.FS
 // A statement file may contain markers, each replaced when it is
 // rendered, never by editing its text otherwise:
 //   - {{jobs}}, {{dead}}, {{queues}}, {{periodic}}, {{clients}},
-//     {{history}}: the schema's tables, and {{history_prepare_fn}},
+//     {{history}}, {{workflows}}, {{wf_tasks}}, {{wf_edges}}: the
+//     schema's tables, and {{history_prepare_fn}},
 //     {{history_prune_fn}}: its history functions,
 //     quoted with pgx's identifier sanitizer (the schema comes from
 //     configuration), and {{channel}}, the schema's LISTEN/NOTIFY channel,
@@ -49,6 +50,17 @@ type queries struct {
 	HeartbeatProgress   string `sql:"heartbeat_progress"`
 	HistoryPrepare      string `sql:"history_prepare"`
 	HistoryPrune        string `sql:"history_prune"`
+	// Workflows (postgres_workflow.go).
+	CompleteWorkflow    string `sql:"complete_workflow"`
+	CompleteOneWorkflow string `sql:"complete_one_workflow"`
+	WorkflowCreate      string `sql:"workflow_create"`
+	WorkflowInsertTasks string `sql:"workflow_insert_tasks"`
+	WorkflowInsertEdges string `sql:"workflow_insert_edges"`
+	WorkflowLock        string `sql:"workflow_lock"`
+	WorkflowSweep       string `sql:"workflow_sweep"`
+	WorkflowList        string `sql:"workflow_list"`
+	WorkflowTasks       string `sql:"workflow_tasks"`
+	WorkflowOutputs     string `sql:"workflow_outputs"`
 	PeriodicTick        string `sql:"periodic_tick"`
 	ClaimPlan           string `sql:"claim_plan"`
 	Claim               string `sql:"claim"`
@@ -140,6 +152,7 @@ func (q *queries) statsEstimate(state State) string {
 var tableMarkers = map[string]string{
 	"jobs": "pgqueue_jobs", "dead": "pgqueue_dead_jobs", "queues": "pgqueue_queues", "periodic": "pgqueue_periodic",
 	"clients": "pgqueue_clients", "history": "pgqueue_job_history",
+	"workflows": "pgqueue_workflows", "wf_tasks": "pgqueue_workflow_tasks", "wf_edges": "pgqueue_workflow_edges",
 	"history_prepare_fn": "pgqueue_history_prepare", "history_prune_fn": "pgqueue_history_prune",
 }
 

@@ -89,8 +89,8 @@ func (c *Client) CompleteTx(ctx context.Context, tx DBTX, job Handle) error {
 		return invalidJob("tx", "must not be nil")
 	}
 	st := job.jobState()
-	done := Completion{Ref: st.ref, Output: st.recordedOutput(), Keep: c.cfg.retentionFor(st.queue)}
-	if trr, ok := c.backend.(TxRunRecorder); ok && (done.Output != nil || done.Keep > 0) {
+	done := Completion{Ref: st.ref, Output: st.recordedOutput(), Keep: c.cfg.retentionFor(st.queue), Workflow: st.workflow}
+	if trr, ok := c.backend.(TxRunRecorder); ok && (done.Output != nil || done.Keep > 0 || done.Workflow) {
 		if err := trr.CompleteRecordedTx(ctx, tx, done); err != nil {
 			return err
 		}

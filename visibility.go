@@ -49,8 +49,10 @@ const (
 // waiting, running and dead job.
 type JobFilter struct {
 	// States, when set, keeps jobs in these states: StateAvailable,
-	// StateScheduled, StateRunning, StateDead, StateCompleted. Cancelled
-	// jobs are dead letters whose last error has kind "cancelled".
+	// StateScheduled, StateRunning, StateWaiting (workflow tasks whose
+	// dependencies have not finished), StateDead, StateCancelled,
+	// StateCompleted. Dead and cancelled jobs are both dead letters: a
+	// cancelled one's last error has kind "cancelled" (StateOfDeadLetter).
 	// Completed jobs are listed only while the history keeps them
 	// (Config.Retention).
 	States []State `json:"states,omitempty"`
@@ -167,7 +169,7 @@ func (a BulkAction) States() []State {
 	case BulkDelete:
 		return []State{StateAvailable, StateScheduled}
 	case BulkRequeueDead, BulkPurgeDead:
-		return []State{StateDead}
+		return []State{StateDead, StateCancelled}
 	}
 	return nil
 }
@@ -237,13 +239,13 @@ type StatsReporter interface {
 }
 
 // validStates are the states a JobFilter may name.
-var validStates = []State{StateAvailable, StateScheduled, StateRunning, StateDead, StateCompleted}
+var validStates = []State{StateAvailable, StateScheduled, StateRunning, StateWaiting, StateDead, StateCancelled, StateCompleted}
 
 // validate checks f and returns it with its slices sorted and deduplicated.
 func (f JobFilter) validate() (JobFilter, error) {
 	for _, s := range f.States {
 		if !slices.Contains(validStates, s) {
-			return f, invalidJob("States", "unknown state %q (want available, scheduled, running, dead or completed)", s)
+			return f, invalidJob("States", "unknown state %q (want available, scheduled, running, waiting, dead, cancelled or completed)", s)
 		}
 	}
 	for _, p := range f.Priorities {

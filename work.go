@@ -63,8 +63,10 @@ type jobState struct {
 	// transaction rolls back, the lease expires and the job runs again).
 	completedTx atomic.Bool
 	client      *Client
-	// queue is the job's queue, for its retention.
-	queue string
+	// queue is the job's queue, for its retention; workflow says it is a
+	// workflow task.
+	queue    string
+	workflow bool
 
 	mu sync.Mutex
 	// cancel cancels the run's context; nil until the run begins.

@@ -26,7 +26,11 @@ func (b *Backend) CompleteRecorded(ctx context.Context, done []pgqueue.Completio
 		return nil, err
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	var woken []string
+	defer func() {
+		b.mu.Unlock()
+		b.notify(sortedUnique(woken))
+	}()
 	now := b.now()
 	for _, c := range done {
 		j := b.held(c.Ref)
@@ -36,6 +40,7 @@ func (b *Backend) CompleteRecorded(ctx context.Context, done []pgqueue.Completio
 		}
 		b.release(j)
 		delete(b.running, c.Ref.ID)
+		woken = append(woken, b.completeTask(j, c.Output)...)
 		if c.Keep <= 0 {
 			continue
 		}

@@ -77,6 +77,12 @@ type Backend struct {
 	dead      map[int64]*job
 	// history holds completed jobs kept for a retention (history.go).
 	history map[int64]*job
+	// waiting holds workflow tasks whose dependencies have not finished;
+	// workflows and tasks are the workflows' records (workflow.go).
+	waiting   map[int64]*job
+	workflows map[int64]*workflow
+	tasks     map[int64]*task
+	lastWF    int64
 	// unique maps the unique key of each waiting or running job to its ID.
 	unique map[string]int64
 	// ticks maps each periodic job's name to its last enqueued tick.
@@ -123,6 +129,9 @@ func New(opts ...Option) *Backend {
 		running:   map[int64]*job{},
 		dead:      map[int64]*job{},
 		history:   map[int64]*job{},
+		waiting:   map[int64]*job{},
+		workflows: map[int64]*workflow{},
+		tasks:     map[int64]*task{},
 		unique:    map[string]int64{},
 		ticks:     map[string]time.Time{},
 		limits:    map[string]*queueLimit{},
@@ -211,13 +220,8 @@ func (b *Backend) InsertUnique(ctx context.Context, jobs []pgqueue.InsertParams)
 		if j.row.RunAt.IsZero() {
 			j.row.RunAt = now
 		}
-		if j.row.RunAt.After(now) {
-			j.state = pgqueue.StateScheduled
-			heap.Push(b.scheduled, j)
-		} else {
-			j.state = pgqueue.StateAvailable
-			b.available.push(j)
-			woken = append(woken, j.row.Queue)
+		if q := b.place(j, now); q != "" {
+			woken = append(woken, q)
 		}
 		if j.uniqueKey != "" {
 			b.unique[j.uniqueKey] = j.row.ID
@@ -227,6 +231,20 @@ func (b *Backend) InsertUnique(ctx context.Context, jobs []pgqueue.InsertParams)
 	b.mu.Unlock()
 	b.notify(sortedUnique(woken))
 	return out, nil
+}
+
+// place puts a new or released job where its run-at says: scheduled, or
+// available, in which case it returns its queue to wake. b.mu must be
+// held.
+func (b *Backend) place(j *job, now time.Time) string {
+	if j.row.RunAt.After(now) {
+		j.state = pgqueue.StateScheduled
+		heap.Push(b.scheduled, j)
+		return ""
+	}
+	j.state = pgqueue.StateAvailable
+	b.available.push(j)
+	return j.row.Queue
 }
 
 // release frees the unique key of a job that finished. b.mu must be held.
@@ -298,15 +316,19 @@ func (b *Backend) Complete(ctx context.Context, refs []pgqueue.JobRef) (lost []p
 		return nil, err
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	var woken []string
 	for _, ref := range refs {
 		if b.held(ref) == nil {
 			lost = append(lost, ref)
 			continue
 		}
-		b.release(b.running[ref.ID])
+		j := b.running[ref.ID]
+		b.release(j)
 		delete(b.running, ref.ID)
+		woken = append(woken, b.completeTask(j, nil)...)
 	}
+	b.mu.Unlock()
+	b.notify(sortedUnique(woken))
 	return lost, nil
 }
 

@@ -31,6 +31,7 @@ func (j *job) info() *pgqueue.JobInfo {
 	switch j.state {
 	case pgqueue.StateDead:
 		info.FinishedAt = j.diedAt
+		info.State = pgqueue.StateOfDeadLetter(j.row.Errors)
 	case pgqueue.StateCompleted:
 		info.FinishedAt = j.finishedAt
 	}
@@ -57,6 +58,9 @@ func (b *Backend) each(fn func(j *job)) {
 		fn(j)
 	}
 	for _, j := range b.history {
+		fn(j)
+	}
+	for _, j := range b.waiting {
 		fn(j)
 	}
 }

@@ -137,7 +137,7 @@ func (b *Backend) candidates(ctx context.Context, f pgqueue.JobFilter) ([]candid
 		if f.HasState(pgqueue.StateCompleted) {
 			keys = append(keys, q.history)
 		}
-		if f.HasState(pgqueue.StateDead) {
+		if f.HasState(pgqueue.StateDead) || f.HasState(pgqueue.StateCancelled) {
 			if len(f.Kinds) == 0 {
 				keys = append(keys, q.dead)
 			}
@@ -303,6 +303,9 @@ func parseJobHash(c candidate, h map[string]string) *pgqueue.JobInfo {
 				Error: fmt.Sprintf("redisqueue: job %d: the stored error history does not decode: %v", j.ID, err)}}
 		}
 	}
+	if info.State == pgqueue.StateDead {
+		info.State = pgqueue.StateOfDeadLetter(j.Errors)
+	}
 	return info
 }
 
@@ -436,7 +439,7 @@ func (b *Backend) QueueStats(ctx context.Context) (*pgqueue.Stats, error) {
 			for _, info := range infos {
 				switch {
 				case info == nil:
-				case info.State == pgqueue.StateDead:
+				case info.State == pgqueue.StateDead, info.State == pgqueue.StateCancelled:
 					dead[info.Kind]++
 				case info.State == pgqueue.StateRunning:
 					st.Running = append(st.Running, pgqueue.RunningJob{ID: info.ID, Queue: name, Kind: info.Kind, Attempt: info.Attempt,

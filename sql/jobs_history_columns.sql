@@ -3,4 +3,5 @@
 -- completed, its finish time, output and progress.
 j.id, j.kind, j.queue, j.priority, j.args, j.attempt, j.max_attempts,
 j.errors, j.created_at, j.run_at, j.attempted_at, NULL::timestamptz, j.lease_token, j.metadata,
+NULL::bigint,
 'completed', '', j.finished_at, j.output, j.progress
