@@ -23,7 +23,7 @@ var sqlFiles embed.FS
 //
 // A statement file may contain markers, each replaced when it is
 // rendered, never by editing its text otherwise:
-//   - {{jobs}}, {{dead}}, {{queues}}, {{periodic}}, {{clients}}: the
+//   - {{jobs}}, {{dead}}, {{queues}}, {{periodic}}, {{clients}}, {{stats}}: the
 //     schema's tables,
 //     quoted with pgx's identifier sanitizer (the schema comes from
 //     configuration), and {{channel}}, the schema's LISTEN/NOTIFY channel,
@@ -114,6 +114,11 @@ type queries struct {
 	ClientsUnregister string `sql:"clients_unregister"`
 	ClientsList       string `sql:"clients_list"`
 	PeriodicList      string `sql:"periodic_list"`
+
+	// Per-minute stats (postgres_stats.go).
+	StatsRecord  string `sql:"stats_record"`
+	StatsHistory string `sql:"stats_history"`
+	StatsPrune   string `sql:"stats_prune"`
 }
 
 // statsEstimate returns the statement that estimates how many jobs of a
@@ -132,7 +137,7 @@ func (q *queries) statsEstimate(state State) string {
 // tableMarkers are the markers that name the schema's tables.
 var tableMarkers = map[string]string{
 	"jobs": "pgqueue_jobs", "dead": "pgqueue_dead_jobs", "queues": "pgqueue_queues", "periodic": "pgqueue_periodic",
-	"clients": "pgqueue_clients",
+	"clients": "pgqueue_clients", "stats": "pgqueue_stats",
 }
 
 var markerPattern = regexp.MustCompile(`\{\{([a-z_]+)\}\}`)

@@ -93,6 +93,9 @@ type Backend struct {
 
 	// clients is the client registry (see clients.go). Guarded by mu.
 	clients map[string]pgqueue.ClientInfo
+
+	// stats holds the per-minute stats rollups (see stats.go).
+	stats statsStore
 }
 
 // Option configures a Backend built by New.

@@ -84,6 +84,7 @@ func Run(t *testing.T, h Harness) {
 		{"Liveness", livenessBehaviours()},
 		{"Visibility", visibilityBehaviours()},
 		{"ClientRegistry", clientRegistryBehaviours()},
+		{"Stats", statsBehaviours()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
