@@ -43,6 +43,7 @@ type queries struct {
 	NotifyCommitted  string `sql:"notify_committed"`
 	CompleteOne      string `sql:"complete_one"`
 	PeriodicTick     string `sql:"periodic_tick"`
+	PeriodicTick8    string `sql:"periodic_tick_before_9"`
 	ClaimPlan        string `sql:"claim_plan"`
 	Claim            string `sql:"claim"`
 	ClaimLimited     string `sql:"claim_limited"`
@@ -114,6 +115,7 @@ type queries struct {
 	ClientsUnregister string `sql:"clients_unregister"`
 	ClientsList       string `sql:"clients_list"`
 	PeriodicList      string `sql:"periodic_list"`
+	PeriodicList8     string `sql:"periodic_list_before_9"`
 
 	// Per-minute stats (postgres_stats.go).
 	StatsRecord  string `sql:"stats_record"`

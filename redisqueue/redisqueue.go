@@ -20,12 +20,13 @@ const DefaultPrefix = "pgqueue"
 const MaxPriority = 1023
 
 var (
-	_ pgqueue.Backend          = (*Backend)(nil)
-	_ pgqueue.UniqueInserter   = (*Backend)(nil)
-	_ pgqueue.Canceller        = (*Backend)(nil)
-	_ pgqueue.PeriodicEnqueuer = (*Backend)(nil)
-	_ pgqueue.QueueLimiter     = (*Backend)(nil)
-	_ pgqueue.QueuePauser      = (*Backend)(nil)
+	_ pgqueue.Backend              = (*Backend)(nil)
+	_ pgqueue.UniqueInserter       = (*Backend)(nil)
+	_ pgqueue.Canceller            = (*Backend)(nil)
+	_ pgqueue.PeriodicEnqueuer     = (*Backend)(nil)
+	_ pgqueue.PeriodicNextRecorder = (*Backend)(nil)
+	_ pgqueue.QueueLimiter         = (*Backend)(nil)
+	_ pgqueue.QueuePauser          = (*Backend)(nil)
 )
 
 // Options configures a Backend built by New. The zero value (or nil) is
