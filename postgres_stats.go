@@ -65,33 +65,37 @@ func mergeStatsRows(rows []StatsRollup) []StatsRollup {
 	return out
 }
 
-// StatsHistory implements StatsHistoryReader: one statement sums the rows
-// per step (buckets element by element); the percentiles and the empty
-// steps are filled in Go. It returns ErrDatabase when
+// StatsHistory implements StatsHistoryReader: one statement, bounded by
+// ListTimeout like the other operator reads, sums the rows per step
+// (buckets element by element); the percentiles and the empty steps are
+// filled in Go. It returns ErrDatabase when
 // the statement fails (before migration 9: the table is missing).
 func (b *PostgresBackend) StatsHistory(ctx context.Context, q StatsHistoryQuery) ([]StatsPoint, error) {
 	queues := q.Queues
 	if queues == nil {
 		queues = []string{}
 	}
-	rows, _ := b.pool.Query(ctx, b.q.StatsHistory, q.From, q.To, micros(q.Step), q.From.Truncate(q.Step), queues)
 	steps := statsSteps(q)
-	var (
-		r         StatsRollup
-		run, wait []int64
-	)
-	_, err := pgx.ForEachRow(rows, []any{&r.Minute, &r.Completed, &r.Failed, &r.Dead, &r.Cancelled, &r.LeaseLost, &run, &wait}, func() error {
-		clear(r.Run[:])
-		clear(r.Wait[:])
-		copy(r.Run[:], run)
-		copy(r.Wait[:], wait)
-		if k := stepIndex(q, r.Minute); k >= 0 && k < len(steps) {
-			steps[k].Add(&r)
-		}
-		return nil
+	err := b.bounded(ctx, "read stats history", func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, b.q.StatsHistory, q.From, q.To, micros(q.Step), q.From.Truncate(q.Step), queues)
+		var (
+			r         StatsRollup
+			run, wait []int64
+		)
+		_, err := pgx.ForEachRow(rows, []any{&r.Minute, &r.Completed, &r.Failed, &r.Dead, &r.Cancelled, &r.LeaseLost, &run, &wait}, func() error {
+			clear(r.Run[:])
+			clear(r.Wait[:])
+			copy(r.Run[:], run)
+			copy(r.Wait[:], wait)
+			if k := stepIndex(q, r.Minute); k >= 0 && k < len(steps) {
+				steps[k].Add(&r)
+			}
+			return nil
+		})
+		return dbErr("read stats history", err)
 	})
 	if err != nil {
-		return nil, dbErr("read stats history", err)
+		return nil, err
 	}
 	return statsPoints(steps), nil
 }

@@ -3,9 +3,12 @@ package pgqueue_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgqueue/pgqueue"
@@ -156,4 +159,38 @@ func TestStatsConfigRefusesNegative(t *testing.T) {
 	require.ErrorIs(t, err, pgqueue.ErrInvalidConfig)
 	_, err = pgqueue.New(memqueue.New(), pgqueue.Config{StatsRetention: -time.Hour})
 	require.ErrorIs(t, err, pgqueue.ErrInvalidConfig)
+}
+
+// README's SQL over pgqueue_stats runs as written and sums what clients
+// wrote.
+func TestStatsReadmeSQL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	s := string(readme)
+	i := strings.Index(s, "<!-- stats: sql ")
+	require.GreaterOrEqual(t, i, 0, "README has no stats SQL marker")
+	s = s[i:]
+	s = s[strings.Index(s, "```sql\n")+len("```sql\n"):]
+	query := s[:strings.Index(s, "```")]
+
+	b := pgtest.Backend(t)
+	minute := time.Now().UTC().Truncate(time.Minute).Add(-5 * time.Minute)
+	require.NoError(t, b.RecordStats(ctx, []pgqueue.StatsRollup{
+		{Minute: minute, Queue: "a", Kind: "k", Completed: 3, Failed: 1},
+		{Minute: minute, Queue: "b", Kind: "k", Completed: 2, Dead: 1},
+	}, pgqueue.DefaultStatsRetention))
+	tx, err := b.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", pgx.Identifier{b.Schema()}.Sanitize())
+	require.NoError(t, err)
+	var (
+		at                      time.Time
+		completed, failed, dead int64
+	)
+	require.NoError(t, tx.QueryRow(ctx, query).Scan(&at, &completed, &failed, &dead), "README's query:\n%s", query)
+	require.True(t, at.Equal(minute))
+	require.Equal(t, [3]int64{5, 1, 1}, [3]int64{completed, failed, dead})
 }
