@@ -10,6 +10,7 @@ import (
 
 	"github.com/pgqueue/pgqueue"
 	"github.com/pgqueue/pgqueue/internal/pgtest"
+	"github.com/pgqueue/pgqueue/memqueue"
 )
 
 // On a schema before migration 9 (no next_tick column), periodic jobs keep
@@ -52,4 +53,43 @@ func TestPostgresPeriodicAndStatsBeforeMigration9(t *testing.T) {
 	list, err = pgqueue.NewAdmin(b).PeriodicJobs(ctx)
 	require.NoError(t, err)
 	require.True(t, list[0].NextRun.Equal(tick.Add(2*time.Hour)), "migrated while running: next ticks are recorded from then on, got %v", list[0].NextRun)
+}
+
+// periodicOnly is a memqueue backend seen through PeriodicEnqueuer and
+// PeriodicLister only, as a backend without PeriodicNextRecorder.
+type periodicOnly struct {
+	pgqueue.Backend
+	m *memqueue.Backend
+}
+
+func (p periodicOnly) EnqueuePeriodic(ctx context.Context, name string, tick time.Time, job pgqueue.InsertParams) (int64, bool, error) {
+	return p.m.EnqueuePeriodic(ctx, name, tick, job)
+}
+
+func (p periodicOnly) PeriodicJobs(ctx context.Context) ([]pgqueue.PeriodicInfo, error) {
+	return p.m.PeriodicJobs(ctx)
+}
+
+// A client on a backend without PeriodicNextRecorder enqueues its ticks
+// with EnqueuePeriodic: NextRun stays unknown. Admin.StatsHistory on a
+// backend without StatsHistoryReader is ErrUnsupported.
+func TestPeriodicWithoutNextRecorderAndStatsUnsupported(t *testing.T) {
+	t.Parallel()
+	m := memqueue.New()
+	b := periodicOnly{Backend: m, m: m}
+	sched, err := pgqueue.Every(time.Hour)
+	require.NoError(t, err)
+	c, err := pgqueue.New(b, pgqueue.Config{Periodic: []pgqueue.PeriodicJob{{Name: "hourly", Schedule: sched, Args: statsArgs{}, RunOnStart: true}}})
+	require.NoError(t, err)
+	require.NoError(t, c.Start(context.Background()))
+	defer func() { _ = c.Stop(context.Background()) }()
+	var list []pgqueue.PeriodicInfo
+	require.Eventually(t, func() bool {
+		list, err = pgqueue.NewAdmin(b).PeriodicJobs(context.Background())
+		return err == nil && len(list) == 1
+	}, 5*time.Second, 10*time.Millisecond, "RunOnStart records the tick")
+	require.True(t, list[0].NextRun.IsZero(), "no PeriodicNextRecorder: NextRun unknown, got %v", list[0].NextRun)
+
+	_, err = pgqueue.NewAdmin(bareBackend{}).StatsHistory(context.Background(), time.Now().Add(-time.Hour), time.Now(), time.Minute)
+	require.ErrorIs(t, err, pgqueue.ErrUnsupported)
 }

@@ -86,6 +86,8 @@ var (
 	_ Maintainer           = (*PostgresBackend)(nil)
 	_ PeriodicEnqueuer     = (*PostgresBackend)(nil)
 	_ PeriodicNextRecorder = (*PostgresBackend)(nil)
+	_ StatsRecorder        = (*PostgresBackend)(nil)
+	_ StatsHistoryReader   = (*PostgresBackend)(nil)
 	_ ListenReporter       = (*PostgresBackend)(nil)
 	_ SchemaChecker        = (*PostgresBackend)(nil)
 	_ LivenessKeeper       = (*PostgresBackend)(nil)

@@ -11,11 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-var (
-	_ StatsRecorder      = (*PostgresBackend)(nil)
-	_ StatsHistoryReader = (*PostgresBackend)(nil)
-)
-
 // RecordStats implements StatsRecorder: it adds rows to pgqueue_stats in
 // one INSERT ... ON CONFLICT DO UPDATE, so a write is all or nothing.
 // retention is not used here: the maintenance loop prunes (PruneStats).
