@@ -56,6 +56,16 @@ type engine struct {
 	registrar    *clientRegistrar // nil when the backend has no ClientRegistry
 	stats        *statsRollup     // nil when the backend has no StatsRecorder
 	shuttingDown atomic.Bool
+	// noRecorderWarned makes warnNoRunRecorder log once.
+	noRecorderWarned sync.Once
+}
+
+// warnNoRunRecorder logs, once, that the backend drops output, progress
+// and retention.
+func (e *engine) warnNoRunRecorder() {
+	e.noRecorderWarned.Do(func() {
+		e.c.log.Warn("pgqueue: the backend cannot store output, progress or history (no RunRecorder); they are dropped", "backend", fmt.Sprintf("%T", e.backend))
+	})
 }
 
 // currentEngine returns the client's running engine; nil before Start.
@@ -132,6 +142,12 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	e := c.newEngine(ctx)
 	e.registrar.register(ctx)
+	if hk := newHistoryKeeper(e.backend, e.cfg, c.log); hk != nil && hk.keep > 0 {
+		// Ready the history before the first completion: on Postgres a
+		// kept job whose hour has no partition lands in the default one,
+		// and moving it out later races with completions.
+		hk.step(ctx)
+	}
 	e.bgWG.Add(1)
 	go e.completer.loop()
 	hb := &heartbeater{backend: e.backend, running: &e.running, interval: e.cfg.HeartbeatInterval, lease: e.cfg.LeaseDuration, log: c.log}
@@ -148,6 +164,9 @@ func (c *Client) Start(ctx context.Context) error {
 	e.startLiveness()
 	if up := e.newUpkeeper(); up != nil {
 		goLoop(e.loopsCtx, &e.loopsWG, up.run)
+	}
+	if hk := newHistoryKeeper(e.backend, e.cfg, c.log); hk != nil {
+		goLoop(e.loopsCtx, &e.loopsWG, hk.run)
 	}
 	if e.census != nil {
 		goLoop(e.loopsCtx, &e.loopsWG, e.census.run)

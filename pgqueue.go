@@ -186,6 +186,11 @@ type QueueConfig struct {
 	// across all clients (stored at Start like GlobalMaxWorkers). Its
 	// PerSecond must be positive. Default nil: no cap.
 	RateLimit *RateLimit
+	// Retention overrides Config.Retention for the queue's jobs: how long
+	// a completed job is kept in the history. Default 0: Config.Retention;
+	// negative: not kept, whatever Config.Retention says. At most
+	// MaxRetention.
+	Retention time.Duration
 }
 
 // Config configures a Client. Zero fields take the documented defaults.
@@ -261,6 +266,14 @@ type Config struct {
 	// then its lease is no longer renewed, so the job is rescued and run
 	// elsewhere while the stuck run's result is discarded.
 	JobTimeout time.Duration
+	// Retention is how long this client keeps the jobs it completes in the
+	// history, where Admin.ListJobs, FindJob and `pgqueue jobs` see them
+	// (state completed) with their output (QueueConfig.Retention overrides
+	// it per queue). The store drops them in whole hourly partitions on
+	// Postgres, so a job is kept for Retention and at most an hour more.
+	// Default 0: a completed job is deleted at once, which keeps the hot
+	// table small and completions at their fastest. At most MaxRetention.
+	Retention time.Duration
 	// Periodic lists jobs this client enqueues on a schedule (see
 	// PeriodicJob); they are checked at New. Every client may list the
 	// same ones: each tick is enqueued once. Default: none.
@@ -291,6 +304,9 @@ func (c Config) withDefaults() (Config, error) {
 			return c, err
 		}
 		q.RateLimit = l.Rate
+		if q.Retention > MaxRetention {
+			return c, invalidConfig("Queues["+name+"].Retention", "%v is longer than MaxRetention %v", q.Retention, MaxRetention)
+		}
 		qs[name] = q
 	}
 	c.Queues = qs
@@ -324,6 +340,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.LeaseDuration < MinLeaseDuration {
 		return c, invalidConfig("LeaseDuration", "%v is shorter than the minimum %v", c.LeaseDuration, MinLeaseDuration)
+	}
+	if c.Retention < 0 || c.Retention > MaxRetention {
+		return c, invalidConfig("Retention", "must be between 0 and MaxRetention %v, got %v", MaxRetention, c.Retention)
 	}
 	if c.JobTimeout < 0 {
 		return c, invalidConfig("JobTimeout", "must not be negative, got %v", c.JobTimeout)

@@ -91,6 +91,9 @@ var (
 	_ ListenReporter       = (*PostgresBackend)(nil)
 	_ SchemaChecker        = (*PostgresBackend)(nil)
 	_ LivenessKeeper       = (*PostgresBackend)(nil)
+	_ RunRecorder          = (*PostgresBackend)(nil)
+	_ TxRunRecorder        = (*PostgresBackend)(nil)
+	_ HistoryKeeper        = (*PostgresBackend)(nil)
 )
 
 // NewPostgres returns a Backend over pool, using the tables in opts.Schema
@@ -202,4 +205,11 @@ func isUndefinedColumn(err error) bool {
 func isUndefinedTable(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "42P01"
+}
+
+// isLockNotAvailable reports a lock_timeout that ran out (55P03): upkeep
+// gives way to the job traffic and tries again at its next round.
+func isLockNotAvailable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
 }

@@ -89,3 +89,15 @@ func scanJobColumns(row pgx.Row, j *JobRow, extra ...any) error {
 	j.Errors, err = decodeErrors(j.ID, errs)
 	return err
 }
+
+// decodeProgress reads a stored Progress; nil when none was stored.
+func decodeProgress(id int64, raw []byte) (*Progress, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	var p Progress
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("%w: job %d: stored progress does not decode: %v", ErrDatabase, id, err)
+	}
+	return &p, nil
+}

@@ -83,6 +83,8 @@ type Backend struct {
 	scheduled *jobHeap // ordered by run-at, then ID
 	running   map[int64]*job
 	dead      map[int64]*job
+	// history holds completed jobs kept for a retention (history.go).
+	history map[int64]*job
 	// unique maps the unique key of each waiting or running job to its ID.
 	unique map[string]int64
 	// ticks maps each periodic job's name to its last enqueued tick.
@@ -134,6 +136,7 @@ func New(opts ...Option) *Backend {
 		scheduled: &jobHeap{less: dueBefore},
 		running:   map[int64]*job{},
 		dead:      map[int64]*job{},
+		history:   map[int64]*job{},
 		unique:    map[string]int64{},
 		ticks:     map[string]time.Time{},
 		nextTicks: map[string]time.Time{},

@@ -84,6 +84,7 @@ func Run(t *testing.T, h Harness) {
 		{"Liveness", livenessBehaviours()},
 		{"Visibility", visibilityBehaviours()},
 		{"ClientRegistry", clientRegistryBehaviours()},
+		{"History", historyBehaviours()},
 		{"Stats", statsBehaviours()},
 	}
 	for _, g := range groups {

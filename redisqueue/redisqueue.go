@@ -131,13 +131,16 @@ type queueKeys struct {
 	sched   string
 	running string
 	dead    string
+	// history holds the completed jobs kept for a retention, scored by
+	// the time they may be dropped (history.go).
+	history string
 	// config holds the queue's pause flag and global limits.
 	config string
 }
 
 func (b *Backend) queue(name string) queueKeys {
 	tag := queueTag(b.prefix, name)
-	return queueKeys{name: name, tag: tag, sched: tag + ":sched", running: tag + ":running", dead: tag + ":dead", config: tag + ":config"}
+	return queueKeys{name: name, tag: tag, sched: tag + ":sched", running: tag + ":running", dead: tag + ":dead", history: tag + ":history", config: tag + ":config"}
 }
 
 func (q queueKeys) avail(kind string) string { return q.tag + ":avail:" + kind }
