@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -69,6 +70,9 @@ type Backend struct {
 	// channel is the pub/sub channel of wake-ups.
 	channel string
 	names   queueNames
+	// statsQueues holds the queues this Backend has added to
+	// {P}:stats-queues, so that a stats write adds each once.
+	statsQueues sync.Map
 }
 
 // globalKeys are the keys under the prefix's own tag.

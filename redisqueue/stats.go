@@ -1,7 +1,8 @@
 package redisqueue
 
 // The per-minute stats rollups. Each queue's rollups live under the
-// queue's hash tag, so each queue's write is one MULTI on one slot:
+// queue's hash tag, so each queue's write is one script on one slot
+// (stats_record.lua):
 //
 //   - {P:Q}:stats:<minute> is a hash per minute (<minute> in Unix
 //     seconds) with one field per counter and kind, "<counter>:<kind>",
@@ -18,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,53 +68,83 @@ func statsFields(r *pgqueue.StatsRollup) map[string]int64 {
 	return out
 }
 
-// RecordStats implements pgqueue.StatsRecorder: one pipelined round trip
-// adds rows with HINCRBY, one MULTI per queue (its slot), so each
-// queue's rows are stored all or nothing; sets each minute's hash to
-// expire retention after the minute (retention <= 0: never), and trims
-// the queue's minute index. If some queues' transactions fail and others
-// succeed, the error is returned and the client writes all rows again:
-// the queues that succeeded then count them twice, a rare overcount
-// preferred to losing counts. It returns an error wrapping
-// pgqueue.ErrInvalidArgs for a queue name a key cannot hold, and
-// pgqueue.ErrDatabase when Redis fails.
+var statsRecordScript = loadScriptWith("stats_record", "core")
+
+// RecordStats implements pgqueue.StatsRecorder: one stats_record.lua call
+// per queue, atomic on the queue's slot, all pipelined in one round trip
+// (runAll), so each queue's rows are stored all or nothing. Each minute's
+// hash expires retention after the minute (retention <= 0: never), and
+// the queue's minute index is trimmed. A queue this Backend has not yet
+// written stats for is first added to {P}:stats-queues (one more round
+// trip, once per queue). If some queues' calls fail and others succeed,
+// the error is returned and the client writes all rows again: the queues
+// that succeeded then count them twice, a rare overcount preferred to
+// losing counts. It returns an error wrapping pgqueue.ErrInvalidArgs for
+// a queue name a key cannot hold, and pgqueue.ErrDatabase when Redis
+// fails.
 func (b *Backend) RecordStats(ctx context.Context, rows []pgqueue.StatsRollup, retention time.Duration) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	for _, r := range rows {
+	byQueue := map[string][]*pgqueue.StatsRollup{}
+	var names []string
+	for i := range rows {
+		r := &rows[i]
 		if err := validQueue(r.Queue); err != nil {
 			return err
 		}
+		if _, ok := byQueue[r.Queue]; !ok {
+			names = append(names, r.Queue)
+		}
+		byQueue[r.Queue] = append(byQueue[r.Queue], r)
 	}
-	now := time.Now()
-	_, err := b.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		seen := map[string]bool{}
-		for i := range rows {
-			r := &rows[i]
-			q := b.queue(r.Queue)
-			minute := r.Minute.UTC().Truncate(time.Minute)
-			key := q.statsMinute(minute.Unix())
-			for field, n := range statsFields(r) {
-				p.HIncrBy(ctx, key, field, n)
+	slices.Sort(names)
+	var unseen []any
+	for _, name := range names {
+		if _, ok := b.statsQueues.Load(name); !ok {
+			unseen = append(unseen, name)
+		}
+	}
+	if len(unseen) > 0 {
+		if err := b.rdb.SAdd(ctx, b.k.statsQueues(), unseen...).Err(); err != nil {
+			return wrapErr("record stats", err)
+		}
+		for _, name := range unseen {
+			b.statsQueues.Store(name, true)
+		}
+	}
+	keep := int64(0)
+	if retention > 0 {
+		keep = int64(max(retention/time.Second, 1))
+	}
+	now := time.Now().Unix()
+	calls := make([]call, 0, len(names))
+	for _, name := range names {
+		q := b.queue(name)
+		// Rows of one minute and different kinds go in one group.
+		fields := map[int64]map[string]int64{}
+		var minutes []int64
+		for _, r := range byQueue[name] {
+			m := r.Minute.UTC().Truncate(time.Minute).Unix()
+			if fields[m] == nil {
+				fields[m] = map[string]int64{}
+				minutes = append(minutes, m)
 			}
-			p.ZAdd(ctx, q.statsMinutes(), redis.Z{Score: float64(minute.Unix()), Member: minute.Unix()})
-			if retention > 0 {
-				p.ExpireAt(ctx, key, minute.Add(retention))
-			}
-			if !seen[r.Queue] {
-				seen[r.Queue] = true
-				if retention > 0 {
-					p.ZRemRangeByScore(ctx, q.statsMinutes(), "-inf", "("+strconv.FormatInt(now.Add(-retention).Unix(), 10))
-					// The index outlives its newest minute by the
-					// retention, like the minute's hash.
-					p.ExpireAt(ctx, q.statsMinutes(), now.Add(retention+time.Minute))
-				}
-				p.SAdd(ctx, b.k.statsQueues(), r.Queue)
+			for f, n := range statsFields(r) {
+				fields[m][f] += n
 			}
 		}
-		return nil
-	})
+		slices.Sort(minutes)
+		args := []any{q.tag, keep, now}
+		for _, m := range minutes {
+			args = append(args, m, len(fields[m]))
+			for f, n := range fields[m] {
+				args = append(args, f, n)
+			}
+		}
+		calls = append(calls, call{s: statsRecordScript, keys: []string{q.statsMinutes()}, args: args})
+	}
+	_, err := b.runAll(ctx, calls)
 	return wrapErr("record stats", err)
 }
 
