@@ -91,7 +91,7 @@ func (a *Admin) StatsHistory(ctx context.Context, from, to time.Time, step time.
 		return nil, invalidJob("To", "must be after From (%s)", from.Format(time.RFC3339))
 	}
 	start := from.Truncate(step)
-	if n := to.Sub(start) / step; n >= MaxStatsHistoryPoints {
+	if n := (to.Sub(start) + step - 1) / step; n > MaxStatsHistoryPoints {
 		return nil, invalidJob("Step", "%s from %s to %s makes %d points, more than the limit of %d; use a longer step or a shorter range",
 			step, from.Format(time.RFC3339), to.Format(time.RFC3339), n, MaxStatsHistoryPoints)
 	}

@@ -194,3 +194,16 @@ func TestStatsReadmeSQL(t *testing.T) {
 	require.True(t, at.Equal(minute))
 	require.Equal(t, [3]int64{5, 1, 1}, [3]int64{completed, failed, dead})
 }
+
+// Admin.StatsHistory takes exactly MaxStatsHistoryPoints points and
+// refuses one more.
+func TestStatsHistoryPointLimit(t *testing.T) {
+	t.Parallel()
+	admin := pgqueue.NewAdmin(memqueue.New())
+	to := time.Now().UTC().Truncate(time.Minute)
+	points, err := admin.StatsHistory(context.Background(), to.Add(-pgqueue.MaxStatsHistoryPoints*time.Minute), to, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, points, pgqueue.MaxStatsHistoryPoints)
+	_, err = admin.StatsHistory(context.Background(), to.Add(-pgqueue.MaxStatsHistoryPoints*time.Minute-time.Second), to, time.Minute)
+	require.ErrorIs(t, err, pgqueue.ErrInvalidArgs, "one more (partial) step is one too many")
+}
