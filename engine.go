@@ -24,8 +24,8 @@ var (
 // Stop, and owns the background loops, each a small type with a run and a
 // testable step: a queueFetcher per queue (fetch.go) feeding that queue's
 // worker goroutines (run.go), the heartbeater, promoter, rescuer,
-// upkeeper and census (heartbeat.go, promote.go, rescue.go, upkeep.go,
-// unworked.go), the periodic loop (periodic.go), the listener
+// upkeeper, census and stats rollup (heartbeat.go, promote.go, rescue.go,
+// upkeep.go, unworked.go, stats_rollup.go), the periodic loop (periodic.go), the listener
 // (listenLoop) and the completer (completer.go).
 type engine struct {
 	c       *Client
@@ -54,6 +54,7 @@ type engine struct {
 	promoter     *promoter
 	census       *census          // nil when the backend cannot take one
 	registrar    *clientRegistrar // nil when the backend has no ClientRegistry
+	stats        *statsRollup     // nil when the backend has no StatsRecorder
 	shuttingDown atomic.Bool
 	// noRecorderWarned makes warnNoRunRecorder log once.
 	noRecorderWarned sync.Once
@@ -161,8 +162,7 @@ func (c *Client) Start(ctx context.Context) error {
 	rs := &rescuer{backend: e.backend, interval: e.cfg.RescueInterval, wake: e.wakeQueues, log: c.log, registrar: e.registrar}
 	goLoop(e.loopsCtx, &e.loopsWG, rs.run)
 	e.startLiveness()
-	if m, ok := e.backend.(Maintainer); ok {
-		up := &upkeeper{store: m, interval: e.cfg.PollInterval, log: c.log}
+	if up := e.newUpkeeper(); up != nil {
 		goLoop(e.loopsCtx, &e.loopsWG, up.run)
 	}
 	if hk := newHistoryKeeper(e.backend, e.cfg, c.log); hk != nil {
@@ -174,6 +174,9 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	if e.census != nil {
 		goLoop(e.loopsCtx, &e.loopsWG, e.census.run)
+	}
+	if e.stats != nil {
+		goLoop(e.loopsCtx, &e.loopsWG, e.stats.run)
 	}
 	if len(c.cfg.Periodic) > 0 {
 		goLoop(e.loopsCtx, &e.loopsWG, e.periodicLoop)
@@ -206,6 +209,7 @@ func (c *Client) newEngine(ctx context.Context) *engine {
 	e.census = e.newCensus()
 	e.completer = newCompleter(e)
 	e.registrar = e.newClientRegistrar()
+	e.stats = e.newStatsRollup()
 	return e
 }
 
@@ -259,6 +263,9 @@ func (e *engine) stop(ctx context.Context) error {
 		grace.Stop()
 	}
 	e.completer.close()
+	// Every run has ended and every completion's event is out: write
+	// what the rollup still holds (a failure is logged, the counts lost).
+	_ = e.stats.flush(e.bgCtx)
 	e.cancelBG()
 	e.bgWG.Wait()
 	e.registrar.unregister(context.WithoutCancel(ctx), e.c.log)

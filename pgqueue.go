@@ -127,6 +127,11 @@ const (
 	defaultLivenessGrace = 2 * time.Second
 	// defaultMaxWorkers is QueueConfig.MaxWorkers's default.
 	defaultMaxWorkers = 100
+	// defaultStatsFlushInterval is Config.StatsFlushInterval's default.
+	defaultStatsFlushInterval = 5 * time.Second
+	// DefaultStatsRetention is how long per-minute stats are kept unless
+	// Config.StatsRetention says otherwise: 7 days.
+	DefaultStatsRetention = 7 * 24 * time.Hour
 	// DefaultMaxArgsBytes is the largest encoded args accepted (1 MiB)
 	// unless Config.MaxArgsBytes says otherwise.
 	DefaultMaxArgsBytes = 1 << 20
@@ -243,6 +248,14 @@ type Config struct {
 	// running jobs were cancelled, for them to return before it leaves
 	// them to lease expiry. Default 5s.
 	ShutdownGrace time.Duration
+	// StatsFlushInterval is how often the client writes the per-minute
+	// stats it counted in memory (see StatsRecorder), in one write; it
+	// writes them at Stop too. Default 5s.
+	StatsFlushInterval time.Duration
+	// StatsRetention is how long per-minute stats are kept: older minutes
+	// are pruned by the maintenance loop (on Redis, their keys expire).
+	// Default 7 days (DefaultStatsRetention).
+	StatsRetention time.Duration
 	// Logger receives the client's logs. Default: discarded.
 	Logger *slog.Logger
 	// JobTimeout bounds every job run: past it, the job's context is
@@ -311,6 +324,8 @@ func (c Config) withDefaults() (Config, error) {
 		{"CompleteFlushInterval", &c.CompleteFlushInterval, 2 * time.Millisecond},
 		{"ShutdownGrace", &c.ShutdownGrace, 5 * time.Second},
 		{"UnworkedKindsInterval", &c.UnworkedKindsInterval, time.Minute},
+		{"StatsFlushInterval", &c.StatsFlushInterval, defaultStatsFlushInterval},
+		{"StatsRetention", &c.StatsRetention, DefaultStatsRetention},
 	}
 	if c.LivenessGrace == 0 {
 		c.LivenessGrace = defaultLivenessGrace

@@ -56,7 +56,7 @@ func (e *engine) execute(q *queueFetcher, row *JobRow) {
 			ev = Event{Kind: EventLeaseLost, Err: werr}
 		}
 		ev.Job, ev.At = metaOf(row), time.Now()
-		e.c.events.publish(ev)
+		e.publish(row, ev, false)
 		return
 	}
 	timeout := e.cfg.JobTimeout
@@ -77,7 +77,7 @@ func (e *engine) execute(q *queueFetcher, row *JobRow) {
 		if errors.Is(cause, ErrJobCancelled) {
 			kind = EventCancelled
 		}
-		e.c.events.publish(Event{Kind: kind, Err: cause, Job: metaOf(row), At: time.Now()})
+		e.publish(row, Event{Kind: kind, Err: cause, Job: metaOf(row), At: time.Now()}, false)
 		return
 	}
 
@@ -91,8 +91,16 @@ func (e *engine) execute(q *queueFetcher, row *JobRow) {
 	took := time.Since(started)
 	e.finish(ctx, row, st, unit, err, func(ev Event) {
 		ev.Job, ev.Duration, ev.At = meta, took, time.Now()
-		e.c.events.publish(ev)
+		e.publish(row, ev, true)
 	})
+}
+
+// publish sends ev, the outcome of a run of row, to subscribers and
+// counts it in the stats rollup (in memory only: the rollup is written on
+// its own loop). ran says the handler ran, ev.Duration being its time.
+func (e *engine) publish(row *JobRow, ev Event, ran bool) {
+	e.c.events.publish(ev)
+	e.stats.observe(row, ev.Kind, ran, ev.Duration, ev.At)
 }
 
 // runHandler calls h, turning a panic raised in middleware (the worker's

@@ -24,8 +24,8 @@ var sqlFiles embed.FS
 // A statement file may contain markers, each replaced when it is
 // rendered, never by editing its text otherwise:
 //   - {{jobs}}, {{dead}}, {{queues}}, {{periodic}}, {{clients}},
-//     {{history}}, {{workflows}}, {{wf_tasks}}, {{wf_edges}}: the
-//     schema's tables, and {{history_prepare_fn}},
+//     {{history}}, {{stats}}, {{workflows}}, {{wf_tasks}}, {{wf_edges}}:
+//     the schema's tables, and {{history_prepare_fn}},
 //     {{history_prune_fn}}: its history functions,
 //     quoted with pgx's identifier sanitizer (the schema comes from
 //     configuration), and {{channel}}, the schema's LISTEN/NOTIFY channel,
@@ -62,6 +62,7 @@ type queries struct {
 	WorkflowTasks       string `sql:"workflow_tasks"`
 	WorkflowOutputs     string `sql:"workflow_outputs"`
 	PeriodicTick        string `sql:"periodic_tick"`
+	PeriodicTick8       string `sql:"periodic_tick_before_9"`
 	ClaimPlan           string `sql:"claim_plan"`
 	Claim               string `sql:"claim"`
 	ClaimLimited        string `sql:"claim_limited"`
@@ -133,6 +134,12 @@ type queries struct {
 	ClientsUnregister string `sql:"clients_unregister"`
 	ClientsList       string `sql:"clients_list"`
 	PeriodicList      string `sql:"periodic_list"`
+	PeriodicList8     string `sql:"periodic_list_before_9"`
+
+	// Per-minute stats (postgres_stats.go).
+	StatsRecord  string `sql:"stats_record"`
+	StatsHistory string `sql:"stats_history"`
+	StatsPrune   string `sql:"stats_prune"`
 }
 
 // statsEstimate returns the statement that estimates how many jobs of a
@@ -151,7 +158,7 @@ func (q *queries) statsEstimate(state State) string {
 // tableMarkers are the markers that name the schema's tables.
 var tableMarkers = map[string]string{
 	"jobs": "pgqueue_jobs", "dead": "pgqueue_dead_jobs", "queues": "pgqueue_queues", "periodic": "pgqueue_periodic",
-	"clients": "pgqueue_clients", "history": "pgqueue_job_history",
+	"clients": "pgqueue_clients", "history": "pgqueue_job_history", "stats": "pgqueue_stats",
 	"workflows": "pgqueue_workflows", "wf_tasks": "pgqueue_workflow_tasks", "wf_edges": "pgqueue_workflow_edges",
 	"history_prepare_fn": "pgqueue_history_prepare", "history_prune_fn": "pgqueue_history_prune",
 }

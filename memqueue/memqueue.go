@@ -30,15 +30,22 @@ import (
 )
 
 var (
-	_ pgqueue.Backend          = (*Backend)(nil)
-	_ pgqueue.UniqueInserter   = (*Backend)(nil)
-	_ pgqueue.PeriodicEnqueuer = (*Backend)(nil)
+	_ pgqueue.Backend              = (*Backend)(nil)
+	_ pgqueue.UniqueInserter       = (*Backend)(nil)
+	_ pgqueue.PeriodicEnqueuer     = (*Backend)(nil)
+	_ pgqueue.PeriodicNextRecorder = (*Backend)(nil)
 )
 
-// EnqueuePeriodic implements pgqueue.PeriodicEnqueuer: it inserts job as
-// tick of the periodic job name unless that tick, or a later one, was
-// enqueued already.
+// EnqueuePeriodic implements pgqueue.PeriodicEnqueuer:
+// EnqueuePeriodicNext with the next tick unknown.
 func (b *Backend) EnqueuePeriodic(ctx context.Context, name string, tick time.Time, job pgqueue.InsertParams) (int64, bool, error) {
+	return b.EnqueuePeriodicNext(ctx, name, tick, time.Time{}, job)
+}
+
+// EnqueuePeriodicNext implements pgqueue.PeriodicNextRecorder: it inserts
+// job as tick of the periodic job name, recording next beside the tick,
+// unless that tick, or a later one, was enqueued already.
+func (b *Backend) EnqueuePeriodicNext(ctx context.Context, name string, tick, next time.Time, job pgqueue.InsertParams) (int64, bool, error) {
 	b.tickMu.Lock()
 	defer b.tickMu.Unlock()
 	b.mu.Lock()
@@ -48,6 +55,7 @@ func (b *Backend) EnqueuePeriodic(ctx context.Context, name string, tick time.Ti
 		return 0, false, nil
 	}
 	b.ticks[name] = tick
+	b.nextTicks[name] = next
 	b.mu.Unlock()
 	res, err := b.InsertUnique(ctx, []pgqueue.InsertParams{job})
 	if err != nil {
@@ -87,6 +95,9 @@ type Backend struct {
 	unique map[string]int64
 	// ticks maps each periodic job's name to its last enqueued tick.
 	ticks map[string]time.Time
+	// nextTicks maps each periodic job's name to the next tick the client
+	// that recorded its last tick expected (zero: unknown).
+	nextTicks map[string]time.Time
 	// limits holds the queues' global limits.
 	limits map[string]*queueLimit
 	// paused holds the paused queues.
@@ -101,6 +112,9 @@ type Backend struct {
 
 	// clients is the client registry (see clients.go). Guarded by mu.
 	clients map[string]pgqueue.ClientInfo
+
+	// stats holds the per-minute stats rollups (see stats.go).
+	stats statsStore
 }
 
 // Option configures a Backend built by New.
@@ -134,6 +148,7 @@ func New(opts ...Option) *Backend {
 		tasks:     map[int64]*task{},
 		unique:    map[string]int64{},
 		ticks:     map[string]time.Time{},
+		nextTicks: map[string]time.Time{},
 		limits:    map[string]*queueLimit{},
 		paused:    map[string]bool{},
 		listeners: map[*listener]struct{}{},

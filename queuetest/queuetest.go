@@ -85,6 +85,7 @@ func Run(t *testing.T, h Harness) {
 		{"Visibility", visibilityBehaviours()},
 		{"ClientRegistry", clientRegistryBehaviours()},
 		{"History", historyBehaviours()},
+		{"Stats", statsBehaviours()},
 		{"Workflows", workflowBehaviours()},
 	}
 	for _, g := range groups {

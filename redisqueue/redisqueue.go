@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,12 +21,13 @@ const DefaultPrefix = "pgqueue"
 const MaxPriority = 1023
 
 var (
-	_ pgqueue.Backend          = (*Backend)(nil)
-	_ pgqueue.UniqueInserter   = (*Backend)(nil)
-	_ pgqueue.Canceller        = (*Backend)(nil)
-	_ pgqueue.PeriodicEnqueuer = (*Backend)(nil)
-	_ pgqueue.QueueLimiter     = (*Backend)(nil)
-	_ pgqueue.QueuePauser      = (*Backend)(nil)
+	_ pgqueue.Backend              = (*Backend)(nil)
+	_ pgqueue.UniqueInserter       = (*Backend)(nil)
+	_ pgqueue.Canceller            = (*Backend)(nil)
+	_ pgqueue.PeriodicEnqueuer     = (*Backend)(nil)
+	_ pgqueue.PeriodicNextRecorder = (*Backend)(nil)
+	_ pgqueue.QueueLimiter         = (*Backend)(nil)
+	_ pgqueue.QueuePauser          = (*Backend)(nil)
 )
 
 // Options configures a Backend built by New. The zero value (or nil) is
@@ -68,6 +70,9 @@ type Backend struct {
 	// channel is the pub/sub channel of wake-ups.
 	channel string
 	names   queueNames
+	// statsQueues holds the queues this Backend has added to
+	// {P}:stats-queues, so that a stats write adds each once.
+	statsQueues sync.Map
 }
 
 // globalKeys are the keys under the prefix's own tag.

@@ -163,7 +163,7 @@ func TestCLIJSONGolden(t *testing.T) {
 	run("clients", map[string]string{"started_at": "<time>", "last_seen": "<time>"}, "clients")
 	require.NoError(t, b.UnregisterClient(ctx, info.ID))
 	tick := time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC)
-	_, won, err := b.EnqueuePeriodic(ctx, "nightly-report", tick, pgqueue.InsertParams{Kind: cliArgs{}.Kind(), Queue: "periodic", Priority: pgqueue.DefaultPriority, Args: json.RawMessage(`{"n":3}`), MaxAttempts: 1})
+	_, won, err := b.EnqueuePeriodicNext(ctx, "nightly-report", tick, tick.Add(24*time.Hour), pgqueue.InsertParams{Kind: cliArgs{}.Kind(), Queue: "periodic", Priority: pgqueue.DefaultPriority, Args: json.RawMessage(`{"n":3}`), MaxAttempts: 1})
 	require.NoError(t, err)
 	require.True(t, won)
 	run("periodic_list", nil, "periodic", "list")
