@@ -190,6 +190,27 @@ func (b *PostgresBackend) listWorkflows(ctx context.Context, tx pgx.Tx, before i
 	})
 }
 
+// CancelWorkflow implements WorkflowStore: Bulk cancel's statement on
+// the workflow's tasks still in the queue.
+func (b *PostgresBackend) CancelWorkflow(ctx context.Context, id int64) (int, error) {
+	rows, _ := b.pool.Query(ctx, b.q.WorkflowJobIDs, id)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return 0, dbErr("cancel workflow", err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	return b.cancelJobs(ctx, ids)
+}
+
+// RetryWorkflow implements WorkflowStore (sql/workflow_retry.sql).
+func (b *PostgresBackend) RetryWorkflow(ctx context.Context, id int64) (int, error) {
+	var n, woke int
+	err := b.pool.QueryRow(ctx, b.q.WorkflowRetry, id, b.channel).Scan(&n, &woke)
+	return n, dbErr("retry workflow", err)
+}
+
 var (
 	_ WorkflowStore      = (*PostgresBackend)(nil)
 	_ TxWorkflowInserter = (*PostgresBackend)(nil)

@@ -61,6 +61,8 @@ type queries struct {
 	WorkflowList        string `sql:"workflow_list"`
 	WorkflowTasks       string `sql:"workflow_tasks"`
 	WorkflowOutputs     string `sql:"workflow_outputs"`
+	WorkflowRetry       string `sql:"workflow_retry"`
+	WorkflowJobIDs      string `sql:"workflow_job_ids"`
 	PeriodicTick        string `sql:"periodic_tick"`
 	PeriodicTick8       string `sql:"periodic_tick_before_9"`
 	ClaimPlan           string `sql:"claim_plan"`

@@ -330,6 +330,14 @@ type WorkflowStore interface {
 	// ListWorkflows returns up to limit workflows, newest first, with an
 	// ID below before (0: from the newest).
 	ListWorkflows(ctx context.Context, before int64, limit int) ([]WorkflowInfo, error)
+	// CancelWorkflow cancels every task of workflow id still in the queue
+	// (as Canceller.CancelJob does) and returns how many.
+	CancelWorkflow(ctx context.Context, id int64) (int, error)
+	// RetryWorkflow puts every task of workflow id that is a dead letter
+	// back, attempts reset: waiting while a dependency has not completed,
+	// due otherwise. Completed tasks stay as they are. It returns how
+	// many went back.
+	RetryWorkflow(ctx context.Context, id int64) (int, error)
 }
 
 // TxWorkflowInserter is an optional Backend interface for
@@ -387,4 +395,42 @@ func (a *Admin) Workflow(ctx context.Context, id int64) (*WorkflowInfo, []Workfl
 		w.Status = w.status()
 	}
 	return w, tasks, err
+}
+
+// CancelWorkflow cancels every task of workflow id that has not finished:
+// each moves to the dead letters marked cancelled, running ones are told
+// to stop, and the workflow ends cancelled (or failed, if a task had
+// failed). It returns how many tasks it cancelled, ErrJobNotFound for an
+// unknown workflow and ErrUnsupported on a backend without WorkflowStore.
+func (a *Admin) CancelWorkflow(ctx context.Context, id int64) (int, error) {
+	ws, ok := a.b.(WorkflowStore)
+	if !ok {
+		return 0, unsupported("CancelWorkflow", "WorkflowStore", a.b)
+	}
+	if _, _, err := ws.Workflow(ctx, id); err != nil {
+		return 0, err
+	}
+	return ws.CancelWorkflow(ctx, id)
+}
+
+// RetryWorkflow runs a failed or cancelled workflow again from its failed
+// tasks: every task that was dead-lettered or cancelled goes back with its
+// attempts reset, waiting again for its dependencies that have not
+// completed; completed tasks are not run again. It returns how many tasks
+// went back, ErrJobNotFound for an unknown workflow, ErrInvalidArgs for
+// one still running (cancel it first, or wait), and ErrUnsupported on a
+// backend without WorkflowStore.
+func (a *Admin) RetryWorkflow(ctx context.Context, id int64) (int, error) {
+	ws, ok := a.b.(WorkflowStore)
+	if !ok {
+		return 0, unsupported("RetryWorkflow", "WorkflowStore", a.b)
+	}
+	w, _, err := ws.Workflow(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if w.status() == WorkflowRunning {
+		return 0, invalidJob("workflow", "%d is still running (%d waiting, %d active): cancel it or let it finish before retrying", id, w.Waiting, w.Active)
+	}
+	return ws.RetryWorkflow(ctx, id)
 }

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -102,6 +103,9 @@ func (b *Backend) countFinished(t *task) []string {
 	now := b.now()
 	for _, child := range t.out {
 		ct := b.tasks[child]
+		if ct.finished != "" {
+			continue // it ran anyway, and t was retried
+		}
 		ct.depsLeft--
 		if ct.depsLeft > 0 {
 			continue
@@ -285,4 +289,71 @@ func (b *Backend) ListWorkflows(ctx context.Context, before int64, limit int) ([
 		out = append(out, b.workflowInfo(b.workflows[id]))
 	}
 	return out, nil
+}
+
+// CancelWorkflow implements pgqueue.WorkflowStore.
+func (b *Backend) CancelWorkflow(ctx context.Context, id int64) (int, error) {
+	b.mu.Lock()
+	wf := b.workflows[id]
+	var ids []int64
+	if wf != nil {
+		states := b.jobStates()
+		for _, jid := range wf.jobs {
+			switch states[jid] {
+			case pgqueue.StateWaiting, pgqueue.StateAvailable, pgqueue.StateScheduled, pgqueue.StateRunning:
+				ids = append(ids, jid)
+			}
+		}
+	}
+	b.mu.Unlock()
+	n := 0
+	for _, jid := range ids {
+		if err := b.CancelJob(ctx, jid); err == nil {
+			n++
+		} else if !errors.Is(err, pgqueue.ErrJobNotFound) {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// RetryWorkflow implements pgqueue.WorkflowStore.
+func (b *Backend) RetryWorkflow(ctx context.Context, id int64) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	b.mu.Lock()
+	wf := b.workflows[id]
+	if wf == nil {
+		b.mu.Unlock()
+		return 0, nil
+	}
+	now := b.now()
+	var woken []string
+	n := 0
+	for _, jid := range wf.jobs {
+		j := b.dead[jid]
+		if j == nil {
+			continue
+		}
+		t := b.tasks[jid]
+		t.finished, t.depsLeft = "", 0
+		for _, p := range t.in {
+			if b.tasks[p].finished != pgqueue.StateCompleted {
+				t.depsLeft++
+			}
+		}
+		delete(b.dead, jid)
+		j.row.Attempt, j.row.RunAt, j.diedAt = 0, now, time.Time{}
+		if t.depsLeft > 0 {
+			j.state = pgqueue.StateWaiting
+			b.waiting[jid] = j
+		} else if q := b.place(j, now); q != "" {
+			woken = append(woken, q)
+		}
+		n++
+	}
+	b.mu.Unlock()
+	b.notify(sortedUnique(woken))
+	return n, nil
 }

@@ -25,6 +25,8 @@ func workflowBehaviours() []behaviour {
 		{"FailurePolicyCancelsOrReleases", testWorkflowFailurePolicy},
 		{"BuiltWrongStoresNothing", testWorkflowRefusals},
 		{"WaitingTasksAreNeverClaimed", testWorkflowWaitingNotClaimed},
+		{"RetryRunsOnlyFailedTasks", testWorkflowRetry},
+		{"CancelStopsEveryTask", testWorkflowCancel},
 	}
 }
 
@@ -242,4 +244,75 @@ func testWorkflowWaitingNotClaimed(t *testing.T, b pgqueue.Backend) {
 	require.Equal(t, []int64{ids.Jobs[0]}, rowIDs(rows), "only the task without dependencies is claimed")
 	require.Equal(t, ids.ID, rows[0].WorkflowID, "a claimed task names its workflow")
 	requireNothingClaimable(t, b, pgqueue.DefaultQueue, "the dependent waits", stepArgs{}.Kind())
+}
+
+// RetryWorkflow of a failed workflow runs its dead-lettered task and the
+// dependents that were cancelled with it, in order, and never runs a
+// completed task again; retrying a running workflow is refused.
+func testWorkflowRetry(t *testing.T, b pgqueue.Backend) {
+	requireWorkflows(t, b)
+	ctx := context.Background()
+	a := pgqueue.NewAdmin(b)
+	log := &stepLog{}
+	var mu sync.Mutex
+	failing := map[string]bool{"B": true}
+	c := newClient(t, b, fastConfig(t))
+	register(t, c, func(ctx context.Context, job *pgqueue.Job[stepArgs]) error {
+		log.add(job.Args.Step, nil)
+		mu.Lock()
+		fail := failing[job.Args.Step]
+		mu.Unlock()
+		if fail {
+			return pgqueue.Permanent(errors.New("not yet"))
+		}
+		return nil
+	})
+	wf := pgqueue.NewWorkflow("retry")
+	ta := wf.Add(stepArgs{Step: "A"}, nil, pgqueue.Named("A"))
+	tb := wf.Add(stepArgs{Step: "B"}, nil, pgqueue.Named("B"), pgqueue.After(ta))
+	wf.Add(stepArgs{Step: "C"}, nil, pgqueue.Named("C"), pgqueue.After(tb))
+	ids, err := c.EnqueueWorkflow(ctx, wf)
+	require.NoError(t, err)
+	_, err = a.RetryWorkflow(ctx, ids.ID)
+	require.ErrorIs(t, err, pgqueue.ErrInvalidArgs, "retrying a running workflow is refused")
+	start(t, c)
+	waitWorkflow(t, a, ids.ID, pgqueue.WorkflowFailed)
+	require.Equal(t, []string{"A", "B"}, log.snapshot(), "A ran, B failed, C was cancelled")
+
+	mu.Lock()
+	failing["B"] = false
+	mu.Unlock()
+	n, err := a.RetryWorkflow(ctx, ids.ID)
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "B (dead) and C (cancelled with it) go back")
+	waitWorkflow(t, a, ids.ID, pgqueue.WorkflowSucceeded)
+	require.Equal(t, []string{"A", "B", "B", "C"}, log.snapshot(), "A is not run again; B then C run")
+	_, err = a.RetryWorkflow(ctx, ids.ID+1000)
+	require.ErrorIs(t, err, pgqueue.ErrJobNotFound, "an unknown workflow")
+}
+
+// CancelWorkflow cancels every unfinished task, waiting or due, and the
+// workflow ends cancelled.
+func testWorkflowCancel(t *testing.T, b pgqueue.Backend) {
+	requireWorkflows(t, b)
+	ctx := context.Background()
+	a := pgqueue.NewAdmin(b)
+	c := newClient(t, b, fastConfig(t)) // not started: nothing runs
+	wf := pgqueue.NewWorkflow("cancel")
+	first := wf.Add(stepArgs{Step: "A"}, nil)
+	wf.Add(stepArgs{Step: "B"}, nil, pgqueue.After(first))
+	ids, err := c.EnqueueWorkflow(ctx, wf)
+	require.NoError(t, err)
+	n, err := a.CancelWorkflow(ctx, ids.ID)
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "both tasks are cancelled")
+	info, tasks, err := a.Workflow(ctx, ids.ID)
+	require.NoError(t, err)
+	require.Equal(t, pgqueue.WorkflowCancelled, info.Status)
+	for _, task := range tasks {
+		require.Equal(t, pgqueue.StateCancelled, task.State, "task %s", task.Name)
+	}
+	requireNothingClaimable(t, b, pgqueue.DefaultQueue, "a cancelled workflow's tasks", stepArgs{}.Kind())
+	_, err = a.CancelWorkflow(ctx, ids.ID+1000)
+	require.ErrorIs(t, err, pgqueue.ErrJobNotFound, "an unknown workflow")
 }

@@ -3,7 +3,9 @@
 -- completed jobs' id, workflow_id and output as json text): record each
 -- task's outcome and output, take one from deps_left of each dependent
 -- per finished dependency, and make due every dependent whose count
--- reaches 0, waking its queue. Dependents are locked in ID order, so that
+-- reaches 0, waking its queue; a dependent already finished (it ran
+-- anyway, and its dependency was retried) is left alone. Dependents are
+-- locked in ID order, so that
 -- concurrent completions sharing dependents cannot deadlock. The cost is
 -- the finished tasks' own out-edges. $5 is the notify channel.
 finished AS (
@@ -21,6 +23,7 @@ finished AS (
     SELECT t.job_id, c.n
     FROM {{wf_tasks}} AS t
     JOIN children AS c ON c.to_job = t.job_id
+    WHERE t.finished IS NULL
     ORDER BY t.job_id
     FOR UPDATE OF t
 ), counted AS (

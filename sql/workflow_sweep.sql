@@ -50,6 +50,7 @@ WITH failed AS (
     SELECT t.job_id, c.n
     FROM {{wf_tasks}} AS t
     JOIN children AS c ON c.to_job = t.job_id AND c.anyway
+    WHERE t.finished IS NULL
     ORDER BY t.job_id
     FOR UPDATE OF t
 ), counted AS (
