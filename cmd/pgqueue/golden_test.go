@@ -158,6 +158,18 @@ func TestCLIJSONGolden(t *testing.T) {
 	require.Len(t, rows, 1)
 	require.NoError(t, b.DeadLetterRecorded(ctx, rows[0].Ref(), pgqueue.AttemptError{Attempt: 1, Kind: "error", Error: "half done"}, json.RawMessage(`{"charged": true}`)))
 	run("dlq_show_output", nil, "dlq", "show", itoa(rows[0].ID))
+	// A workflow: listed and shown, then cancelled (with --yes) and
+	// retried from its cancelled tasks.
+	wf := pgqueue.NewWorkflow("onboard")
+	account := wf.Add(cliArgs{N: 10}, &pgqueue.EnqueueOptions{Queue: "wf"}, pgqueue.Named("account"))
+	wf.Add(cliArgs{N: 11}, &pgqueue.EnqueueOptions{Queue: "wf"}, pgqueue.Named("welcome"), pgqueue.After(account))
+	flow, err := c.EnqueueWorkflow(ctx, wf)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, flow.ID, "the golden files assume the schema's first workflow")
+	run("workflows_list", nil, "workflows", "list")
+	run("workflows_show", nil, "workflows", "show", itoa(flow.ID))
+	run("workflows_cancel", nil, "workflows", "cancel", itoa(flow.ID), "--yes")
+	run("workflows_retry", nil, "workflows", "retry", itoa(flow.ID))
 	info := pgqueue.ClientInfo{ID: "worker-1", Host: "web-1", PID: 4242, Version: "v1.2.3", Queues: map[string]int{"default": 100, "mail": 5}, Periodic: []string{"nightly-report"}}
 	require.NoError(t, b.RegisterClient(ctx, info))
 	run("clients", map[string]string{"started_at": "<time>", "last_seen": "<time>"}, "clients")
@@ -220,6 +232,10 @@ func TestCLIErrorsGolden(t *testing.T) {
 		{"jobs", "delete", "--all"},
 		{"jobs", "cancel", "--queue", "mail", "-o", "json"},
 		{"jobs", "retry", "--state", "dead", "--yes"},
+		{"workflows", "show", "424242"},
+		{"workflows", "show", "424242", "-o", "json"},
+		{"workflows", "retry", "424242"},
+		{"workflows", "list", "--limit", "5000"},
 	}
 	var b strings.Builder
 	for _, args := range cases {

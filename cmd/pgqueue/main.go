@@ -90,7 +90,7 @@ func newRootCmd(g *globals) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.databaseURL, "database-url", "", "Postgres connection URL, e.g. postgres://app@localhost:5432/app (default $DATABASE_URL)")
 	root.PersistentFlags().StringVar(&g.schema, "schema", "public", "schema holding the pgqueue tables (not empty)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json (errors too, on stderr)")
-	root.AddCommand(newMigrateCmd(g), newDLQCmd(g), newStatsCmd(g), newQueueCmd(g), newJobsCmd(g), newClientsCmd(g), newPeriodicCmd(g), newBenchCmd(g), newVersionCmd(g))
+	root.AddCommand(newMigrateCmd(g), newDLQCmd(g), newStatsCmd(g), newQueueCmd(g), newJobsCmd(g), newClientsCmd(g), newPeriodicCmd(g), newWorkflowsCmd(g), newBenchCmd(g), newVersionCmd(g))
 	return root
 }
 
