@@ -141,6 +141,12 @@ type InsertParams struct {
 	UniqueKey string
 	// Metadata is stored with the job and handed back on every claim.
 	Metadata map[string]string
+	// Sequence, when set, is the job's sequence key (see
+	// EnqueueOptions.Sequence); only SequenceInserter stores it.
+	Sequence string
+	// SequenceContinue releases the next job of the sequence even when
+	// this one fails (EnqueueOptions.SequenceContinue).
+	SequenceContinue bool
 }
 
 // ClaimParams says what Backend.Claim may take.

@@ -163,6 +163,18 @@ type EnqueueOptions struct {
 	// and at most MaxMetadataKeyBytes, keys and values together at most
 	// MaxMetadataBytes, all valid UTF-8 without NUL bytes.
 	Metadata map[string]string
+	// Sequence, when set, runs the job only after every job enqueued
+	// before it with the same sequence key has finished, across all
+	// clients: the jobs of a key run one at a time, in the order their
+	// enqueues committed. A job that fails holds its sequence while it is
+	// retried; when it is dead-lettered or cancelled, the jobs after it
+	// are cancelled too, unless SequenceContinue is set. 1 to
+	// MaxKindBytes bytes; not with Unique. Default: no sequence. Needs a
+	// backend with SequenceInserter (Postgres, memqueue).
+	Sequence string
+	// SequenceContinue lets the next job of the sequence run even when
+	// this one is dead-lettered or cancelled. Default false.
+	SequenceContinue bool
 }
 
 // EnqueueRequest is one job for EnqueueMany and EnqueueManyTx.
@@ -502,7 +514,13 @@ func (c *Client) EnqueueMany(ctx context.Context, reqs []EnqueueRequest) ([]int6
 		return nil, err
 	}
 	store := c.backend.Insert
-	if hasUnique(params) {
+	if hasSequence(params) {
+		si, ok := c.backend.(SequenceInserter)
+		if !ok {
+			return nil, unsupported("EnqueueOptions.Sequence", "SequenceInserter", c.backend)
+		}
+		store = si.InsertSequenced
+	} else if hasUnique(params) {
 		u, ok := c.backend.(UniqueInserter)
 		if !ok {
 			return nil, invalidJob("Unique", "backend %T does not support unique jobs", c.backend)
@@ -644,7 +662,16 @@ func (c *Client) prepareOne(args Args, opts *EnqueueOptions) (InsertParams, erro
 	if err := checkMetadata(o.Metadata); err != nil {
 		return InsertParams{}, err
 	}
-	return InsertParams{Kind: kind, Queue: o.Queue, Priority: o.Priority, Args: raw, MaxAttempts: o.MaxAttempts, RunAt: runAt, UniqueKey: key, Metadata: maps.Clone(o.Metadata)}, nil
+	if o.Sequence != "" {
+		if err := checkText("Sequence", o.Sequence, MaxKindBytes); err != nil {
+			return InsertParams{}, err
+		}
+		if key != "" {
+			return InsertParams{}, invalidJob("Sequence", "a job cannot be both unique and in a sequence (a duplicate would break the sequence)")
+		}
+	}
+	return InsertParams{Kind: kind, Queue: o.Queue, Priority: o.Priority, Args: raw, MaxAttempts: o.MaxAttempts, RunAt: runAt, UniqueKey: key,
+		Metadata: maps.Clone(o.Metadata), Sequence: o.Sequence, SequenceContinue: o.SequenceContinue}, nil
 }
 
 func mergeOptions(base, over EnqueueOptions) EnqueueOptions {
@@ -665,6 +692,9 @@ func mergeOptions(base, over EnqueueOptions) EnqueueOptions {
 	}
 	if over.Metadata != nil {
 		base.Metadata = over.Metadata
+	}
+	if over.Sequence != "" {
+		base.Sequence, base.SequenceContinue = over.Sequence, over.SequenceContinue
 	}
 	return base
 }

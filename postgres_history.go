@@ -36,13 +36,28 @@ func (b *PostgresBackend) CompleteRecorded(ctx context.Context, done []Completio
 		ids[i], tokens[i] = c.Ref.ID, c.Ref.Token
 		outputs[i], keeps[i] = jsonText(c.Output), max(micros(c.Keep), 0)
 	}
-	var rows pgx.Rows
+	var (
+		completed []JobRef
+		err       error
+	)
 	if anyWorkflow(done) {
-		rows, _ = b.pool.Query(ctx, b.q.CompleteWorkflow, ids, tokens, outputs, keeps, b.channel)
+		// One round trip, one implicit transaction, two snapshots: the
+		// lock first (sql/workflow_lock_tasks.sql says why).
+		batch := &pgx.Batch{}
+		batch.Queue(b.q.WorkflowLockTasks, ids)
+		batch.Queue(b.q.CompleteWorkflow, ids, tokens, outputs, keeps, b.channel)
+		br := b.pool.SendBatch(ctx, batch)
+		if _, err = br.Exec(); err == nil {
+			rows, _ := br.Query()
+			completed, err = pgx.CollectRows(rows, scanRef)
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
 	} else {
-		rows, _ = b.pool.Query(ctx, b.q.CompleteRecorded, ids, tokens, outputs, keeps)
+		rows, _ := b.pool.Query(ctx, b.q.CompleteRecorded, ids, tokens, outputs, keeps)
+		completed, err = pgx.CollectRows(rows, scanRef)
 	}
-	completed, err := pgx.CollectRows(rows, scanRef)
 	if err != nil {
 		return nil, dbErr("complete jobs", err)
 	}
@@ -54,6 +69,9 @@ func (b *PostgresBackend) CompleteRecordedTx(ctx context.Context, tx DBTX, c Com
 	var id int64
 	var err error
 	if c.Workflow {
+		if _, err := tx.Exec(ctx, b.q.WorkflowLockTasks, []int64{c.Ref.ID}); err != nil {
+			return dbErr("complete job in transaction", err)
+		}
 		err = tx.QueryRow(ctx, b.q.CompleteOneWorkflow, c.Ref.ID, c.Ref.Token, jsonText(c.Output), max(micros(c.Keep), 0), b.channel).Scan(&id)
 	} else {
 		err = tx.QueryRow(ctx, b.q.CompleteOneRecorded, c.Ref.ID, c.Ref.Token, jsonText(c.Output), max(micros(c.Keep), 0)).Scan(&id)

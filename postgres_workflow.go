@@ -119,6 +119,9 @@ func (b *PostgresBackend) ResolveFailedDependencies(ctx context.Context) (int, e
 				busy = true
 				return nil
 			}
+			if _, err := tx.Exec(ctx, b.q.WorkflowLockFailed); err != nil {
+				return err
+			}
 			var woke int
 			return tx.QueryRow(ctx, b.q.WorkflowSweep, b.channel).Scan(&n, &took, &woke)
 		})

@@ -24,8 +24,8 @@ var sqlFiles embed.FS
 // A statement file may contain markers, each replaced when it is
 // rendered, never by editing its text otherwise:
 //   - {{jobs}}, {{dead}}, {{queues}}, {{periodic}}, {{clients}},
-//     {{history}}, {{stats}}, {{workflows}}, {{wf_tasks}}, {{wf_edges}}:
-//     the schema's tables, and {{history_prepare_fn}},
+//     {{history}}, {{stats}}, {{workflows}}, {{wf_tasks}}, {{wf_edges}},
+//     {{sequences}}: the schema's tables, and {{history_prepare_fn}},
 //     {{history_prune_fn}}: its history functions,
 //     quoted with pgx's identifier sanitizer (the schema comes from
 //     configuration), and {{channel}}, the schema's LISTEN/NOTIFY channel,
@@ -63,6 +63,12 @@ type queries struct {
 	WorkflowOutputs     string `sql:"workflow_outputs"`
 	WorkflowRetry       string `sql:"workflow_retry"`
 	WorkflowJobIDs      string `sql:"workflow_job_ids"`
+	SequenceLock        string `sql:"sequence_lock"`
+	SequencePrev        string `sql:"sequence_prev"`
+	WorkflowLockTasks   string `sql:"workflow_lock_tasks"`
+	WorkflowLockFailed  string `sql:"workflow_lock_failed"`
+	SequenceWorkflow    string `sql:"sequence_workflow"`
+	SequenceAdvance     string `sql:"sequence_advance"`
 	PeriodicTick        string `sql:"periodic_tick"`
 	PeriodicTick8       string `sql:"periodic_tick_before_9"`
 	ClaimPlan           string `sql:"claim_plan"`
@@ -162,6 +168,7 @@ var tableMarkers = map[string]string{
 	"jobs": "pgqueue_jobs", "dead": "pgqueue_dead_jobs", "queues": "pgqueue_queues", "periodic": "pgqueue_periodic",
 	"clients": "pgqueue_clients", "history": "pgqueue_job_history", "stats": "pgqueue_stats",
 	"workflows": "pgqueue_workflows", "wf_tasks": "pgqueue_workflow_tasks", "wf_edges": "pgqueue_workflow_edges",
+	"sequences": "pgqueue_sequences",
 	"history_prepare_fn": "pgqueue_history_prepare", "history_prune_fn": "pgqueue_history_prune",
 }
 

@@ -60,6 +60,15 @@ func (c *Client) EnqueueManyTx(ctx context.Context, tx DBTX, reqs []EnqueueReque
 	if err != nil {
 		return nil, err
 	}
+	if hasSequence(params) {
+		si, ok := c.backend.(TxSequenceInserter)
+		if !ok {
+			return nil, fmt.Errorf("%w: sequences in a transaction (backend is %T)", ErrTxUnsupported, c.backend)
+		}
+		return c.insertThrough(ctx, params, func(ctx context.Context, jobs []InsertParams) ([]int64, error) {
+			return si.InsertSequencedTx(ctx, tx, jobs)
+		})
+	}
 	return c.insertThrough(ctx, params, func(ctx context.Context, jobs []InsertParams) ([]int64, error) {
 		res, err := ti.InsertTx(ctx, tx, jobs)
 		if err != nil {

@@ -90,6 +90,7 @@ type Backend struct {
 	waiting   map[int64]*job
 	workflows map[int64]*workflow
 	tasks     map[int64]*task
+	sequences map[string]*sequence
 	lastWF    int64
 	// unique maps the unique key of each waiting or running job to its ID.
 	unique map[string]int64
@@ -146,6 +147,7 @@ func New(opts ...Option) *Backend {
 		waiting:   map[int64]*job{},
 		workflows: map[int64]*workflow{},
 		tasks:     map[int64]*task{},
+		sequences: map[string]*sequence{},
 		unique:    map[string]int64{},
 		ticks:     map[string]time.Time{},
 		nextTicks: map[string]time.Time{},

@@ -87,6 +87,7 @@ func Run(t *testing.T, h Harness) {
 		{"History", historyBehaviours()},
 		{"Stats", statsBehaviours()},
 		{"Workflows", workflowBehaviours()},
+		{"Sequences", sequenceBehaviours()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
