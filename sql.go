@@ -168,7 +168,7 @@ var tableMarkers = map[string]string{
 	"jobs": "pgqueue_jobs", "dead": "pgqueue_dead_jobs", "queues": "pgqueue_queues", "periodic": "pgqueue_periodic",
 	"clients": "pgqueue_clients", "history": "pgqueue_job_history", "stats": "pgqueue_stats",
 	"workflows": "pgqueue_workflows", "wf_tasks": "pgqueue_workflow_tasks", "wf_edges": "pgqueue_workflow_edges",
-	"sequences": "pgqueue_sequences",
+	"sequences":          "pgqueue_sequences",
 	"history_prepare_fn": "pgqueue_history_prepare", "history_prune_fn": "pgqueue_history_prune",
 }
 
