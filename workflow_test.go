@@ -2,7 +2,11 @@ package pgqueue_test
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -127,4 +131,58 @@ func TestREADMEHistoryAndWorkflowSQLRuns(t *testing.T) {
 		}
 		require.NoError(t, tx.Rollback(ctx))
 	}
+}
+
+// A worker process SIGKILLed while it runs a workflow's first task: after
+// the rescue, a surviving client runs that task and then every other task
+// exactly once, in dependency order, and the workflow succeeds.
+func TestSIGKILLMidWorkflowFinishesEachTaskOnce(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Backend(t)
+	ctx := context.Background()
+	admin := pgqueue.NewAdmin(b)
+	enq, err := pgqueue.New(b, pgqueue.Config{})
+	require.NoError(t, err)
+	wf := pgqueue.NewWorkflow("killed")
+	a := wf.Add(pingArgs{Seq: 1}, &pgqueue.EnqueueOptions{MaxAttempts: 5}, pgqueue.Named("A"))
+	bb := wf.Add(pingArgs{Seq: 2}, nil, pgqueue.Named("B"), pgqueue.After(a))
+	cc := wf.Add(pingArgs{Seq: 3}, nil, pgqueue.Named("C"), pgqueue.After(a))
+	wf.Add(pingArgs{Seq: 4}, nil, pgqueue.Named("D"), pgqueue.After(bb, cc))
+	ids, err := enq.EnqueueWorkflow(ctx, wf)
+	require.NoError(t, err)
+
+	child := exec.Command(os.Args[0], "-test.run=^"+killChildTest+"$", "-test.count=1")
+	child.Env = append(os.Environ(), killChildEnv+"="+b.Schema(), killChildURL+"="+pgtest.URL(t))
+	require.NoError(t, child.Start(), "start the worker process")
+	t.Cleanup(func() { _ = child.Process.Kill(); _, _ = child.Process.Wait() })
+	jobs := pgx.Identifier{b.Schema(), "pgqueue_jobs"}.Sanitize()
+	require.Eventually(t, func() bool {
+		var by string
+		err := b.Pool().QueryRow(ctx, "SELECT coalesce(claimed_by, '') FROM "+jobs+" WHERE id = $1 AND state = 'running'", ids.Jobs[0]).Scan(&by)
+		return err == nil && by == killChildID
+	}, 30*time.Second, 20*time.Millisecond, "the child worker process never claimed task A")
+	require.NoError(t, child.Process.Signal(syscall.SIGKILL))
+	_, _ = child.Process.Wait()
+
+	var mu sync.Mutex
+	runs := map[int]int{}
+	var order []int
+	startClient(t, b, pgqueue.Config{ID: "survivor", RescueInterval: 100 * time.Millisecond, PollInterval: 50 * time.Millisecond},
+		func(ctx context.Context, j *pgqueue.Job[pingArgs]) error {
+			mu.Lock()
+			runs[j.Args.Seq]++
+			order = append(order, j.Args.Seq)
+			mu.Unlock()
+			return nil
+		})
+	require.Eventually(t, func() bool {
+		w, _, err := admin.Workflow(ctx, ids.ID)
+		return err == nil && w.Status == pgqueue.WorkflowSucceeded
+	}, 60*time.Second, 50*time.Millisecond, "the workflow did not succeed after its worker was killed")
+	time.Sleep(300 * time.Millisecond) // a duplicate release would run a task again by now
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, map[int]int{1: 1, 2: 1, 3: 1, 4: 1}, runs, "every task ran exactly once on the survivor")
+	require.Equal(t, 1, order[0], "A runs first: %v", order)
+	require.Equal(t, 4, order[3], "D runs last: %v", order)
 }
