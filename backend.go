@@ -107,6 +107,10 @@ const (
 	StateDead      State = "dead"      // in the dead-letter store
 	StateCompleted State = "completed" // finished successfully; in the history (Config.Retention)
 	StateCancelled State = "cancelled" // cancelled before it finished; a dead letter marked cancelled
+	// StateSkipped is the state of a workflow task that was not needed (a
+	// batch's OnDiscard callback when every job completed); its job was
+	// deleted unrun. Only WorkflowTaskInfo reports it.
+	StateSkipped State = "skipped"
 )
 
 // StateOfDeadLetter returns the state a dead letter with error history

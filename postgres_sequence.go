@@ -92,7 +92,7 @@ func (b *PostgresBackend) insertSequenced(ctx context.Context, tx pgx.Tx, j Inse
 	}
 	rows, _ := tx.Query(ctx, b.q.WorkflowInsertTasks, []string{j.Queue}, []string{j.Kind}, []int16{int16(j.Priority)},
 		[]string{string(j.Args)}, []int32{int32(j.MaxAttempts)}, []pgtype.Timestamptz{runAt}, b.channel,
-		[]pgtype.Text{metadataText(j.Metadata)}, wfID, []string{"#" + strconv.Itoa(n)}, []int32{deps})
+		[]pgtype.Text{metadataText(j.Metadata)}, wfID, []string{"#" + strconv.Itoa(n)}, []int32{deps}, []bool{false})
 	got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
 		return 0, dbErr("insert sequenced job", err)

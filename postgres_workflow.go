@@ -50,6 +50,7 @@ func (b *PostgresBackend) InsertWorkflowTx(ctx context.Context, tx DBTX, p Workf
 	n := len(p.Tasks)
 	queues, kinds, args, names := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	prios, maxAtt, deps := make([]int16, n), make([]int32, n), make([]int32, n)
+	needsFailure := make([]bool, n)
 	runAt, metas := make([]pgtype.Timestamptz, n), make([]pgtype.Text, n)
 	var from, to []int64
 	var anyway []bool
@@ -61,8 +62,9 @@ func (b *PostgresBackend) InsertWorkflowTx(ctx context.Context, tx DBTX, p Workf
 			runAt[i] = pgtype.Timestamptz{Time: j.RunAt, Valid: true}
 		}
 		metas[i] = metadataText(j.Metadata)
+		needsFailure[i] = t.NeedsFailure
 	}
-	rows, _ := tx.Query(ctx, b.q.WorkflowInsertTasks, queues, kinds, prios, args, maxAtt, runAt, b.channel, metas, ids.ID, names, deps)
+	rows, _ := tx.Query(ctx, b.q.WorkflowInsertTasks, queues, kinds, prios, args, maxAtt, runAt, b.channel, metas, ids.ID, names, deps, needsFailure)
 	jobIDs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
 		return ids, dbErr("insert workflow tasks", err)

@@ -29,10 +29,11 @@ type Workflow struct {
 
 // workflowTask is one task as Add recorded it.
 type workflowTask struct {
-	name string
-	args Args
-	opts *EnqueueOptions
-	deps []WorkflowDep
+	name         string
+	args         Args
+	opts         *EnqueueOptions
+	deps         []WorkflowDep
+	needsFailure bool
 }
 
 // Task is a handle on a task of a workflow, returned by Workflow.Add and
@@ -154,6 +155,10 @@ type WorkflowTaskParams struct {
 	Job InsertParams
 	// Deps are the tasks it waits for; none means it is due as any job.
 	Deps []WorkflowDep
+	// NeedsFailure makes the task run only when one of its dependencies
+	// was dead-lettered or cancelled (a batch's OnDiscard); when they all
+	// completed it is skipped, unrun. Its Deps are then RunOnFailure.
+	NeedsFailure bool
 }
 
 // WorkflowParams is a validated workflow for WorkflowStore.InsertWorkflow.
@@ -195,7 +200,7 @@ func (c *Client) workflowParams(w *Workflow) (WorkflowParams, error) {
 		if err != nil {
 			return WorkflowParams{}, fmt.Errorf("task %q: %w", t.name, err)
 		}
-		p.Tasks[i] = WorkflowTaskParams{Name: t.name, Job: job, Deps: t.deps}
+		p.Tasks[i] = WorkflowTaskParams{Name: t.name, Job: job, Deps: t.deps, NeedsFailure: t.needsFailure}
 	}
 	return p, nil
 }

@@ -37,6 +37,10 @@ type task struct {
 	output    json.RawMessage
 	in, out   []int64 // dependencies and dependents, by job ID
 	runAnyway map[int64]bool
+	// needsFailure: run only if a dependency failed (failedDeps > 0);
+	// otherwise skipped when the last one finishes.
+	needsFailure bool
+	failedDeps   int
 }
 
 // InsertWorkflow implements pgqueue.WorkflowStore: the workflow is stored
@@ -62,7 +66,7 @@ func (b *Backend) InsertWorkflow(ctx context.Context, p pgqueue.WorkflowParams) 
 			j.row.RunAt = now
 		}
 		ids.Jobs[i] = j.row.ID
-		t := &task{job: j.row.ID, workflow: wf.id, name: tp.Name, depsLeft: len(tp.Deps), runAnyway: map[int64]bool{}}
+		t := &task{job: j.row.ID, workflow: wf.id, name: tp.Name, depsLeft: len(tp.Deps), runAnyway: map[int64]bool{}, needsFailure: tp.NeedsFailure}
 		for _, d := range tp.Deps {
 			parent := ids.Jobs[d.Task]
 			t.in = append(t.in, parent)
@@ -110,14 +114,27 @@ func (b *Backend) countFinished(t *task) []string {
 		if ct.depsLeft > 0 {
 			continue
 		}
-		if j := b.waiting[child]; j != nil {
-			delete(b.waiting, child)
-			if q := b.place(j, now); q != "" {
-				woken = append(woken, q)
-			}
+		if q := b.releaseTask(ct, now); q != "" {
+			woken = append(woken, q)
 		}
 	}
 	return woken
+}
+
+// releaseTask makes task t, whose dependencies have all finished, due
+// (returning its queue to wake when it is available), or skips it when it
+// needs a failed dependency and none failed. b.mu must be held.
+func (b *Backend) releaseTask(t *task, now time.Time) string {
+	j := b.waiting[t.job]
+	if j == nil {
+		return ""
+	}
+	delete(b.waiting, t.job)
+	if t.needsFailure && t.failedDeps == 0 {
+		t.finished = pgqueue.StateSkipped
+		return ""
+	}
+	return b.place(j, now)
 }
 
 // DependencyOutputs implements pgqueue.WorkflowStore.
@@ -170,9 +187,9 @@ func (b *Backend) ResolveFailedDependencies(ctx context.Context) (int, error) {
 				}
 				if ct.runAnyway[t.job] {
 					ct.depsLeft--
+					ct.failedDeps++
 					if ct.depsLeft == 0 {
-						delete(b.waiting, child)
-						if q := b.place(j, now); q != "" {
+						if q := b.releaseTask(ct, now); q != "" {
 							woken = append(woken, q)
 						}
 						changed++
@@ -205,7 +222,7 @@ func (b *Backend) workflowInfo(wf *workflow) pgqueue.WorkflowInfo {
 		switch b.taskStateIn(b.tasks[id], states) {
 		case pgqueue.StateWaiting:
 			w.Waiting++
-		case pgqueue.StateCompleted:
+		case pgqueue.StateCompleted, pgqueue.StateSkipped:
 			w.Completed++
 		case pgqueue.StateDead:
 			w.Dead++

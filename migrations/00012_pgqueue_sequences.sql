@@ -1,4 +1,5 @@
--- pgqueue schema, version 12: sequences (EnqueueOptions.Sequence).
+-- pgqueue schema, version 12: sequences (EnqueueOptions.Sequence) and
+-- batches (NewBatch).
 
 -- +goose Up
 
@@ -14,5 +15,24 @@ CREATE TABLE pgqueue_sequences (
     last_continue  boolean NOT NULL DEFAULT false
 );
 
+-- A batch's OnDiscard callback runs only when one of its jobs was
+-- dead-lettered or cancelled: needs_failure marks it, failed_deps counts
+-- the dependencies that failed (the failure sweep adds to it), and a task
+-- whose dependencies all completed is skipped ('skipped': its job deleted
+-- unrun).
+ALTER TABLE pgqueue_workflow_tasks
+    ADD COLUMN needs_failure boolean NOT NULL DEFAULT false,
+    ADD COLUMN failed_deps integer NOT NULL DEFAULT 0,
+    DROP CONSTRAINT pgqueue_workflow_tasks_finished_check,
+    ADD CONSTRAINT pgqueue_workflow_tasks_finished_check
+        CHECK (finished IN ('completed', 'dead', 'cancelled', 'skipped'));
+
 -- +goose Down
+UPDATE pgqueue_workflow_tasks SET finished = 'cancelled' WHERE finished = 'skipped';
+ALTER TABLE pgqueue_workflow_tasks
+    DROP CONSTRAINT pgqueue_workflow_tasks_finished_check,
+    ADD CONSTRAINT pgqueue_workflow_tasks_finished_check
+        CHECK (finished IN ('completed', 'dead', 'cancelled')),
+    DROP COLUMN failed_deps,
+    DROP COLUMN needs_failure;
 DROP TABLE pgqueue_sequences;

@@ -88,6 +88,7 @@ func Run(t *testing.T, h Harness) {
 		{"Stats", statsBehaviours()},
 		{"Workflows", workflowBehaviours()},
 		{"Sequences", sequenceBehaviours()},
+		{"Batches", batchBehaviours()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -6,7 +6,7 @@
 -- $1 queue, $2 kind, $3 priority, $4 args (json text), $5 max_attempts,
 -- $6 run_at (null = now), $7 notify channel (null = don't notify), $8
 -- metadata (json text), $9 workflow ID, $10 task names, $11 dependency
--- counts.
+-- counts, $12 whether each runs only when a dependency failed.
 WITH ins AS (
     INSERT INTO {{jobs}} (state, queue, kind, priority, args, max_attempts, run_at, metadata, workflow_id)
     SELECT CASE WHEN r.deps > 0 THEN 'waiting'
@@ -19,10 +19,11 @@ WITH ins AS (
     ORDER BY r.ord
     RETURNING id, queue, state
 ), tasks AS (
-    INSERT INTO {{wf_tasks}} (job_id, workflow_id, name, deps_left)
-    SELECT i.id, $9, t.name, t.deps
+    INSERT INTO {{wf_tasks}} (job_id, workflow_id, name, deps_left, needs_failure)
+    SELECT i.id, $9, t.name, t.deps, t.needs_failure
     FROM (SELECT id, row_number() OVER (ORDER BY id) AS pos FROM ins) AS i
-    JOIN unnest($10::text[], $11::integer[]) WITH ORDINALITY AS t(name, deps, pos) ON t.pos = i.pos
+    JOIN unnest($10::text[], $11::integer[], $12::boolean[]) WITH ORDINALITY AS t(name, deps, needs_failure, pos)
+      ON t.pos = i.pos
 ), woke AS (
     SELECT count(pg_notify($7, due.queue)) AS n
     FROM (SELECT DISTINCT queue FROM ins WHERE state = 'available' AND $7::text IS NOT NULL) AS due

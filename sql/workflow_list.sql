@@ -5,7 +5,7 @@
 SELECT w.id, w.name, w.tasks, w.created_at,
        count(*) FILTER (WHERE s.st = 'waiting'),
        count(*) FILTER (WHERE s.st IN ('available', 'scheduled', 'running')),
-       count(*) FILTER (WHERE s.st = 'completed'),
+       count(*) FILTER (WHERE s.st IN ('completed', 'skipped')),
        count(*) FILTER (WHERE s.st = 'dead'),
        count(*) FILTER (WHERE s.st = 'cancelled')
 FROM (SELECT * FROM {{workflows}}

@@ -55,7 +55,7 @@ WITH failed AS (
     FOR UPDATE OF t
 ), counted AS (
     UPDATE {{wf_tasks}} AS t
-    SET deps_left = t.deps_left - l.n
+    SET deps_left = t.deps_left - l.n, failed_deps = t.failed_deps + l.n
     FROM locked AS l
     WHERE t.job_id = l.job_id
     RETURNING t.job_id, t.deps_left

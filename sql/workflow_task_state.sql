@@ -1,4 +1,5 @@
 -- A workflow task's state (included by the workflow_task_state marker,
+-- "skipped" for a batch's OnDiscard callback that was not needed,
 -- with the task aliased t, its job j and its dead letter d, both LEFT
 -- JOINed): its recorded outcome once applied; else its job's state while
 -- it is in the queue or the dead letters; else completed (a completed job
