@@ -169,7 +169,7 @@ func (c *Client) Start(ctx context.Context) error {
 		goLoop(e.loopsCtx, &e.loopsWG, hk.run)
 	}
 	if ws, ok := e.backend.(WorkflowStore); ok {
-		sw := &workflowSweeper{store: ws, interval: e.cfg.PollInterval, log: c.log}
+		sw := &workflowSweeper{store: ws, interval: e.cfg.PollInterval, keep: e.cfg.WorkflowRetention, log: c.log}
 		goLoop(e.loopsCtx, &e.loopsWG, sw.run)
 	}
 	if e.census != nil {

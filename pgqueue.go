@@ -286,6 +286,12 @@ type Config struct {
 	// Default 0: a completed job is deleted at once, which keeps the hot
 	// table small and completions at their fastest. At most MaxRetention.
 	Retention time.Duration
+	// WorkflowRetention is how long the record of a finished workflow
+	// (its tasks' states, outputs and dependencies: Admin.Workflow) is
+	// kept, counted from when it was enqueued; a workflow still running is
+	// kept whatever its age. The jobs of its tasks follow their own rules
+	// (Retention, dead letters). Default 7 days.
+	WorkflowRetention time.Duration
 	// Periodic lists jobs this client enqueues on a schedule (see
 	// PeriodicJob); they are checked at New. Every client may list the
 	// same ones: each tick is enqueued once. Default: none.
@@ -336,6 +342,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"CompleteFlushInterval", &c.CompleteFlushInterval, 2 * time.Millisecond},
 		{"ShutdownGrace", &c.ShutdownGrace, 5 * time.Second},
 		{"UnworkedKindsInterval", &c.UnworkedKindsInterval, time.Minute},
+		{"WorkflowRetention", &c.WorkflowRetention, 7 * 24 * time.Hour},
 		{"StatsFlushInterval", &c.StatsFlushInterval, defaultStatsFlushInterval},
 		{"StatsRetention", &c.StatsRetention, DefaultStatsRetention},
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -214,6 +215,22 @@ func (b *PostgresBackend) RetryWorkflow(ctx context.Context, id int64) (int, err
 	var n, woke int
 	err := b.pool.QueryRow(ctx, b.q.WorkflowRetry, id, b.channel).Scan(&n, &woke)
 	return n, dbErr("retry workflow", err)
+}
+
+// PruneWorkflows implements WorkflowStore (sql/workflow_prune.sql), in
+// batches of 1000 workflows.
+func (b *PostgresBackend) PruneWorkflows(ctx context.Context, olderThan time.Duration) (int, error) {
+	total := 0
+	for {
+		var n int
+		if err := b.pool.QueryRow(ctx, b.q.WorkflowPrune, micros(olderThan)).Scan(&n); err != nil {
+			return total, dbErr("prune workflows", err)
+		}
+		total += n
+		if n < 1000 {
+			return total, nil
+		}
+	}
 }
 
 var (

@@ -63,6 +63,7 @@ type queries struct {
 	WorkflowOutputs     string `sql:"workflow_outputs"`
 	WorkflowRetry       string `sql:"workflow_retry"`
 	WorkflowJobIDs      string `sql:"workflow_job_ids"`
+	WorkflowPrune       string `sql:"workflow_prune"`
 	SequenceLock        string `sql:"sequence_lock"`
 	SequencePrev        string `sql:"sequence_prev"`
 	WorkflowLockTasks   string `sql:"workflow_lock_tasks"`

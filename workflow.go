@@ -338,6 +338,10 @@ type WorkflowStore interface {
 	// CancelWorkflow cancels every task of workflow id still in the queue
 	// (as Canceller.CancelJob does) and returns how many.
 	CancelWorkflow(ctx context.Context, id int64) (int, error)
+	// PruneWorkflows deletes the records (not the jobs) of workflows
+	// created more than olderThan ago whose every task has finished, and
+	// returns how many.
+	PruneWorkflows(ctx context.Context, olderThan time.Duration) (int, error)
 	// RetryWorkflow puts every task of workflow id that is a dead letter
 	// back, attempts reset: waiting while a dependency has not completed,
 	// due otherwise. Completed tasks stay as they are. It returns how

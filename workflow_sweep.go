@@ -18,7 +18,11 @@ type workflowSweeper struct {
 	store WorkflowStore
 	// interval is Config.PollInterval.
 	interval time.Duration
-	log      *slog.Logger
+	// keep is Config.WorkflowRetention; finished workflows older than
+	// that are pruned about once per HistoryUpkeepInterval.
+	keep      time.Duration
+	lastPrune time.Time
+	log       *slog.Logger
 }
 
 // run steps every interval until ctx ends.
@@ -34,5 +38,16 @@ func (w *workflowSweeper) step(ctx context.Context) {
 		w.log.Warn("pgqueue: workflow failure sweep failed", "err", err)
 	case n > 0:
 		w.log.Debug("pgqueue: workflow dependents of failed tasks cancelled or released", "changed", n)
+	}
+	if time.Since(w.lastPrune) < HistoryUpkeepInterval {
+		return
+	}
+	w.lastPrune = time.Now()
+	pruned, err := w.store.PruneWorkflows(cctx, w.keep)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		w.log.Warn("pgqueue: pruning finished workflows failed", "err", err)
+	case pruned > 0:
+		w.log.Debug("pgqueue: finished workflows pruned", "workflows", pruned)
 	}
 }

@@ -374,3 +374,40 @@ func (b *Backend) RetryWorkflow(ctx context.Context, id int64) (int, error) {
 	b.notify(sortedUnique(woken))
 	return n, nil
 }
+
+// PruneWorkflows implements pgqueue.WorkflowStore.
+func (b *Backend) PruneWorkflows(ctx context.Context, olderThan time.Duration) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cutoff := b.now().Add(-olderThan)
+	n := 0
+	for id, wf := range b.workflows {
+		if !wf.created.Before(cutoff) {
+			continue
+		}
+		done := true
+		for _, jid := range wf.jobs {
+			if b.tasks[jid].finished == "" {
+				done = false
+				break
+			}
+		}
+		if !done {
+			continue
+		}
+		for _, jid := range wf.jobs {
+			delete(b.tasks, jid)
+		}
+		for key, seq := range b.sequences {
+			if seq.workflow == id {
+				delete(b.sequences, key)
+			}
+		}
+		delete(b.workflows, id)
+		n++
+	}
+	return n, nil
+}

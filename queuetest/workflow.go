@@ -27,6 +27,7 @@ func workflowBehaviours() []behaviour {
 		{"WaitingTasksAreNeverClaimed", testWorkflowWaitingNotClaimed},
 		{"RetryRunsOnlyFailedTasks", testWorkflowRetry},
 		{"CancelStopsEveryTask", testWorkflowCancel},
+		{"PruneKeepsRunningWorkflows", testWorkflowPrune},
 	}
 }
 
@@ -315,4 +316,43 @@ func testWorkflowCancel(t *testing.T, b pgqueue.Backend) {
 	requireNothingClaimable(t, b, pgqueue.DefaultQueue, "a cancelled workflow's tasks", stepArgs{}.Kind())
 	_, err = a.CancelWorkflow(ctx, ids.ID+1000)
 	require.ErrorIs(t, err, pgqueue.ErrJobNotFound, "an unknown workflow")
+}
+
+// PruneWorkflows deletes the records of finished workflows older than
+// asked, never one still running, and never the jobs of its tasks.
+func testWorkflowPrune(t *testing.T, b pgqueue.Backend) {
+	requireWorkflows(t, b)
+	ctx := context.Background()
+	ws := b.(pgqueue.WorkflowStore)
+	a := pgqueue.NewAdmin(b)
+	c := newClient(t, b, fastConfig(t))
+	log := &stepLog{}
+	register(t, c, stepWorker(t, log))
+	done := pgqueue.NewWorkflow("done")
+	done.Add(stepArgs{Step: "A"}, nil)
+	finished, err := c.EnqueueWorkflow(ctx, done)
+	require.NoError(t, err)
+	start(t, c)
+	waitWorkflow(t, a, finished.ID, pgqueue.WorkflowSucceeded)
+	stop(t, c)
+	waiting := pgqueue.NewWorkflow("still running")
+	waiting.Add(stepArgs{Step: "B"}, nil)
+	running, err := c.EnqueueWorkflow(ctx, waiting)
+	require.NoError(t, err)
+
+	n, err := ws.PruneWorkflows(ctx, time.Hour)
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing is older than an hour")
+	time.Sleep(10 * time.Millisecond)
+	n, err = ws.PruneWorkflows(ctx, time.Millisecond)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "the finished workflow is pruned, the running one kept")
+	_, _, err = a.Workflow(ctx, finished.ID)
+	require.ErrorIs(t, err, pgqueue.ErrJobNotFound, "a pruned workflow is gone")
+	w, _, err := a.Workflow(ctx, running.ID)
+	require.NoError(t, err)
+	require.Equal(t, pgqueue.WorkflowRunning, w.Status)
+	info, err := a.FindJob(ctx, running.Jobs[0])
+	require.NoError(t, err, "the running workflow's job is untouched")
+	require.Equal(t, pgqueue.StateAvailable, info.State)
 }
