@@ -259,7 +259,11 @@ func (s *server) job(w http.ResponseWriter, r *http.Request) (string, any, error
 	}
 	j, err := s.admin.FindJob(r.Context(), id)
 	if errors.Is(err, pgqueue.ErrJobNotFound) {
-		return "", nil, httpErr(http.StatusNotFound, "job %d was not found: it completed (completed jobs are not kept), was deleted or purged, or never existed", id)
+		done := ""
+		if f := flashOf(r); f != nil {
+			done = f.Text + " " // retried, and run already
+		}
+		return "", nil, httpErr(http.StatusNotFound, "%sjob %d was not found: it completed (completed jobs are not kept), was deleted or purged, or never existed", done, id)
 	}
 	if err != nil {
 		return "", nil, err

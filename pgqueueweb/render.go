@@ -231,11 +231,24 @@ func dur(d time.Duration) string {
 	return d.Round(time.Second / 10).String()
 }
 
-// pretty indents a JSON document; invalid JSON is returned as it is. The
-// result is text: the template escapes it.
+// pretty indents a JSON document, writing <, > and & as themselves
+// rather than as \u003c escapes (the template escapes them for HTML);
+// invalid JSON is returned as it is.
 func pretty(raw json.RawMessage) string {
 	if len(raw) == 0 {
 		return ""
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err == nil {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		if enc.Encode(v) == nil {
+			return strings.TrimSuffix(b.String(), "\n")
+		}
 	}
 	var b bytes.Buffer
 	if err := json.Indent(&b, raw, "", "  "); err != nil {

@@ -1,0 +1,415 @@
+package pgqueueweb_test
+
+// End-to-end tests in a real browser: Debian's Chromium, headless, driven
+// with chromedp against the dashboard served by httptest, on Postgres and
+// on Redis, with real pgqueue Clients working the queues.
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgqueue/pgqueue"
+	"github.com/pgqueue/pgqueue/pgqueueweb"
+)
+
+// chromiumPath is where Debian's chromium package puts the browser.
+const chromiumPath = "/usr/bin/chromium"
+
+// screenshotsEnv names a directory that also receives the screenshots.
+const screenshotsEnv = "PGQUEUE_WEB_SCREENSHOTS"
+
+// newBrowser starts a headless Chromium with a fresh profile and returns
+// a context for one tab. Without Chromium the test is skipped, or fails
+// under CI=true.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromiumPath
+	if _, err := os.Stat(path); err != nil {
+		if p, lookErr := exec.LookPath("chromium"); lookErr == nil {
+			path = p
+		} else {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("Chromium is not installed at %s (CI=true, so this fails): apt-get install chromium", chromiumPath)
+			}
+			t.Skipf("Chromium is not installed at %s; to run the browser tests: apt-get install chromium", chromiumPath)
+		}
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	ctx, cancelTab := chromedp.NewContext(alloc)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelTab()
+		cancelAlloc()
+	})
+	// Start the browser now, so a browser that cannot start fails here.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("about:blank")), "start Chromium")
+	return ctx
+}
+
+// site is the dashboard served over HTTP for a browser, mounted at
+// /ops/queue/ on one backend, with an enqueue-only client.
+type site struct {
+	*env
+	url string
+}
+
+func newSite(t *testing.T, backend string, opts pgqueueweb.Options) *site {
+	e := newEnv(t, backend, opts)
+	srv := httptest.NewServer(e.h)
+	t.Cleanup(srv.Close)
+	return &site{env: e, url: srv.URL + mount}
+}
+
+// worker starts a Client working queue with fn for the jobs of kind
+// web.test (testArgs with no K); it is stopped when the test ends.
+func (s *site) worker(t *testing.T, queue string, fn func(ctx context.Context, job *pgqueue.Job[testArgs]) error) {
+	t.Helper()
+	c, err := pgqueue.New(s.backend, pgqueue.Config{
+		ID:           "browser-test-" + queue,
+		Queues:       map[string]pgqueue.QueueConfig{queue: {MaxWorkers: 2}},
+		PollInterval: 100 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	require.NoError(t, pgqueue.Register(c, pgqueue.WorkFunc[testArgs](fn)))
+	require.NoError(t, c.Start(context.Background()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = c.Stop(ctx)
+	})
+}
+
+// screenshot saves the page as name.png in a temporary directory and, when
+// PGQUEUE_WEB_SCREENSHOTS is set, in that directory.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err, "screenshot %s", name)
+	dirs := []string{t.TempDir()}
+	if d := os.Getenv(screenshotsEnv); d != "" {
+		require.NoError(t, os.MkdirAll(d, 0o755))
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		require.NoError(t, os.WriteFile(filepath.Join(d, name+".png"), png, 0o644))
+	}
+}
+
+// text returns the visible text of the element sel matches.
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	require.NoError(t, err, "read the text of %s", sel)
+	return s
+}
+
+// waitState waits until job id is in state want, as the store says.
+func waitState(t *testing.T, admin *pgqueue.Admin, id int64, want pgqueue.State) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		info, err := admin.FindJob(context.Background(), id)
+		return err == nil && info.State == want
+	}, 30*time.Second, 50*time.Millisecond, "job %d never became %s", id, want)
+}
+
+func TestBrowser(t *testing.T) {
+	t.Parallel()
+	for _, backend := range []string{"postgres", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			tab := newBrowser(t)
+			var dialogs atomic.Int32
+			require.NoError(t, chromedp.Listen(tab, func(ev any) {
+				if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+					dialogs.Add(1)
+					go func() {
+						_, _ = chromedp.Call(tab, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+					}()
+				}
+			}))
+			shots := backend == "postgres"
+
+			t.Run("overview", func(t *testing.T) {
+				ctx := stepContext(t, tab)
+				s := newSite(t, backend, pgqueueweb.Options{})
+				for i := range 3 {
+					s.enqueue(testArgs{Customer: i}, &pgqueue.EnqueueOptions{Queue: "billing"})
+				}
+				s.enqueue(testArgs{K: "report.build"}, &pgqueue.EnqueueOptions{Queue: "reports", Delay: time.Hour})
+				require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(s.url+"/"), chromedp.WaitVisible(chromedp.CSS("#queue-counts"))))
+				require.Contains(t, text(t, ctx, "#queue-counts"), "billing")
+				require.Equal(t, "3", text(t, ctx, "#total-available"))
+				require.Contains(t, text(t, ctx, "#no-history"), "No stats history on this backend")
+				if shots {
+					screenshot(t, ctx, "overview")
+				}
+			})
+
+			t.Run("filter jobs by args and open one", func(t *testing.T) {
+				ctx := stepContext(t, tab)
+				s := newSite(t, backend, pgqueueweb.Options{})
+				want := s.enqueue(testArgs{K: "invoice.send", Customer: 42}, &pgqueue.EnqueueOptions{Queue: "billing", Metadata: map[string]string{"tenant": "acme"}})
+				var others []int64
+				for i := range 5 {
+					others = append(others, s.enqueue(testArgs{K: "invoice.send", Customer: 100 + i}, &pgqueue.EnqueueOptions{Queue: "billing"}))
+				}
+				require.NoError(t, chromedp.Do(ctx,
+					chromedp.Navigate(s.url+"/jobs"),
+					chromedp.WaitVisible(chromedp.CSS("#jobs")),
+					chromedp.Click(chromedp.CSS("details.filter summary")),
+					chromedp.WaitVisible(chromedp.CSS(`textarea[name="args"]`)),
+					chromedp.SendKeys(chromedp.CSS(`textarea[name="args"]`), `{"customer_id": 42}`),
+					chromedp.Submit(chromedp.CSS("#filter")),
+					chromedp.WaitNotPresent(chromedp.CSS(`a[href="/ops/queue/jobs/`+itoa(others[0])+`"]`)),
+					chromedp.WaitVisible(chromedp.CSS(`a[href="/ops/queue/jobs/`+itoa(want)+`"]`)),
+				))
+				rows, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll("#jobs tbody tr")))
+				require.NoError(t, err)
+				require.Len(t, rows, 1, "only customer 42's job matches")
+				if shots {
+					screenshot(t, ctx, "jobs")
+				}
+				require.NoError(t, chromedp.Do(ctx,
+					chromedp.Click(chromedp.CSS(`a[href="/ops/queue/jobs/`+itoa(want)+`"]`)),
+					chromedp.WaitVisible(chromedp.CSS("#job-args")),
+				))
+				require.Contains(t, text(t, ctx, "#job-args"), `"customer_id": 42`)
+				require.Equal(t, "invoice.send", text(t, ctx, "#job-kind"))
+			})
+
+			t.Run("retry a dead letter and see it run", func(t *testing.T) {
+				ctx := stepContext(t, tab)
+				s := newSite(t, backend, pgqueueweb.Options{})
+				var fixed atomic.Bool
+				ran := make(chan int64, 1)
+				s.worker(t, "mail", func(ctx context.Context, job *pgqueue.Job[testArgs]) error {
+					if !fixed.Load() {
+						return pgqueue.Permanent(errors.New("smtp: 550 mailbox unavailable"))
+					}
+					ran <- job.ID
+					return nil
+				})
+				id := s.enqueue(testArgs{Customer: 7}, &pgqueue.EnqueueOptions{Queue: "mail"})
+				waitState(t, s.admin, id, pgqueue.StateDead)
+				fixed.Store(true)
+				require.NoError(t, chromedp.Do(ctx,
+					chromedp.Navigate(s.url+"/dead"),
+					chromedp.WaitVisible(chromedp.CSS(`a[href="/ops/queue/jobs/`+itoa(id)+`"]`)),
+				))
+				require.Contains(t, text(t, ctx, "#jobs"), "smtp: 550 mailbox unavailable")
+				require.NoError(t, chromedp.Do(ctx,
+					chromedp.Click(chromedp.CSS(`a[href="/ops/queue/jobs/`+itoa(id)+`"]`)),
+					chromedp.WaitVisible(chromedp.CSS("#retry")),
+				))
+				if shots {
+					screenshot(t, ctx, "dead-letter")
+				}
+				require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#retry")), chromedp.WaitVisible(chromedp.CSS("#flash, #error"))))
+				// The page after the click says it was retried: either the job,
+				// still waiting or running, or that it has completed already.
+				require.Contains(t, text(t, ctx, "main"), "Retried job "+itoa(id)+".")
+				select {
+				case got := <-ran:
+					require.Equal(t, id, got)
+				case <-time.After(30 * time.Second):
+					t.Fatal("the requeued job did not run within 30s")
+				}
+				require.Eventually(t, func() bool {
+					if err := chromedp.Do(ctx, chromedp.Navigate(s.url+"/jobs/"+itoa(id)), chromedp.WaitVisible(chromedp.CSS("h1"))); err != nil {
+						return false
+					}
+					main, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+					return err == nil && strings.Contains(main, "was not found: it completed")
+				}, 30*time.Second, 200*time.Millisecond, "the job page says the job completed")
+			})
+
+			t.Run("pause a queue and see claims stop", func(t *testing.T) {
+				ctx := stepContext(t, tab)
+				s := newSite(t, backend, pgqueueweb.Options{})
+				ran := make(chan int64, 10)
+				s.worker(t, "reports", func(ctx context.Context, job *pgqueue.Job[testArgs]) error {
+					ran <- job.ID
+					return nil
+				})
+				first := s.enqueue(testArgs{}, &pgqueue.EnqueueOptions{Queue: "reports"})
+				select {
+				case got := <-ran:
+					require.Equal(t, first, got)
+				case <-time.After(30 * time.Second):
+					t.Fatal("the queue's client did not run a job within 30s before the pause")
+				}
+				s.enqueue(testArgs{}, &pgqueue.EnqueueOptions{Queue: "reports", Delay: time.Hour}) // keeps the queue listed
+				require.NoError(t, chromedp.Do(ctx,
+					chromedp.Navigate(s.url+"/queues"),
+					chromedp.WaitVisible(chromedp.CSS("#pause-reports")),
+					chromedp.Click(chromedp.CSS("#pause-reports")),
+					chromedp.WaitVisible(chromedp.CSS("#resume-reports")),
+				))
+				require.Contains(t, text(t, ctx, "#flash"), "Paused queue reports.")
+				if shots {
+					screenshot(t, ctx, "queues")
+				}
+				held := s.enqueue(testArgs{}, &pgqueue.EnqueueOptions{Queue: "reports"})
+				// The client polls every 100ms: ten polls later the job still waits.
+				time.Sleep(time.Second)
+				info, err := s.admin.FindJob(context.Background(), held)
+				require.NoError(t, err)
+				require.Equal(t, pgqueue.StateAvailable, info.State, "no client claims from a paused queue")
+				require.Empty(t, ran)
+				require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#resume-reports")), chromedp.WaitVisible(chromedp.CSS("#pause-reports"))))
+				select {
+				case got := <-ran:
+					require.Equal(t, held, got, "resuming lets the held job run")
+				case <-time.After(30 * time.Second):
+					t.Fatal("the held job did not run within 30s of resuming")
+				}
+			})
+
+			t.Run("bulk cancel by filter with the count confirmation", func(t *testing.T) {
+				ctx := stepContext(t, tab)
+				s := newSite(t, backend, pgqueueweb.Options{})
+				var ids []int64
+				for i := range 3 {
+					ids = append(ids, s.enqueue(testArgs{K: "sync.customer", Customer: i}, &pgqueue.EnqueueOptions{Queue: "sync", Delay: time.Hour}))
+				}
+				other := s.enqueue(testArgs{K: "sync.customer"}, &pgqueue.EnqueueOptions{Queue: "other", Delay: time.Hour})
+				require.NoError(t, chromedp.Do(ctx,
+					chromedp.Navigate(s.url+"/jobs?queue=sync"),
+					chromedp.WaitVisible(chromedp.CSS("#all-cancel")),
+					chromedp.Click(chromedp.CSS("#all-cancel")),
+					chromedp.WaitVisible(chromedp.CSS("#confirm")),
+				))
+				require.Equal(t, "3 job(s) match: queue sync.", text(t, ctx, "#confirm-count"))
+				if shots {
+					screenshot(t, ctx, "confirm")
+				}
+				require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#flash"))))
+				require.Contains(t, text(t, ctx, "#flash"), "Cancelled 3 job(s) of 3 matching")
+				for _, id := range ids {
+					waitState(t, s.admin, id, pgqueue.StateDead)
+				}
+				info, err := s.admin.FindJob(context.Background(), other)
+				require.NoError(t, err)
+				require.Equal(t, pgqueue.StateScheduled, info.State, "a job of another queue is untouched")
+			})
+
+			t.Run("read-only refuses an action", func(t *testing.T) {
+				ctx := stepContext(t, tab)
+				s := newSite(t, backend, pgqueueweb.Options{ReadOnly: true})
+				id := s.enqueue(testArgs{K: "invoice.send"}, &pgqueue.EnqueueOptions{Queue: "billing", Delay: time.Hour})
+				require.NoError(t, chromedp.Do(ctx,
+					chromedp.Navigate(s.url+"/jobs/"+itoa(id)),
+					chromedp.WaitVisible(chromedp.CSS("#job-args")),
+				))
+				buttons, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll("button"), chromedp.AtLeast(0)))
+				require.NoError(t, err)
+				require.Empty(t, buttons, "a read-only job page has no buttons")
+				require.Contains(t, text(t, ctx, "header"), "read-only")
+				// Submit a cancel anyway, as a hand-made form with a valid token would.
+				require.NoError(t, chromedp.Do(ctx,
+					chromedp.Navigate(s.url+"/jobs"),
+					chromedp.WaitReady(chromedp.CSS("#bulk")),
+				))
+				_, err = chromedp.Run(ctx, chromedp.Evaluate[any](`(() => {
+					const f = document.getElementById("bulk");
+					const a = document.createElement("input"); a.type = "hidden"; a.name = "action"; a.value = "cancel"; f.appendChild(a);
+					for (const b of f.querySelectorAll('input[name="id"]')) b.checked = true;
+					f.submit();
+				})()`))
+				require.NoError(t, err)
+				require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#error"))))
+				require.Contains(t, text(t, ctx, "#error"), "this dashboard is read-only")
+				info, err := s.admin.FindJob(context.Background(), id)
+				require.NoError(t, err)
+				require.Equal(t, pgqueue.StateScheduled, info.State)
+			})
+
+			t.Run("a POST without the CSRF token is refused", func(t *testing.T) {
+				ctx := stepContext(t, tab)
+				s := newSite(t, backend, pgqueueweb.Options{})
+				id := s.enqueue(testArgs{K: "invoice.send"}, &pgqueue.EnqueueOptions{Queue: "billing", Delay: time.Hour})
+				require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(s.url+"/jobs/"+itoa(id)), chromedp.WaitVisible(chromedp.CSS("#cancel"))))
+				status, err := chromedp.Run(ctx, chromedp.Evaluate[int](`fetch(`+jsString(s.url+"/jobs/"+itoa(id)+"/cancel")+`, {method: "POST", credentials: "same-origin", body: new URLSearchParams({})}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+				require.NoError(t, err)
+				require.Equal(t, http.StatusForbidden, status)
+				info, err := s.admin.FindJob(context.Background(), id)
+				require.NoError(t, err)
+				require.Equal(t, pgqueue.StateScheduled, info.State)
+			})
+
+			t.Run("a script in args is rendered inert", func(t *testing.T) {
+				ctx := stepContext(t, tab)
+				s := newSite(t, backend, pgqueueweb.Options{})
+				evil := `<script>alert('pwned')</script><img src=x onerror=alert(2)>`
+				id := s.enqueue(testArgs{K: "evil", Note: evil}, &pgqueue.EnqueueOptions{Queue: "evil"})
+				require.NoError(t, chromedp.Do(ctx,
+					chromedp.Navigate(s.url+"/jobs/"+itoa(id)),
+					chromedp.WaitVisible(chromedp.CSS("#job-args")),
+					chromedp.Navigate(s.url+"/jobs?"+url.Values{"kind": {"evil"}, "args": {`{"note":` + jsString(evil) + `}`}}.Encode()),
+					chromedp.WaitVisible(chromedp.CSS("#jobs")),
+					chromedp.Navigate(s.url+"/jobs/"+itoa(id)),
+					chromedp.WaitVisible(chromedp.CSS("#job-args")),
+				))
+				require.Contains(t, text(t, ctx, "#job-args"), evil, "the script is shown as text")
+				imgs, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll("main img, main script"), chromedp.AtLeast(0)))
+				require.NoError(t, err)
+				require.Empty(t, imgs, "no element was made from the args")
+				require.Zero(t, dialogs.Load(), "no alert opened")
+			})
+		})
+	}
+}
+
+// stepContext bounds one scenario in the browser tab to a minute.
+func stepContext(t *testing.T, tab context.Context) context.Context {
+	ctx, cancel := context.WithTimeout(tab, time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// jsString quotes s as a JavaScript (and JSON) string.
+func jsString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20:
+			b.WriteString(" ")
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
