@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgqueue/pgqueue"
+	"github.com/pgqueue/pgqueue/memqueue"
 	"github.com/pgqueue/pgqueue/pgqueueweb"
 )
 
@@ -170,6 +171,30 @@ func TestBrowser(t *testing.T) {
 				require.Contains(t, text(t, ctx, "#no-history"), "No stats history on this backend")
 				if shots {
 					screenshot(t, ctx, "overview")
+				}
+			})
+
+			t.Run("overview charts the stats history", func(t *testing.T) {
+				ctx := stepContext(t, tab)
+				// A backend with a made-up history (see historyBackend),
+				// until the real ones record it.
+				b := historyBackend{Backend: memqueue.New()}
+				c, err := pgqueue.New(b, pgqueue.Config{})
+				require.NoError(t, err)
+				for i := range 40 {
+					_, err := c.Enqueue(context.Background(), testArgs{Customer: i}, &pgqueue.EnqueueOptions{Queue: []string{"billing", "emails", "reports"}[i%3]})
+					require.NoError(t, err)
+				}
+				mux := http.NewServeMux()
+				mux.Handle(mount+"/", http.StripPrefix(mount, pgqueueweb.Handler(pgqueue.NewAdmin(b), pgqueueweb.Options{})))
+				srv := httptest.NewServer(mux)
+				t.Cleanup(srv.Close)
+				require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+mount+"/"), chromedp.WaitVisible(chromedp.CSS(".chart svg"))))
+				charts, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll(".chart svg")))
+				require.NoError(t, err)
+				require.Len(t, charts, 4)
+				if shots {
+					screenshot(t, ctx, "overview-charts")
 				}
 			})
 

@@ -139,6 +139,9 @@ func (s *server) action(fn actionFunc) http.HandlerFunc {
 
 func (s *server) renderError(w http.ResponseWriter, r *http.Request, tok string, err error) {
 	st := statusOf(err)
+	if st == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+strings.ReplaceAll(s.opts.Title, `"`, "")+`", charset="UTF-8"`)
+	}
 	if st >= 500 && st != http.StatusNotImplemented {
 		s.opts.Logger.LogAttrs(r.Context(), slog.LevelError, "pgqueueweb: request failed", slog.String("path", r.URL.Path), slog.String("error", err.Error()))
 	}
@@ -172,7 +175,7 @@ func (s *server) static() http.Handler {
 	files := http.StripPrefix("/static/", http.FileServerFS(sub))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.authorize(r, ActionView); err != nil {
-			http.Error(w, err.Error(), http.StatusForbidden)
+			s.renderError(w, r, "", err)
 			return
 		}
 		if strings.HasSuffix(r.URL.Path, "/") {
@@ -198,7 +201,10 @@ func ago(t time.Time) string {
 		return ""
 	}
 	d := time.Since(t)
-	if d < 0 {
+	switch {
+	case d > -time.Second && d < time.Second:
+		return "just now"
+	case d < 0:
 		return "in " + roundDur(-d)
 	}
 	return roundDur(d) + " ago"
@@ -206,8 +212,6 @@ func ago(t time.Time) string {
 
 func roundDur(d time.Duration) string {
 	switch {
-	case d < time.Second:
-		return "now"
 	case d < time.Minute:
 		return fmt.Sprintf("%ds", int(d/time.Second))
 	case d < time.Hour:

@@ -81,6 +81,9 @@ func (s *server) authorize(r *http.Request, action string) error {
 		return nil
 	}
 	if err := s.opts.Authorize(r, action); err != nil {
+		if errors.Is(err, ErrUnauthenticated) {
+			return httpErr(http.StatusUnauthorized, "%v", err)
+		}
 		return httpErr(http.StatusForbidden, "not allowed to %s: %v", action, err)
 	}
 	return nil

@@ -17,6 +17,7 @@
 package pgqueueweb
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -50,6 +51,12 @@ const (
 	ActionSetLimits = "set_limits"
 )
 
+// ErrUnauthenticated, returned (or wrapped) by Options.Authorize, answers
+// the request with 401 Unauthorized and a WWW-Authenticate header asking
+// for HTTP basic auth, so a browser prompts for a user and password. Any
+// other error from Authorize answers 403 Forbidden.
+var ErrUnauthenticated = errors.New("pgqueueweb: sign in to see the dashboard")
+
 // Options configure Handler. The zero Options give a writable dashboard
 // open to anyone who can reach it: set Authorize (or put the handler
 // behind your own authentication) before exposing it.
@@ -65,7 +72,8 @@ type Options struct {
 	ReadOnly bool
 	// Authorize, when set, is called before every page, asset and action
 	// with the request and one of the Action constants; a non-nil error
-	// refuses it with 403 Forbidden and the error's text. Default: every
+	// refuses it with 403 Forbidden and the error's text (401 and a basic
+	// auth challenge when it wraps ErrUnauthenticated). Default: every
 	// request is allowed.
 	Authorize func(r *http.Request, action string) error
 	// Actor, when set, names who makes a request, for the audit log.
