@@ -230,6 +230,26 @@ func TestBrowser(t *testing.T) {
 				require.Equal(t, "invoice.send", text(t, ctx, "#job-kind"))
 			})
 
+			t.Run("usable at phone width", func(t *testing.T) {
+				ctx := stepContext(t, tab)
+				s := newSite(t, backend, pgqueueweb.Options{})
+				for i := range 5 {
+					s.enqueue(testArgs{K: "invoice.send.with.a.long.kind.name", Customer: i, Note: strings.Repeat("long-args-", 20)}, &pgqueue.EnqueueOptions{Queue: "billing"})
+				}
+				require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)))
+				t.Cleanup(func() { _ = chromedp.Do(tab, chromedp.EmulateViewport(1280, 900)) })
+				for _, path := range []string{"/", "/jobs", "/queues", "/dead"} {
+					require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(s.url+path), chromedp.WaitVisible(chromedp.CSS("h1"))))
+					overflow, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`))
+					require.NoError(t, err)
+					require.LessOrEqual(t, overflow, 0, "%s scrolls sideways at 390px (wide tables scroll inside their box instead)", path)
+				}
+				if shots {
+					require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(s.url+"/jobs"), chromedp.WaitVisible(chromedp.CSS("#jobs"))))
+					screenshot(t, ctx, "phone-jobs")
+				}
+			})
+
 			t.Run("retry a dead letter and see it run", func(t *testing.T) {
 				ctx := stepContext(t, tab)
 				s := newSite(t, backend, pgqueueweb.Options{})
