@@ -103,6 +103,9 @@ func (s *server) bulk(w http.ResponseWriter, r *http.Request) (string, error) {
 		}
 		f.Cursor, f.Limit = "", 0
 		attrs = append(attrs, slog.String("filter", form.Summary))
+		if n, perr := strconv.ParseInt(r.PostFormValue("expect"), 10, 64); perr == nil {
+			attrs = append(attrs, slog.Int64("confirmed_count", n)) // the count the confirmation page showed
+		}
 		res, err = s.admin.Bulk(ctx, pgqueue.BulkAction(action), f, pgqueue.BulkOptions{})
 	default:
 		return "", httpErr(http.StatusBadRequest, "unknown scope %q (want ids or filter)", scope)
