@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
@@ -263,6 +264,31 @@ func TestBrowser(t *testing.T) {
 					require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(s.url+"/jobs"), chromedp.WaitVisible(chromedp.CSS("#jobs"))))
 					screenshot(t, ctx, "phone-jobs")
 				}
+			})
+
+			t.Run("readable and usable with JavaScript off", func(t *testing.T) {
+				ctx := stepContext(t, tab)
+				s := newSite(t, backend, pgqueueweb.Options{})
+				id := s.enqueue(testArgs{K: "invoice.send", Customer: 3}, &pgqueue.EnqueueOptions{Queue: "billing", Delay: time.Hour})
+				_, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+				require.NoError(t, err)
+				t.Cleanup(func() {
+					_, _ = chromedp.Call(tab, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: false})
+				})
+				require.NoError(t, chromedp.Do(ctx,
+					chromedp.Navigate(s.url+"/"), chromedp.WaitVisible(chromedp.CSS("#queue-counts")),
+					chromedp.Navigate(s.url+"/jobs?queue=billing"), chromedp.WaitVisible(chromedp.CSS("#jobs")),
+				))
+				class, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS("html"), "class"))
+				require.NoError(t, err)
+				require.NotContains(t, class.Value, "js", "app.js did not run")
+				require.NoError(t, chromedp.Do(ctx,
+					chromedp.Click(chromedp.CSS(`input[name="id"][value="`+itoa(id)+`"]`)),
+					chromedp.Click(chromedp.CSS("#selected-cancel")),
+					chromedp.WaitVisible(chromedp.CSS("#flash")),
+				))
+				require.Contains(t, text(t, ctx, "#flash"), "Cancelled 1 job(s) of 1 matching", "plain forms work without scripts")
+				waitState(t, s.admin, id, pgqueue.StateDead)
 			})
 
 			t.Run("retry a dead letter and see it run", func(t *testing.T) {
