@@ -98,6 +98,14 @@ type Options struct {
 // handler serves GET (and HEAD) for pages and assets and POST for
 // actions; other methods get 405. It panics when admin is nil, a
 // programming error.
+//
+// Errors are pages with the error's text and a status: 400 for a bad
+// filter or form, 401/403 from Options.Authorize, 403 for a POST that
+// fails the CSRF check or in read-only mode, 404 for an unknown job, 409
+// for an action the job's state forbids (retrying a running job), 501 when
+// the backend lacks the operator interface a page needs
+// (pgqueue.ErrUnsupported), 503 for a Postgres schema that is not
+// migrated, and 500 otherwise (also logged to Options.Logger).
 func Handler(admin *pgqueue.Admin, opts Options) http.Handler {
 	if admin == nil {
 		panic("pgqueueweb: Handler needs a non-nil *pgqueue.Admin")
