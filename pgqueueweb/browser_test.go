@@ -40,7 +40,7 @@ const screenshotsEnv = "PGQUEUE_WEB_SCREENSHOTS"
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	path := chromiumPath
-	if _, err := os.Stat(path); err != nil {
+	if _, err := exec.LookPath(path); err != nil {
 		if p, lookErr := exec.LookPath("chromium"); lookErr == nil {
 			path = p
 		} else {
