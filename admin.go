@@ -330,7 +330,7 @@ func (a *Admin) Job(ctx context.Context, id int64) (*JobInfo, error) {
 		return a.pg.job(ctx, id)
 	}
 	info, err := a.FindJob(ctx, id)
-	if err == nil && info.State == StateDead {
+	if err == nil && (info.State == StateDead || info.State == StateCancelled) {
 		return nil, fmt.Errorf("%w: %d is a dead letter", ErrJobNotFound, id)
 	}
 	return info, err
@@ -403,7 +403,7 @@ func (a *Admin) RetryJob(ctx context.Context, id int64) error {
 		return runningErr(info)
 	case StateAvailable:
 		return nil // due already
-	case StateDead:
+	case StateDead, StateCancelled:
 		action = BulkRequeueDead
 	}
 	n, err := actor.ActOnJobs(ctx, action, []JobTarget{{ID: id, Queue: info.Queue}})
@@ -488,7 +488,7 @@ func (a *Admin) PurgeDead(ctx context.Context, f DeadFilter) (int, error) {
 // DeadFilter's time bounds are strict; JobFilter's FinishedAfter is not,
 // so it moves up by the smallest step every backend stores (1µs).
 func deadToJobFilter(f DeadFilter) JobFilter {
-	jf := JobFilter{States: []State{StateDead}, IDs: f.IDs, FinishedBefore: f.DiedBefore}
+	jf := JobFilter{States: []State{StateDead, StateCancelled}, IDs: f.IDs, FinishedBefore: f.DiedBefore}
 	if f.Kind != "" {
 		jf.Kinds = []string{f.Kind}
 	}

@@ -103,10 +103,22 @@ const (
 	StateAvailable State = "available" // due and claimable
 	StateScheduled State = "scheduled" // waiting for a future run-at (new or retrying)
 	StateRunning   State = "running"   // claimed; a lease is held
+	StateWaiting   State = "waiting"   // a workflow task whose dependencies have not all finished
 	StateDead      State = "dead"      // in the dead-letter store
-	StateCompleted State = "completed" // finished successfully; in the history
-	StateCancelled State = "cancelled" // cancelled before it finished; in the history
+	StateCompleted State = "completed" // finished successfully; in the history (Config.Retention)
+	StateCancelled State = "cancelled" // cancelled before it finished; a dead letter marked cancelled
 )
+
+// StateOfDeadLetter returns the state a dead letter with error history
+// errs is listed in: StateCancelled when its last error has kind
+// "cancelled" (Client.Cancel, Admin.CancelJob, a bulk cancel), else
+// StateDead. Both stay in the dead-letter store.
+func StateOfDeadLetter(errs []AttemptError) State {
+	if n := len(errs); n > 0 && errs[n-1].Kind == "cancelled" {
+		return StateCancelled
+	}
+	return StateDead
+}
 
 // InsertParams is one job for Backend.Insert, already validated and encoded
 // by the Client.
@@ -193,6 +205,9 @@ type JobRow struct {
 	Token int64 `json:"token"`
 	// Metadata is what InsertParams.Metadata held; empty when none.
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// WorkflowID is the workflow the job is a task of; 0 for a job of its
+	// own.
+	WorkflowID int64 `json:"workflow_id,omitempty"`
 }
 
 // Ref returns the row's claim reference.

@@ -7,6 +7,7 @@ package pgqueue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -159,4 +160,70 @@ type LivenessParams struct {
 	// Report, when not nil, is called with the error of each failed
 	// attempt to bind or hold liveness while ctx is live.
 	Report func(error)
+}
+
+// Completion is one successful run for RunRecorder.CompleteRecorded.
+type Completion struct {
+	// Ref names the claim being completed.
+	Ref JobRef
+	// Output is the JSON value the handler recorded (RecordOutput); nil
+	// when it recorded none.
+	Output json.RawMessage
+	// Keep is how long the completed job stays in the history; 0 deletes
+	// it as Complete does (its output is then dropped with it).
+	Keep time.Duration
+	// Workflow says the job is a workflow task (JobRow.WorkflowID): its
+	// completion also releases the dependents whose last unfinished
+	// dependency it was, and keeps its output for them.
+	Workflow bool
+}
+
+// RunRecorder is an optional Backend interface that stores what a run
+// leaves behind besides its outcome: its output, its progress, and the
+// completed job in the history. The client uses it only for runs that
+// have one of those, so the plain Complete and Heartbeat stay the default
+// path. Without it, output, progress and retention are not kept (the
+// client logs this once).
+type RunRecorder interface {
+	// CompleteRecorded is Complete for runs with output or a retention:
+	// each job still held under its ref is finished, and kept in the
+	// history with its output, in state completed, until at least Keep
+	// from now when Keep > 0. It returns the refs no longer held.
+	CompleteRecorded(ctx context.Context, done []Completion) (lost []JobRef, err error)
+	// DeadLetterRecorded is DeadLetter that also stores output with the
+	// dead letter.
+	DeadLetterRecorded(ctx context.Context, ref JobRef, errInfo AttemptError, output json.RawMessage) error
+	// HeartbeatProgress is Heartbeat that also stores progress[i] (encoded
+	// Progress; nil leaves the job's stored progress as it is) with the
+	// job held under refs[i].
+	HeartbeatProgress(ctx context.Context, refs []JobRef, progress []json.RawMessage, lease time.Duration) (lost []JobRef, err error)
+}
+
+// TxRunRecorder is an optional Backend interface for CompleteTx of a run
+// with output or a retention (see RunRecorder).
+type TxRunRecorder interface {
+	// CompleteRecordedTx completes c.Ref on tx as CompleteRecorded does.
+	// It returns ErrLeaseLost when the job is no longer held.
+	CompleteRecordedTx(ctx context.Context, tx DBTX, c Completion) error
+}
+
+// HistoryUpkeep says what one HistoryKeeper.MaintainHistory did.
+type HistoryUpkeep struct {
+	// Made counts the storage units (Postgres: hourly partitions) made
+	// ready for completions.
+	Made int
+	// Dropped counts the storage units dropped, or the jobs deleted, whose
+	// keep time had passed.
+	Dropped int
+}
+
+// HistoryKeeper is an optional Backend interface for the upkeep of the
+// history RunRecorder writes. Every started client calls it about once
+// a minute (HistoryUpkeepInterval), and at Start.
+type HistoryKeeper interface {
+	// MaintainHistory readies the store for completions kept up to keep
+	// from now (0: this client keeps none) and drops the kept jobs whose
+	// keep time has passed. It must be cheap when there is nothing to do
+	// and safe to call from many clients at once.
+	MaintainHistory(ctx context.Context, keep time.Duration) (HistoryUpkeep, error)
 }

@@ -89,6 +89,13 @@ type PeriodicInfo struct {
 	// LastTick is the last tick some client enqueued (or recorded while
 	// the job's unique key was held).
 	LastTick time.Time `json:"last_tick"`
+	// NextRun is the tick after LastTick that the client which recorded
+	// LastTick expected from its schedule; zero when unknown (recorded by
+	// an older client, before Postgres migration 9, or by a backend
+	// without PeriodicNextRecorder). A NextRun in the past means no
+	// client has enqueued that tick yet: none runs the job now, or one is
+	// late.
+	NextRun time.Time `json:"next_run,omitzero"`
 }
 
 // PeriodicLister is an optional Backend interface that lists the records
@@ -114,10 +121,10 @@ func (a *Admin) Clients(ctx context.Context) ([]ClientInfo, error) {
 }
 
 // PeriodicJobs returns the periodic jobs the store holds a record of, with
-// the last tick enqueued, sorted by name. The store does not know the
-// schedules, so it cannot say when the next tick falls: that is known
-// only to the clients running them (ClientInfo.Periodic names them). It
-// returns ErrUnsupported on a backend without PeriodicLister.
+// the last tick enqueued and the next run the recording client expected
+// from its schedule (the store does not know the schedules: ClientInfo.
+// Periodic says which clients run them), sorted by name. It returns
+// ErrUnsupported on a backend without PeriodicLister.
 func (a *Admin) PeriodicJobs(ctx context.Context) ([]PeriodicInfo, error) {
 	l, ok := a.b.(PeriodicLister)
 	if !ok {

@@ -37,20 +37,24 @@ func newCompleter(e *engine) *completer {
 // error matching ErrLeaseLost when the job was no longer held, or the
 // write's error, so that the job's event says what was stored.
 type completion struct {
-	ref      JobRef
+	Completion
 	recorded func(err error)
 }
+
+// plain reports whether the completion carries nothing but its ref, so
+// that Backend.Complete stores all of it.
+func (c *completion) plain() bool { return c.Output == nil && c.Keep <= 0 && !c.Workflow }
 
 // add queues a completion. It returns false, and queues nothing, once the
 // completer is closed (Stop's grace ended while the job ran): the job is
 // then left to lease expiry.
-func (c *completer) add(ref JobRef, recorded func(err error)) bool {
+func (c *completer) add(done Completion, recorded func(err error)) bool {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return false
 	}
-	c.pending = append(c.pending, completion{ref: ref, recorded: recorded})
+	c.pending = append(c.pending, completion{Completion: done, recorded: recorded})
 	first := len(c.pending) == 1
 	c.mu.Unlock()
 	if first {
@@ -87,24 +91,49 @@ func (c *completer) flush() {
 	batch := c.pending
 	c.pending = nil
 	c.mu.Unlock()
-	for len(batch) > 0 {
-		n := min(len(batch), completeChunk)
-		c.write(batch[:n])
-		batch = batch[n:]
+	// Runs with output or a retention go through RunRecorder; the others
+	// keep the plain statement, so that a client without either pays
+	// nothing for them.
+	var plain, recorded []completion
+	rr, _ := c.e.backend.(RunRecorder)
+	for _, p := range batch {
+		switch {
+		case p.plain():
+			plain = append(plain, p)
+		case rr == nil:
+			c.e.warnNoRunRecorder()
+			plain = append(plain, p)
+		default:
+			recorded = append(recorded, p)
+		}
+	}
+	for _, part := range [][]completion{plain, recorded} {
+		for len(part) > 0 {
+			n := min(len(part), completeChunk)
+			c.write(part[:n], rr != nil && !part[0].plain())
+			part = part[n:]
+		}
 	}
 }
 
-func (c *completer) write(batch []completion) {
+// write stores one chunk of completions, all plain or (withRecorder) all
+// through RunRecorder.
+func (c *completer) write(batch []completion, withRecorder bool) {
 	refs := make([]JobRef, len(batch))
+	done := make([]Completion, len(batch))
 	for i, p := range batch {
-		refs[i] = p.ref
+		refs[i], done[i] = p.Ref, p.Completion
 	}
 	var lost []JobRef
 	err := retryWithBackoff(c.e.bgCtx, 5, 20*time.Millisecond, nil, func(int) error {
 		ctx, cancel := context.WithTimeout(c.e.bgCtx, 10*time.Second)
 		defer cancel()
 		var err error
-		lost, err = c.e.backend.Complete(ctx, refs)
+		if withRecorder {
+			lost, err = c.e.backend.(RunRecorder).CompleteRecorded(ctx, done)
+		} else {
+			lost, err = c.e.backend.Complete(ctx, refs)
+		}
 		return err
 	})
 	if err != nil {
@@ -122,8 +151,8 @@ func (c *completer) write(batch []completion) {
 		lostSet[r] = true
 	}
 	for _, p := range batch {
-		if lostSet[p.ref] {
-			p.recorded(fmt.Errorf("%w: job %d: completion not recorded", ErrLeaseLost, p.ref.ID))
+		if lostSet[p.Ref] {
+			p.recorded(fmt.Errorf("%w: job %d: completion not recorded", ErrLeaseLost, p.Ref.ID))
 		} else {
 			p.recorded(nil)
 		}

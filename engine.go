@@ -24,8 +24,8 @@ var (
 // Stop, and owns the background loops, each a small type with a run and a
 // testable step: a queueFetcher per queue (fetch.go) feeding that queue's
 // worker goroutines (run.go), the heartbeater, promoter, rescuer,
-// upkeeper and census (heartbeat.go, promote.go, rescue.go, upkeep.go,
-// unworked.go), the periodic loop (periodic.go), the listener
+// upkeeper, census and stats rollup (heartbeat.go, promote.go, rescue.go,
+// upkeep.go, unworked.go, stats_rollup.go), the periodic loop (periodic.go), the listener
 // (listenLoop) and the completer (completer.go).
 type engine struct {
 	c       *Client
@@ -54,7 +54,18 @@ type engine struct {
 	promoter     *promoter
 	census       *census          // nil when the backend cannot take one
 	registrar    *clientRegistrar // nil when the backend has no ClientRegistry
+	stats        *statsRollup     // nil when the backend has no StatsRecorder
 	shuttingDown atomic.Bool
+	// noRecorderWarned makes warnNoRunRecorder log once.
+	noRecorderWarned sync.Once
+}
+
+// warnNoRunRecorder logs, once, that the backend drops output, progress
+// and retention.
+func (e *engine) warnNoRunRecorder() {
+	e.noRecorderWarned.Do(func() {
+		e.c.log.Warn("pgqueue: the backend cannot store output, progress or history (no RunRecorder); they are dropped", "backend", fmt.Sprintf("%T", e.backend))
+	})
 }
 
 // currentEngine returns the client's running engine; nil before Start.
@@ -131,6 +142,12 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	e := c.newEngine(ctx)
 	e.registrar.register(ctx)
+	if hk := newHistoryKeeper(e.backend, e.cfg, c.log); hk != nil && hk.keep > 0 {
+		// Ready the history before the first completion: on Postgres a
+		// kept job whose hour has no partition lands in the default one,
+		// and moving it out later races with completions.
+		hk.step(ctx)
+	}
 	e.bgWG.Add(1)
 	go e.completer.loop()
 	hb := &heartbeater{backend: e.backend, running: &e.running, interval: e.cfg.HeartbeatInterval, lease: e.cfg.LeaseDuration, log: c.log}
@@ -145,12 +162,21 @@ func (c *Client) Start(ctx context.Context) error {
 	rs := &rescuer{backend: e.backend, interval: e.cfg.RescueInterval, wake: e.wakeQueues, log: c.log, registrar: e.registrar}
 	goLoop(e.loopsCtx, &e.loopsWG, rs.run)
 	e.startLiveness()
-	if m, ok := e.backend.(Maintainer); ok {
-		up := &upkeeper{store: m, interval: e.cfg.PollInterval, log: c.log}
+	if up := e.newUpkeeper(); up != nil {
 		goLoop(e.loopsCtx, &e.loopsWG, up.run)
+	}
+	if hk := newHistoryKeeper(e.backend, e.cfg, c.log); hk != nil {
+		goLoop(e.loopsCtx, &e.loopsWG, hk.run)
+	}
+	if ws, ok := e.backend.(WorkflowStore); ok {
+		sw := &workflowSweeper{store: ws, interval: e.cfg.PollInterval, log: c.log}
+		goLoop(e.loopsCtx, &e.loopsWG, sw.run)
 	}
 	if e.census != nil {
 		goLoop(e.loopsCtx, &e.loopsWG, e.census.run)
+	}
+	if e.stats != nil {
+		goLoop(e.loopsCtx, &e.loopsWG, e.stats.run)
 	}
 	if len(c.cfg.Periodic) > 0 {
 		goLoop(e.loopsCtx, &e.loopsWG, e.periodicLoop)
@@ -183,6 +209,7 @@ func (c *Client) newEngine(ctx context.Context) *engine {
 	e.census = e.newCensus()
 	e.completer = newCompleter(e)
 	e.registrar = e.newClientRegistrar()
+	e.stats = e.newStatsRollup()
 	return e
 }
 
@@ -236,6 +263,9 @@ func (e *engine) stop(ctx context.Context) error {
 		grace.Stop()
 	}
 	e.completer.close()
+	// Every run has ended and every completion's event is out: write
+	// what the rollup still holds (a failure is logged, the counts lost).
+	_ = e.stats.flush(e.bgCtx)
 	e.cancelBG()
 	e.bgWG.Wait()
 	e.registrar.unregister(context.WithoutCancel(ctx), e.c.log)

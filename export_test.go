@@ -83,3 +83,35 @@ func CeilingStatements(schema string) (claimPlan, claim, complete string, err er
 	q, err := renderQueries(schema)
 	return q.ClaimPlan, q.Claim, q.Complete, err
 }
+
+// StatsRollupForTest drives a client's stats rollup by hand: the runs it
+// observes and the flushes it makes, against a real store.
+type StatsRollupForTest struct{ s *statsRollup }
+
+// NewStatsRollupForTest returns a rollup writing to store with retention.
+func NewStatsRollupForTest(store StatsRecorder, retention time.Duration) *StatsRollupForTest {
+	log := slog.New(slog.DiscardHandler)
+	return &StatsRollupForTest{&statsRollup{store: store, interval: time.Hour, retention: retention, log: log,
+		failures: &failureLog{log: log, msg: "test", every: time.Minute}, pending: map[statsKey]*StatsRollup{}}}
+}
+
+// Observe counts one run of row ending as kind at at.
+func (r *StatsRollupForTest) Observe(row *JobRow, kind EventKind, ran bool, took time.Duration, at time.Time) {
+	r.s.observe(row, kind, ran, took, at)
+}
+
+// Flush runs one flush step.
+func (r *StatsRollupForTest) Flush(ctx context.Context) error { return r.s.flush(ctx) }
+
+// Pending returns how many rows wait for the next flush.
+func (r *StatsRollupForTest) Pending() int { return r.s.pendingRows() }
+
+// MaxPendingStatsRows is the rollup's bound on rows kept across failures.
+const MaxPendingStatsRows = maxPendingStatsRows
+
+// PruneStatsStep prunes store's stats older than retention before now,
+// as the upkeeper does, and returns how many rows it deleted.
+func PruneStatsStep(ctx context.Context, store StatsRecorder, retention time.Duration, now time.Time) (int, error) {
+	u := &upkeeper{stats: store, retention: retention, log: slog.New(slog.DiscardHandler)}
+	return u.pruneStats(ctx, now)
+}

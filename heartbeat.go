@@ -4,6 +4,7 @@ package pgqueue
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"time"
 )
@@ -35,9 +36,21 @@ func (h *heartbeater) step(ctx context.Context) {
 	refs := make([]JobRef, 0, len(states))
 	byRef := make(map[JobRef]*jobState, len(states))
 	now := time.Now()
+	// progress[i] is the new progress of refs[i]; it stays nil (and the
+	// plain Heartbeat is used) unless some job reported progress.
+	var progress []json.RawMessage
+	rr, _ := h.backend.(RunRecorder)
 	for _, st := range states {
 		if st.completedTx.Load() || st.abandoned(now) {
 			continue
+		}
+		if p := st.takeProgress(); p != nil && rr != nil {
+			if progress == nil {
+				progress = make([]json.RawMessage, len(refs), len(states))
+			}
+			progress = append(progress, p)
+		} else if progress != nil {
+			progress = append(progress, nil)
 		}
 		refs = append(refs, st.ref)
 		byRef[st.ref] = st
@@ -46,7 +59,15 @@ func (h *heartbeater) step(ctx context.Context) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.interval)
-	lost, err := h.backend.Heartbeat(ctx, refs, h.lease)
+	var (
+		lost []JobRef
+		err  error
+	)
+	if progress != nil {
+		lost, err = rr.HeartbeatProgress(ctx, refs, progress, h.lease)
+	} else {
+		lost, err = h.backend.Heartbeat(ctx, refs, h.lease)
+	}
 	cancel()
 	if err != nil {
 		h.log.Warn("pgqueue: heartbeat failed", "jobs", len(refs), "err", err)

@@ -87,6 +87,17 @@ type PeriodicEnqueuer interface {
 	EnqueuePeriodic(ctx context.Context, name string, tick time.Time, job InsertParams) (id int64, enqueued bool, err error)
 }
 
+// PeriodicNextRecorder is an optional interface of a PeriodicEnqueuer
+// that also stores, with each tick, the next tick the enqueueing client's
+// schedule expects, so that operators see it (PeriodicInfo.NextRun): the
+// store never knows the schedules themselves.
+type PeriodicNextRecorder interface {
+	// EnqueuePeriodicNext is EnqueuePeriodic that records next beside
+	// tick whenever it records tick (next zero: unknown). It returns the
+	// errors EnqueuePeriodic returns.
+	EnqueuePeriodicNext(ctx context.Context, name string, tick, next time.Time, job InsertParams) (id int64, enqueued bool, err error)
+}
+
 // validatePeriodic checks the periodic jobs at New, so that a bad schedule
 // fails at deploy, not at the first tick.
 func (c *Client) validatePeriodic() error {
@@ -168,6 +179,31 @@ func (e *engine) periodicLoop(ctx context.Context) {
 	}
 }
 
+// nextTick is the tick the loop runs after tick, as the store records it:
+// the schedule's next after tick, or after now when the loop is late (the
+// loop skips the ticks it missed). It is zero, unknown, when the schedule
+// returns no later time.
+func nextTick(s Schedule, tick, now time.Time) time.Time {
+	after := tick
+	if now.After(after) {
+		after = now
+	}
+	next := s.Next(after)
+	if !next.After(after) {
+		return time.Time{}
+	}
+	return next.UTC()
+}
+
+// enqueuePeriodic calls EnqueuePeriodicNext when pe has it, and
+// EnqueuePeriodic (next not recorded) otherwise.
+func enqueuePeriodic(ctx context.Context, pe PeriodicEnqueuer, name string, tick, next time.Time, job InsertParams) (int64, bool, error) {
+	if nr, ok := pe.(PeriodicNextRecorder); ok {
+		return nr.EnqueuePeriodicNext(ctx, name, tick, next, job)
+	}
+	return pe.EnqueuePeriodic(ctx, name, tick, job)
+}
+
 // enqueueTick enqueues one tick of p, retrying briefly on errors.
 func (e *engine) enqueueTick(pe PeriodicEnqueuer, p PeriodicJob, tick time.Time) {
 	params, err := e.c.prepareOne(p.Args, p.Options)
@@ -183,7 +219,7 @@ func (e *engine) enqueueTick(pe PeriodicEnqueuer, p PeriodicJob, tick time.Time)
 	}
 	_ = retryWithBackoff(e.loopsCtx, 3, 200*time.Millisecond, nil, func(try int) error {
 		ctx, cancel := context.WithTimeout(e.loopsCtx, 10*time.Second)
-		id, won, err := pe.EnqueuePeriodic(ctx, p.Name, tick.UTC(), params)
+		id, won, err := enqueuePeriodic(ctx, pe, p.Name, tick.UTC(), nextTick(p.Schedule, tick, time.Now()), params)
 		cancel()
 		switch {
 		case err != nil:

@@ -127,6 +127,11 @@ const (
 	defaultLivenessGrace = 2 * time.Second
 	// defaultMaxWorkers is QueueConfig.MaxWorkers's default.
 	defaultMaxWorkers = 100
+	// defaultStatsFlushInterval is Config.StatsFlushInterval's default.
+	defaultStatsFlushInterval = 5 * time.Second
+	// DefaultStatsRetention is how long per-minute stats are kept unless
+	// Config.StatsRetention says otherwise: 7 days.
+	DefaultStatsRetention = 7 * 24 * time.Hour
 	// DefaultMaxArgsBytes is the largest encoded args accepted (1 MiB)
 	// unless Config.MaxArgsBytes says otherwise.
 	DefaultMaxArgsBytes = 1 << 20
@@ -181,6 +186,11 @@ type QueueConfig struct {
 	// across all clients (stored at Start like GlobalMaxWorkers). Its
 	// PerSecond must be positive. Default nil: no cap.
 	RateLimit *RateLimit
+	// Retention overrides Config.Retention for the queue's jobs: how long
+	// a completed job is kept in the history. Default 0: Config.Retention;
+	// negative: not kept, whatever Config.Retention says. At most
+	// MaxRetention.
+	Retention time.Duration
 }
 
 // Config configures a Client. Zero fields take the documented defaults.
@@ -238,6 +248,14 @@ type Config struct {
 	// running jobs were cancelled, for them to return before it leaves
 	// them to lease expiry. Default 5s.
 	ShutdownGrace time.Duration
+	// StatsFlushInterval is how often the client writes the per-minute
+	// stats it counted in memory (see StatsRecorder), in one write; it
+	// writes them at Stop too. Default 5s.
+	StatsFlushInterval time.Duration
+	// StatsRetention is how long per-minute stats are kept: older minutes
+	// are pruned by the maintenance loop (on Redis, their keys expire).
+	// Default 7 days (DefaultStatsRetention).
+	StatsRetention time.Duration
 	// Logger receives the client's logs. Default: discarded.
 	Logger *slog.Logger
 	// JobTimeout bounds every job run: past it, the job's context is
@@ -248,6 +266,14 @@ type Config struct {
 	// then its lease is no longer renewed, so the job is rescued and run
 	// elsewhere while the stuck run's result is discarded.
 	JobTimeout time.Duration
+	// Retention is how long this client keeps the jobs it completes in the
+	// history, where Admin.ListJobs, FindJob and `pgqueue jobs` see them
+	// (state completed) with their output (QueueConfig.Retention overrides
+	// it per queue). The store drops them in whole hourly partitions on
+	// Postgres, so a job is kept for Retention and at most an hour more.
+	// Default 0: a completed job is deleted at once, which keeps the hot
+	// table small and completions at their fastest. At most MaxRetention.
+	Retention time.Duration
 	// Periodic lists jobs this client enqueues on a schedule (see
 	// PeriodicJob); they are checked at New. Every client may list the
 	// same ones: each tick is enqueued once. Default: none.
@@ -278,6 +304,9 @@ func (c Config) withDefaults() (Config, error) {
 			return c, err
 		}
 		q.RateLimit = l.Rate
+		if q.Retention > MaxRetention {
+			return c, invalidConfig("Queues["+name+"].Retention", "%v is longer than MaxRetention %v", q.Retention, MaxRetention)
+		}
 		qs[name] = q
 	}
 	c.Queues = qs
@@ -295,6 +324,8 @@ func (c Config) withDefaults() (Config, error) {
 		{"CompleteFlushInterval", &c.CompleteFlushInterval, 2 * time.Millisecond},
 		{"ShutdownGrace", &c.ShutdownGrace, 5 * time.Second},
 		{"UnworkedKindsInterval", &c.UnworkedKindsInterval, time.Minute},
+		{"StatsFlushInterval", &c.StatsFlushInterval, defaultStatsFlushInterval},
+		{"StatsRetention", &c.StatsRetention, DefaultStatsRetention},
 	}
 	if c.LivenessGrace == 0 {
 		c.LivenessGrace = defaultLivenessGrace
@@ -309,6 +340,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.LeaseDuration < MinLeaseDuration {
 		return c, invalidConfig("LeaseDuration", "%v is shorter than the minimum %v", c.LeaseDuration, MinLeaseDuration)
+	}
+	if c.Retention < 0 || c.Retention > MaxRetention {
+		return c, invalidConfig("Retention", "must be between 0 and MaxRetention %v, got %v", MaxRetention, c.Retention)
 	}
 	if c.JobTimeout < 0 {
 		return c, invalidConfig("JobTimeout", "must not be negative, got %v", c.JobTimeout)

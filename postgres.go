@@ -74,20 +74,26 @@ type PostgresBackend struct {
 
 // The Postgres backend implements every optional interface.
 var (
-	_ Backend          = (*PostgresBackend)(nil)
-	_ UniqueInserter   = (*PostgresBackend)(nil)
-	_ TxInserter       = (*PostgresBackend)(nil)
-	_ TxCompleter      = (*PostgresBackend)(nil)
-	_ CopyInserter     = (*PostgresBackend)(nil)
-	_ Canceller        = (*PostgresBackend)(nil)
-	_ QueuePauser      = (*PostgresBackend)(nil)
-	_ QueueLimiter     = (*PostgresBackend)(nil)
-	_ KindCensus       = (*PostgresBackend)(nil)
-	_ Maintainer       = (*PostgresBackend)(nil)
-	_ PeriodicEnqueuer = (*PostgresBackend)(nil)
-	_ ListenReporter   = (*PostgresBackend)(nil)
-	_ SchemaChecker    = (*PostgresBackend)(nil)
-	_ LivenessKeeper   = (*PostgresBackend)(nil)
+	_ Backend              = (*PostgresBackend)(nil)
+	_ UniqueInserter       = (*PostgresBackend)(nil)
+	_ TxInserter           = (*PostgresBackend)(nil)
+	_ TxCompleter          = (*PostgresBackend)(nil)
+	_ CopyInserter         = (*PostgresBackend)(nil)
+	_ Canceller            = (*PostgresBackend)(nil)
+	_ QueuePauser          = (*PostgresBackend)(nil)
+	_ QueueLimiter         = (*PostgresBackend)(nil)
+	_ KindCensus           = (*PostgresBackend)(nil)
+	_ Maintainer           = (*PostgresBackend)(nil)
+	_ PeriodicEnqueuer     = (*PostgresBackend)(nil)
+	_ PeriodicNextRecorder = (*PostgresBackend)(nil)
+	_ StatsRecorder        = (*PostgresBackend)(nil)
+	_ StatsHistoryReader   = (*PostgresBackend)(nil)
+	_ ListenReporter       = (*PostgresBackend)(nil)
+	_ SchemaChecker        = (*PostgresBackend)(nil)
+	_ LivenessKeeper       = (*PostgresBackend)(nil)
+	_ RunRecorder          = (*PostgresBackend)(nil)
+	_ TxRunRecorder        = (*PostgresBackend)(nil)
+	_ HistoryKeeper        = (*PostgresBackend)(nil)
 )
 
 // NewPostgres returns a Backend over pool, using the tables in opts.Schema
@@ -188,8 +194,22 @@ func dbErr(op string, err error) error {
 
 func micros(d time.Duration) int64 { return d.Microseconds() }
 
+// isUndefinedColumn reports a column a later migration adds, on a schema
+// not yet migrated to it.
+func isUndefinedColumn(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42703"
+}
+
 // isUndefinedTable reports a missing pgqueue table: Migrate was not run.
 func isUndefinedTable(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "42P01"
+}
+
+// isLockNotAvailable reports a lock_timeout that ran out (55P03): upkeep
+// gives way to the job traffic and tries again at its next round.
+func isLockNotAvailable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
 }

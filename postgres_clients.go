@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 var (
@@ -91,15 +92,13 @@ func (b *PostgresBackend) Clients(ctx context.Context, staleAfter time.Duration)
 }
 
 // PeriodicJobs implements PeriodicLister: the rows of pgqueue_periodic, by
-// name. ErrDatabase on failure.
+// name, NextRun zero where next_tick is null or, before migration 9,
+// missing. ErrDatabase on failure.
 func (b *PostgresBackend) PeriodicJobs(ctx context.Context) ([]PeriodicInfo, error) {
-	rows, _ := b.pool.Query(ctx, b.q.PeriodicList)
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (PeriodicInfo, error) {
-		var p PeriodicInfo
-		err := row.Scan(&p.Name, &p.LastTick)
-		p.LastTick = p.LastTick.UTC()
-		return p, err
-	})
+	out, err := b.periodicJobs(ctx, b.q.PeriodicList, true)
+	if isUndefinedColumn(err) {
+		out, err = b.periodicJobs(ctx, b.q.PeriodicList8, false)
+	}
 	if err != nil {
 		return nil, dbErr("list periodic jobs", err)
 	}
@@ -107,4 +106,26 @@ func (b *PostgresBackend) PeriodicJobs(ctx context.Context) ([]PeriodicInfo, err
 		out = []PeriodicInfo{}
 	}
 	return out, nil
+}
+
+// periodicJobs reads the rows of stmt, with next_tick when withNext.
+func (b *PostgresBackend) periodicJobs(ctx context.Context, stmt string, withNext bool) ([]PeriodicInfo, error) {
+	rows, _ := b.pool.Query(ctx, stmt)
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (PeriodicInfo, error) {
+		var (
+			p    PeriodicInfo
+			next pgtype.Timestamptz
+			err  error
+		)
+		if withNext {
+			err = row.Scan(&p.Name, &p.LastTick, &next)
+		} else {
+			err = row.Scan(&p.Name, &p.LastTick)
+		}
+		p.LastTick = p.LastTick.UTC()
+		if next.Valid {
+			p.NextRun = next.Time.UTC()
+		}
+		return p, err
+	})
 }

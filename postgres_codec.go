@@ -73,19 +73,32 @@ func scanJobRow(row pgx.CollectableRow) (*JobRow, error) {
 // that follow them into extra.
 func scanJobColumns(row pgx.Row, j *JobRow, extra ...any) error {
 	var (
-		prio    int16
-		errs    []byte
-		attempt pgtype.Timestamptz
-		lease   pgtype.Timestamptz
+		prio     int16
+		errs     []byte
+		attempt  pgtype.Timestamptz
+		lease    pgtype.Timestamptz
+		workflow pgtype.Int8
 	)
 	dest := append([]any{&j.ID, &j.Kind, &j.Queue, &prio, &j.Args, &j.Attempt, &j.MaxAttempts,
-		&errs, &j.CreatedAt, &j.RunAt, &attempt, &lease, &j.Token, &j.Metadata}, extra...)
+		&errs, &j.CreatedAt, &j.RunAt, &attempt, &lease, &j.Token, &j.Metadata, &workflow}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return err
 	}
-	j.Priority = int(prio)
+	j.Priority, j.WorkflowID = int(prio), workflow.Int64
 	j.AttemptedAt, j.LeaseUntil = attempt.Time, lease.Time
 	var err error
 	j.Errors, err = decodeErrors(j.ID, errs)
 	return err
+}
+
+// decodeProgress reads a stored Progress; nil when none was stored.
+func decodeProgress(id int64, raw []byte) (*Progress, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	var p Progress
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("%w: job %d: stored progress does not decode: %v", ErrDatabase, id, err)
+	}
+	return &p, nil
 }

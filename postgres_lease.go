@@ -5,6 +5,7 @@ package pgqueue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -105,12 +106,17 @@ func (b *PostgresBackend) Reschedule(ctx context.Context, ref JobRef, p Reschedu
 // take as it is (see dead_quarantine.sql) is moved there by the
 // quarantine path, with the storage error in its history.
 func (b *PostgresBackend) DeadLetter(ctx context.Context, ref JobRef, info AttemptError) error {
+	return b.deadLetter(ctx, ref, info, nil)
+}
+
+// deadLetter is DeadLetter with the output the run recorded (nil: none).
+func (b *PostgresBackend) deadLetter(ctx context.Context, ref JobRef, info AttemptError, output json.RawMessage) error {
 	errJSON, err := encodeAttemptError(info)
 	if err != nil {
 		return err
 	}
 	var id int64
-	err = b.pool.QueryRow(ctx, b.q.DeadLetter, ref.ID, ref.Token, errJSON).Scan(&id)
+	err = b.pool.QueryRow(ctx, b.q.DeadLetter, ref.ID, ref.Token, errJSON, jsonText(output)).Scan(&id)
 	if isRowError(err) {
 		err = b.quarantine(ctx, b.pool, ref.ID, pgtype.Int8{Int64: ref.Token, Valid: true}, errJSON, "dead-lettering", err)
 	}

@@ -87,15 +87,43 @@ func (b *PostgresBackend) SetQueueLimits(ctx context.Context, queue string, l Qu
 	return dbErr("set queue limits", err)
 }
 
-// EnqueuePeriodic implements PeriodicEnqueuer.
+// EnqueuePeriodic implements PeriodicEnqueuer: EnqueuePeriodicNext with
+// the next tick unknown.
 func (b *PostgresBackend) EnqueuePeriodic(ctx context.Context, name string, tick time.Time, job InsertParams) (int64, bool, error) {
+	return b.EnqueuePeriodicNext(ctx, name, tick, time.Time{}, job)
+}
+
+// EnqueuePeriodicNext implements PeriodicNextRecorder: the tick's row of
+// pgqueue_periodic, with next, and the job, in one transaction. On a
+// schema before migration 9 (no next_tick column) it records the tick
+// without next. ErrDatabase on failure.
+func (b *PostgresBackend) EnqueuePeriodicNext(ctx context.Context, name string, tick, next time.Time, job InsertParams) (int64, bool, error) {
+	var nextArg pgtype.Timestamptz
+	if !next.IsZero() {
+		nextArg = pgtype.Timestamptz{Time: next, Valid: true}
+	}
+	id, won, err := b.enqueuePeriodic(ctx, job, b.q.PeriodicTick, name, tick, nextArg)
+	if isUndefinedColumn(err) {
+		// Checked each time rather than remembered: a schema migrated
+		// while the client runs gets next ticks from then on.
+		id, won, err = b.enqueuePeriodic(ctx, job, b.q.PeriodicTick8, name, tick)
+	}
+	if err != nil {
+		return 0, false, dbErr("enqueue periodic job", err)
+	}
+	return id, won, nil
+}
+
+// enqueuePeriodic runs the tick statement with args and, when it records
+// the tick, inserts job, in one transaction.
+func (b *PostgresBackend) enqueuePeriodic(ctx context.Context, job InsertParams, stmt string, args ...any) (int64, bool, error) {
 	var (
 		id  int64
 		won bool
 	)
 	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
 		var got string
-		err := tx.QueryRow(ctx, b.q.PeriodicTick, name, tick).Scan(&got)
+		err := tx.QueryRow(ctx, stmt, args...).Scan(&got)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -114,10 +142,7 @@ func (b *PostgresBackend) EnqueuePeriodic(ctx context.Context, name string, tick
 		id, won = res[0].ID, true
 		return nil
 	})
-	if err != nil {
-		return 0, false, dbErr("enqueue periodic job", err)
-	}
-	return id, won, nil
+	return id, won, err
 }
 
 // CheckSchema implements SchemaChecker: it returns ErrNotMigrated, saying

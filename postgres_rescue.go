@@ -93,7 +93,7 @@ func (b *PostgresBackend) rescueRows(ctx context.Context, tx pgx.Tx, dead bool, 
 		err = inSavepoint(ctx, tx, func(tx pgx.Tx) error {
 			if dead {
 				var id int64
-				return tx.QueryRow(ctx, b.q.DeadLetter, c.id, c.token, errJSON).Scan(&id)
+				return tx.QueryRow(ctx, b.q.DeadLetter, c.id, c.token, errJSON, nil).Scan(&id)
 			}
 			return tx.QueryRow(ctx, b.q.RescueRequeueOne, c.id, c.token, errJSON, b.channel).Scan(&queue, nil)
 		})

@@ -112,24 +112,33 @@ func (b *PostgresBackend) ListJobs(ctx context.Context, q JobQuery) ([]*JobInfo,
 }
 
 // scanJobInfo reads one row of jobs_list_*: the job columns, its state,
-// holder and finish time.
+// holder, finish time, output and progress.
 func scanJobInfo(row pgx.CollectableRow) (*JobInfo, error) {
 	var (
 		info                       JobInfo
 		prio                       int16
 		errs                       []byte
 		runAt, attempt, lease, fin pgtype.Timestamptz
+		workflow                   pgtype.Int8
 		state                      string
+		output, progress           []byte
 	)
 	j := &info.JobRow
 	if err := row.Scan(&j.ID, &j.Kind, &j.Queue, &prio, &j.Args, &j.Attempt, &j.MaxAttempts,
-		&errs, &j.CreatedAt, &runAt, &attempt, &lease, &j.Token, &j.Metadata, &state, &info.ClaimedBy, &fin); err != nil {
+		&errs, &j.CreatedAt, &runAt, &attempt, &lease, &j.Token, &j.Metadata, &workflow, &state, &info.ClaimedBy, &fin,
+		&output, &progress); err != nil {
 		return nil, err
 	}
-	j.Priority = int(prio)
+	j.Priority, j.WorkflowID = int(prio), workflow.Int64
 	j.RunAt, j.AttemptedAt, j.LeaseUntil, info.FinishedAt = runAt.Time, attempt.Time, lease.Time, fin.Time
 	info.State = State(state)
+	if output != nil {
+		info.Output = json.RawMessage(output)
+	}
 	var err error
+	if info.Progress, err = decodeProgress(j.ID, progress); err != nil {
+		return nil, err
+	}
 	j.Errors, err = decodeErrors(j.ID, errs)
 	return &info, err
 }

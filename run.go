@@ -23,9 +23,10 @@ func (e *engine) execute(q *queueFetcher, row *JobRow) {
 	ctx, cancel := context.WithCancelCause(e.jobsCtx)
 	st := e.running.get(row.Ref())
 	if st == nil {
-		st = &jobState{ref: row.Ref(), client: e.c}
+		st = &jobState{ref: row.Ref(), queue: row.Queue, workflow: row.WorkflowID != 0, client: e.c}
 		e.running.add(st)
 	}
+	ctx = withJobState(ctx, st)
 	defer func() {
 		e.running.remove(row.Ref())
 		cancel(nil)
@@ -55,7 +56,7 @@ func (e *engine) execute(q *queueFetcher, row *JobRow) {
 			ev = Event{Kind: EventLeaseLost, Err: werr}
 		}
 		ev.Job, ev.At = metaOf(row), time.Now()
-		e.c.events.publish(ev)
+		e.publish(row, ev, false)
 		return
 	}
 	timeout := e.cfg.JobTimeout
@@ -76,7 +77,7 @@ func (e *engine) execute(q *queueFetcher, row *JobRow) {
 		if errors.Is(cause, ErrJobCancelled) {
 			kind = EventCancelled
 		}
-		e.c.events.publish(Event{Kind: kind, Err: cause, Job: metaOf(row), At: time.Now()})
+		e.publish(row, Event{Kind: kind, Err: cause, Job: metaOf(row), At: time.Now()}, false)
 		return
 	}
 
@@ -90,8 +91,16 @@ func (e *engine) execute(q *queueFetcher, row *JobRow) {
 	took := time.Since(started)
 	e.finish(ctx, row, st, unit, err, func(ev Event) {
 		ev.Job, ev.Duration, ev.At = meta, took, time.Now()
-		e.c.events.publish(ev)
+		e.publish(row, ev, true)
 	})
+}
+
+// publish sends ev, the outcome of a run of row, to subscribers and
+// counts it in the stats rollup (in memory only: the rollup is written on
+// its own loop). ran says the handler ran, ev.Duration being its time.
+func (e *engine) publish(row *JobRow, ev Event, ran bool) {
+	e.c.events.publish(ev)
+	e.stats.observe(row, ev.Kind, ran, ev.Duration, ev.At)
 }
 
 // runHandler calls h, turning a panic raised in middleware (the worker's
@@ -137,7 +146,8 @@ func (e *engine) finish(ctx context.Context, row *JobRow, st *jobState, unit wor
 			return
 		}
 		recorded := func(werr error) { outcome(Event{Kind: EventCompleted}, werr) }
-		if !e.completer.add(row.Ref(), recorded) {
+		done := Completion{Ref: row.Ref(), Output: st.recordedOutput(), Keep: e.cfg.retentionFor(row.Queue), Workflow: row.WorkflowID != 0}
+		if !e.completer.add(done, recorded) {
 			// Stop's grace ended while the job ran: nothing writes its
 			// completion now, and it will run again after its lease.
 			e.c.log.Warn("pgqueue: job returned after shutdown; its completion is not recorded and it will run again after its lease", "id", row.ID, "kind", row.Kind)
@@ -150,7 +160,7 @@ func (e *engine) finish(ctx context.Context, row *JobRow, st *jobState, unit wor
 		// committed, the job is completed and no longer held, so putting it
 		// back reports a lost lease: the completion is what was stored. If
 		// it rolled back, the job is still held and fails as usual.
-		e.finishFailed(ctx, row, unit, err, func(ev Event, werr error) {
+		e.finishFailed(ctx, row, st, unit, err, func(ev Event, werr error) {
 			if errors.Is(werr, ErrLeaseLost) {
 				publish(Event{Kind: EventCompleted, Err: err})
 				return
@@ -159,12 +169,12 @@ func (e *engine) finish(ctx context.Context, row *JobRow, st *jobState, unit wor
 		})
 		return
 	}
-	e.finishFailed(ctx, row, unit, err, outcome)
+	e.finishFailed(ctx, row, st, unit, err, outcome)
 }
 
 // finishFailed records a run that returned err (not nil) and calls
 // outcome with its event and the error of the write that stored it.
-func (e *engine) finishFailed(ctx context.Context, row *JobRow, unit workUnit, err error, outcome func(Event, error)) {
+func (e *engine) finishFailed(ctx context.Context, row *JobRow, st *jobState, unit workUnit, err error, outcome func(Event, error)) {
 	cause := context.Cause(ctx)
 	if errors.Is(cause, errShutdown) {
 		werr := e.record(row, "release on shutdown", func(ctx context.Context) error {
@@ -200,7 +210,15 @@ func (e *engine) finishFailed(ctx context.Context, row *JobRow, unit workUnit, e
 	info.Error, info.Stack = storableText(info.Error), storableText(info.Stack)
 	if info.Kind == "decode" || info.Kind == "permanent" || row.Attempt >= row.MaxAttempts {
 		e.c.log.Warn("pgqueue: job dead-lettered", "id", row.ID, "kind", row.Kind, "attempt", row.Attempt, "err", info.Error)
+		output := st.recordedOutput()
+		rr, _ := e.backend.(RunRecorder)
+		if output != nil && rr == nil {
+			e.warnNoRunRecorder()
+		}
 		werr := e.record(row, "dead-letter", func(ctx context.Context) error {
+			if output != nil && rr != nil {
+				return rr.DeadLetterRecorded(ctx, row.Ref(), info, output)
+			}
 			return e.backend.DeadLetter(ctx, row.Ref(), info)
 		})
 		outcome(Event{Kind: EventDead, Err: err}, werr)

@@ -23,8 +23,10 @@ var sqlFiles embed.FS
 //
 // A statement file may contain markers, each replaced when it is
 // rendered, never by editing its text otherwise:
-//   - {{jobs}}, {{dead}}, {{queues}}, {{periodic}}, {{clients}}: the
-//     schema's tables,
+//   - {{jobs}}, {{dead}}, {{queues}}, {{periodic}}, {{clients}},
+//     {{history}}, {{stats}}, {{workflows}}, {{wf_tasks}}, {{wf_edges}}:
+//     the schema's tables, and {{history_prepare_fn}},
+//     {{history_prune_fn}}: its history functions,
 //     quoted with pgx's identifier sanitizer (the schema comes from
 //     configuration), and {{channel}}, the schema's LISTEN/NOTIFY channel,
 //     and {{probe_channel}}, its listeners' probe channel, quoted the same way;
@@ -34,48 +36,68 @@ var sqlFiles embed.FS
 //     `with:"name="` leaves the marker empty.
 type queries struct {
 	// Enqueue.
-	Insert           string `sql:"insert" with:"on_conflict="`
-	InsertUnique     string `sql:"insert" with:"on_conflict=on_conflict_unique"`
-	InsertOne        string `sql:"insert_one" with:"on_conflict="`
-	InsertOneUnique  string `sql:"insert_one" with:"on_conflict=on_conflict_unique"`
-	UniqueHolders    string `sql:"unique_holders"`
-	NotifyQueues     string `sql:"notify_queues"`
-	NotifyCommitted  string `sql:"notify_committed"`
-	CompleteOne      string `sql:"complete_one"`
-	PeriodicTick     string `sql:"periodic_tick"`
-	ClaimPlan        string `sql:"claim_plan"`
-	Claim            string `sql:"claim"`
-	ClaimLimited     string `sql:"claim_limited"`
-	ClaimLock        string `sql:"claim_lock"`
-	QueueLimits      string `sql:"queue_limits"`
-	LimitedQueues    string `sql:"limited_queues"`
-	Complete         string `sql:"complete"`
-	Reschedule       string `sql:"reschedule"`
-	DeadLetter       string `sql:"dead_letter"`
-	DeadQuarantine   string `sql:"dead_quarantine"`
-	Heartbeat        string `sql:"heartbeat"`
-	Promote          string `sql:"promote"`
-	NextDue          string `sql:"next_due"`
-	RescueLock       string `sql:"rescue_lock"`
-	RescueRequeue    string `sql:"rescue_requeue"`
-	RescueDead       string `sql:"rescue_dead"`
-	RescueCandidates string `sql:"rescue_candidates"`
-	RescueRequeueOne string `sql:"rescue_requeue_one"`
-	LivenessLock     string `sql:"liveness_lock"`
-	LivenessHolders  string `sql:"liveness_holders"`
-	LivenessRequeue  string `sql:"liveness_requeue"`
-	LivenessDead     string `sql:"liveness_dead"`
-	VacuumCheck      string `sql:"vacuum_check"`
-	VacuumLock       string `sql:"vacuum_lock"`
-	VacuumUnlock     string `sql:"vacuum_unlock"`
-	Vacuum           string `sql:"vacuum"`
-	UnworkedKinds    string `sql:"unworked_kinds"`
-	SchemaCheck      string `sql:"schema_check"`
-	XactStatus       string `sql:"xact_status"`
-	Listen           string `sql:"listen"`
-	ListenProbe      string `sql:"listen_probe"`
-	ListenProbeOn    string `sql:"listen_probe_on"`
-	ListenProbeOff   string `sql:"listen_probe_off"`
+	Insert          string `sql:"insert" with:"on_conflict="`
+	InsertUnique    string `sql:"insert" with:"on_conflict=on_conflict_unique"`
+	InsertOne       string `sql:"insert_one" with:"on_conflict="`
+	InsertOneUnique string `sql:"insert_one" with:"on_conflict=on_conflict_unique"`
+	UniqueHolders   string `sql:"unique_holders"`
+	NotifyQueues    string `sql:"notify_queues"`
+	NotifyCommitted string `sql:"notify_committed"`
+	CompleteOne     string `sql:"complete_one"`
+	// Output, progress and history (postgres_history.go).
+	CompleteRecorded    string `sql:"complete_recorded"`
+	CompleteOneRecorded string `sql:"complete_one_recorded"`
+	HeartbeatProgress   string `sql:"heartbeat_progress"`
+	HistoryPrepare      string `sql:"history_prepare"`
+	HistoryPrune        string `sql:"history_prune"`
+	// Workflows (postgres_workflow.go).
+	CompleteWorkflow    string `sql:"complete_workflow"`
+	CompleteOneWorkflow string `sql:"complete_one_workflow"`
+	WorkflowCreate      string `sql:"workflow_create"`
+	WorkflowInsertTasks string `sql:"workflow_insert_tasks"`
+	WorkflowInsertEdges string `sql:"workflow_insert_edges"`
+	WorkflowLock        string `sql:"workflow_lock"`
+	WorkflowSweep       string `sql:"workflow_sweep"`
+	WorkflowList        string `sql:"workflow_list"`
+	WorkflowTasks       string `sql:"workflow_tasks"`
+	WorkflowOutputs     string `sql:"workflow_outputs"`
+	WorkflowRetry       string `sql:"workflow_retry"`
+	WorkflowJobIDs      string `sql:"workflow_job_ids"`
+	PeriodicTick        string `sql:"periodic_tick"`
+	PeriodicTick8       string `sql:"periodic_tick_before_9"`
+	ClaimPlan           string `sql:"claim_plan"`
+	Claim               string `sql:"claim"`
+	ClaimLimited        string `sql:"claim_limited"`
+	ClaimLock           string `sql:"claim_lock"`
+	QueueLimits         string `sql:"queue_limits"`
+	LimitedQueues       string `sql:"limited_queues"`
+	Complete            string `sql:"complete"`
+	Reschedule          string `sql:"reschedule"`
+	DeadLetter          string `sql:"dead_letter"`
+	DeadQuarantine      string `sql:"dead_quarantine"`
+	Heartbeat           string `sql:"heartbeat"`
+	Promote             string `sql:"promote"`
+	NextDue             string `sql:"next_due"`
+	RescueLock          string `sql:"rescue_lock"`
+	RescueRequeue       string `sql:"rescue_requeue"`
+	RescueDead          string `sql:"rescue_dead"`
+	RescueCandidates    string `sql:"rescue_candidates"`
+	RescueRequeueOne    string `sql:"rescue_requeue_one"`
+	LivenessLock        string `sql:"liveness_lock"`
+	LivenessHolders     string `sql:"liveness_holders"`
+	LivenessRequeue     string `sql:"liveness_requeue"`
+	LivenessDead        string `sql:"liveness_dead"`
+	VacuumCheck         string `sql:"vacuum_check"`
+	VacuumLock          string `sql:"vacuum_lock"`
+	VacuumUnlock        string `sql:"vacuum_unlock"`
+	Vacuum              string `sql:"vacuum"`
+	UnworkedKinds       string `sql:"unworked_kinds"`
+	SchemaCheck         string `sql:"schema_check"`
+	XactStatus          string `sql:"xact_status"`
+	Listen              string `sql:"listen"`
+	ListenProbe         string `sql:"listen_probe"`
+	ListenProbeOn       string `sql:"listen_probe_on"`
+	ListenProbeOff      string `sql:"listen_probe_off"`
 
 	// Dead letters and operator actions.
 	DeadList    string `sql:"dead_list"`
@@ -114,6 +136,12 @@ type queries struct {
 	ClientsUnregister string `sql:"clients_unregister"`
 	ClientsList       string `sql:"clients_list"`
 	PeriodicList      string `sql:"periodic_list"`
+	PeriodicList8     string `sql:"periodic_list_before_9"`
+
+	// Per-minute stats (postgres_stats.go).
+	StatsRecord  string `sql:"stats_record"`
+	StatsHistory string `sql:"stats_history"`
+	StatsPrune   string `sql:"stats_prune"`
 }
 
 // statsEstimate returns the statement that estimates how many jobs of a
@@ -132,7 +160,9 @@ func (q *queries) statsEstimate(state State) string {
 // tableMarkers are the markers that name the schema's tables.
 var tableMarkers = map[string]string{
 	"jobs": "pgqueue_jobs", "dead": "pgqueue_dead_jobs", "queues": "pgqueue_queues", "periodic": "pgqueue_periodic",
-	"clients": "pgqueue_clients",
+	"clients": "pgqueue_clients", "history": "pgqueue_job_history", "stats": "pgqueue_stats",
+	"workflows": "pgqueue_workflows", "wf_tasks": "pgqueue_workflow_tasks", "wf_edges": "pgqueue_workflow_edges",
+	"history_prepare_fn": "pgqueue_history_prepare", "history_prune_fn": "pgqueue_history_prune",
 }
 
 var markerPattern = regexp.MustCompile(`\{\{([a-z_]+)\}\}`)

@@ -89,7 +89,12 @@ func (c *Client) CompleteTx(ctx context.Context, tx DBTX, job Handle) error {
 		return invalidJob("tx", "must not be nil")
 	}
 	st := job.jobState()
-	if err := tc.CompleteTx(ctx, tx, st.ref); err != nil {
+	done := Completion{Ref: st.ref, Output: st.recordedOutput(), Keep: c.cfg.retentionFor(st.queue), Workflow: st.workflow}
+	if trr, ok := c.backend.(TxRunRecorder); ok && (done.Output != nil || done.Keep > 0 || done.Workflow) {
+		if err := trr.CompleteRecordedTx(ctx, tx, done); err != nil {
+			return err
+		}
+	} else if err := tc.CompleteTx(ctx, tx, st.ref); err != nil {
 		return err
 	}
 	st.completedTx.Store(true)

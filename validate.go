@@ -45,6 +45,11 @@ const (
 	// backends store leases to the microsecond, and heartbeats must fit
 	// inside the lease.
 	MinLeaseDuration = time.Millisecond
+	// MaxRetention is the longest Config.Retention (and
+	// QueueConfig.Retention) accepted: Postgres keeps the history in hourly
+	// partitions, one per hour of retention, and listing completed jobs
+	// visits each of them.
+	MaxRetention = 31 * 24 * time.Hour
 )
 
 // maxRunAt is the first instant refused as a run time.

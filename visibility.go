@@ -49,9 +49,12 @@ const (
 // waiting, running and dead job.
 type JobFilter struct {
 	// States, when set, keeps jobs in these states: StateAvailable,
-	// StateScheduled, StateRunning, StateDead. Cancelled jobs are dead
-	// letters whose last error has kind "cancelled". Completed jobs are
-	// not kept, so they are never listed.
+	// StateScheduled, StateRunning, StateWaiting (workflow tasks whose
+	// dependencies have not finished), StateDead, StateCancelled,
+	// StateCompleted. Dead and cancelled jobs are both dead letters: a
+	// cancelled one's last error has kind "cancelled" (StateOfDeadLetter).
+	// Completed jobs are listed only while the history keeps them
+	// (Config.Retention).
 	States []State `json:"states,omitempty"`
 	// Queues, when set, keeps jobs of these queues.
 	Queues []string `json:"queues,omitempty"`
@@ -66,7 +69,8 @@ type JobFilter struct {
 	// CreatedBefore, when set, keeps jobs created strictly before it.
 	CreatedBefore time.Time `json:"created_before,omitzero"`
 	// FinishedAfter, when set, keeps jobs that finished (were
-	// dead-lettered) at or after it; waiting and running jobs never match.
+	// dead-lettered or completed) at or after it; waiting and running jobs
+	// never match.
 	FinishedAfter time.Time `json:"finished_after,omitzero"`
 	// FinishedBefore, when set, keeps jobs that finished strictly before
 	// it; waiting and running jobs never match.
@@ -165,7 +169,7 @@ func (a BulkAction) States() []State {
 	case BulkDelete:
 		return []State{StateAvailable, StateScheduled}
 	case BulkRequeueDead, BulkPurgeDead:
-		return []State{StateDead}
+		return []State{StateDead, StateCancelled}
 	}
 	return nil
 }
@@ -235,13 +239,13 @@ type StatsReporter interface {
 }
 
 // validStates are the states a JobFilter may name.
-var validStates = []State{StateAvailable, StateScheduled, StateRunning, StateDead}
+var validStates = []State{StateAvailable, StateScheduled, StateRunning, StateWaiting, StateDead, StateCancelled, StateCompleted}
 
 // validate checks f and returns it with its slices sorted and deduplicated.
 func (f JobFilter) validate() (JobFilter, error) {
 	for _, s := range f.States {
 		if !slices.Contains(validStates, s) {
-			return f, invalidJob("States", "unknown state %q (want available, scheduled, running or dead)", s)
+			return f, invalidJob("States", "unknown state %q (want available, scheduled, running, waiting, dead, cancelled or completed)", s)
 		}
 	}
 	for _, p := range f.Priorities {

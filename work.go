@@ -63,6 +63,10 @@ type jobState struct {
 	// transaction rolls back, the lease expires and the job runs again).
 	completedTx atomic.Bool
 	client      *Client
+	// queue is the job's queue, for its retention; workflow says it is a
+	// workflow task.
+	queue    string
+	workflow bool
 
 	mu sync.Mutex
 	// cancel cancels the run's context; nil until the run begins.
@@ -73,6 +77,11 @@ type jobState struct {
 	// abandonAt, when set, is when a run that ignores its timeout stops
 	// having its lease renewed.
 	abandonAt time.Time
+	// output is what RecordOutput stored; progress what SetProgress
+	// reported, and progressSent whether a heartbeat carried it already.
+	output       json.RawMessage
+	progress     *Progress
+	progressSent bool
 }
 
 // stop cancels the run with cause, or, when it has not begun, makes sure

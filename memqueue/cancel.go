@@ -55,5 +55,9 @@ func (b *Backend) removeWaiting(id int64) *job {
 	if i := slices.IndexFunc(b.scheduled.jobs, func(j *job) bool { return j.row.ID == id }); i >= 0 {
 		return heap.Remove(b.scheduled, i).(*job)
 	}
+	if j := b.waiting[id]; j != nil {
+		delete(b.waiting, id)
+		return j
+	}
 	return nil
 }

@@ -103,7 +103,7 @@ func (b *Backend) Clients(ctx context.Context, staleAfter time.Duration) ([]pgqu
 }
 
 // PeriodicJobs implements pgqueue.PeriodicLister: every periodic job's
-// last enqueued tick, by name.
+// last enqueued tick and the next tick recorded with it, by name.
 func (b *Backend) PeriodicJobs(ctx context.Context) ([]pgqueue.PeriodicInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -112,7 +112,11 @@ func (b *Backend) PeriodicJobs(ctx context.Context) ([]pgqueue.PeriodicInfo, err
 	defer b.mu.Unlock()
 	out := []pgqueue.PeriodicInfo{}
 	for name, tick := range b.ticks {
-		out = append(out, pgqueue.PeriodicInfo{Name: name, LastTick: tick.UTC()})
+		info := pgqueue.PeriodicInfo{Name: name, LastTick: tick.UTC()}
+		if next := b.nextTicks[name]; !next.IsZero() {
+			info.NextRun = next.UTC()
+		}
+		out = append(out, info)
 	}
 	slices.SortFunc(out, func(x, y pgqueue.PeriodicInfo) int { return cmp.Compare(x.Name, y.Name) })
 	return out, nil

@@ -3,6 +3,7 @@ package memqueue
 import (
 	"bytes"
 	"container/heap"
+	"encoding/json"
 	"maps"
 	"slices"
 	"time"
@@ -20,6 +21,12 @@ type job struct {
 	uniqueKey string
 	// claimedBy is the ID of the client that claimed the job last.
 	claimedBy string
+	// output is what the last run recorded (kept with dead letters and
+	// the history); progress what the last heartbeat carried.
+	output   json.RawMessage
+	progress *pgqueue.Progress
+	// finishedAt and keepUntil are set while the job is in the history.
+	finishedAt, keepUntil time.Time
 }
 
 // rowCopy returns a copy of the job's row that shares no memory with the

@@ -30,15 +30,22 @@ import (
 )
 
 var (
-	_ pgqueue.Backend          = (*Backend)(nil)
-	_ pgqueue.UniqueInserter   = (*Backend)(nil)
-	_ pgqueue.PeriodicEnqueuer = (*Backend)(nil)
+	_ pgqueue.Backend              = (*Backend)(nil)
+	_ pgqueue.UniqueInserter       = (*Backend)(nil)
+	_ pgqueue.PeriodicEnqueuer     = (*Backend)(nil)
+	_ pgqueue.PeriodicNextRecorder = (*Backend)(nil)
 )
 
-// EnqueuePeriodic implements pgqueue.PeriodicEnqueuer: it inserts job as
-// tick of the periodic job name unless that tick, or a later one, was
-// enqueued already.
+// EnqueuePeriodic implements pgqueue.PeriodicEnqueuer:
+// EnqueuePeriodicNext with the next tick unknown.
 func (b *Backend) EnqueuePeriodic(ctx context.Context, name string, tick time.Time, job pgqueue.InsertParams) (int64, bool, error) {
+	return b.EnqueuePeriodicNext(ctx, name, tick, time.Time{}, job)
+}
+
+// EnqueuePeriodicNext implements pgqueue.PeriodicNextRecorder: it inserts
+// job as tick of the periodic job name, recording next beside the tick,
+// unless that tick, or a later one, was enqueued already.
+func (b *Backend) EnqueuePeriodicNext(ctx context.Context, name string, tick, next time.Time, job pgqueue.InsertParams) (int64, bool, error) {
 	b.tickMu.Lock()
 	defer b.tickMu.Unlock()
 	b.mu.Lock()
@@ -48,6 +55,7 @@ func (b *Backend) EnqueuePeriodic(ctx context.Context, name string, tick time.Ti
 		return 0, false, nil
 	}
 	b.ticks[name] = tick
+	b.nextTicks[name] = next
 	b.mu.Unlock()
 	res, err := b.InsertUnique(ctx, []pgqueue.InsertParams{job})
 	if err != nil {
@@ -75,10 +83,21 @@ type Backend struct {
 	scheduled *jobHeap // ordered by run-at, then ID
 	running   map[int64]*job
 	dead      map[int64]*job
+	// history holds completed jobs kept for a retention (history.go).
+	history map[int64]*job
+	// waiting holds workflow tasks whose dependencies have not finished;
+	// workflows and tasks are the workflows' records (workflow.go).
+	waiting   map[int64]*job
+	workflows map[int64]*workflow
+	tasks     map[int64]*task
+	lastWF    int64
 	// unique maps the unique key of each waiting or running job to its ID.
 	unique map[string]int64
 	// ticks maps each periodic job's name to its last enqueued tick.
 	ticks map[string]time.Time
+	// nextTicks maps each periodic job's name to the next tick the client
+	// that recorded its last tick expected (zero: unknown).
+	nextTicks map[string]time.Time
 	// limits holds the queues' global limits.
 	limits map[string]*queueLimit
 	// paused holds the paused queues.
@@ -93,6 +112,9 @@ type Backend struct {
 
 	// clients is the client registry (see clients.go). Guarded by mu.
 	clients map[string]pgqueue.ClientInfo
+
+	// stats holds the per-minute stats rollups (see stats.go).
+	stats statsStore
 }
 
 // Option configures a Backend built by New.
@@ -120,8 +142,13 @@ func New(opts ...Option) *Backend {
 		scheduled: &jobHeap{less: dueBefore},
 		running:   map[int64]*job{},
 		dead:      map[int64]*job{},
+		history:   map[int64]*job{},
+		waiting:   map[int64]*job{},
+		workflows: map[int64]*workflow{},
+		tasks:     map[int64]*task{},
 		unique:    map[string]int64{},
 		ticks:     map[string]time.Time{},
+		nextTicks: map[string]time.Time{},
 		limits:    map[string]*queueLimit{},
 		paused:    map[string]bool{},
 		listeners: map[*listener]struct{}{},
@@ -208,13 +235,8 @@ func (b *Backend) InsertUnique(ctx context.Context, jobs []pgqueue.InsertParams)
 		if j.row.RunAt.IsZero() {
 			j.row.RunAt = now
 		}
-		if j.row.RunAt.After(now) {
-			j.state = pgqueue.StateScheduled
-			heap.Push(b.scheduled, j)
-		} else {
-			j.state = pgqueue.StateAvailable
-			b.available.push(j)
-			woken = append(woken, j.row.Queue)
+		if q := b.place(j, now); q != "" {
+			woken = append(woken, q)
 		}
 		if j.uniqueKey != "" {
 			b.unique[j.uniqueKey] = j.row.ID
@@ -224,6 +246,20 @@ func (b *Backend) InsertUnique(ctx context.Context, jobs []pgqueue.InsertParams)
 	b.mu.Unlock()
 	b.notify(sortedUnique(woken))
 	return out, nil
+}
+
+// place puts a new or released job where its run-at says: scheduled, or
+// available, in which case it returns its queue to wake. b.mu must be
+// held.
+func (b *Backend) place(j *job, now time.Time) string {
+	if j.row.RunAt.After(now) {
+		j.state = pgqueue.StateScheduled
+		heap.Push(b.scheduled, j)
+		return ""
+	}
+	j.state = pgqueue.StateAvailable
+	b.available.push(j)
+	return j.row.Queue
 }
 
 // release frees the unique key of a job that finished. b.mu must be held.
@@ -295,15 +331,19 @@ func (b *Backend) Complete(ctx context.Context, refs []pgqueue.JobRef) (lost []p
 		return nil, err
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	var woken []string
 	for _, ref := range refs {
 		if b.held(ref) == nil {
 			lost = append(lost, ref)
 			continue
 		}
-		b.release(b.running[ref.ID])
+		j := b.running[ref.ID]
+		b.release(j)
 		delete(b.running, ref.ID)
+		woken = append(woken, b.completeTask(j, nil)...)
 	}
+	b.mu.Unlock()
+	b.notify(sortedUnique(woken))
 	return lost, nil
 }
 

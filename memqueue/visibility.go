@@ -4,6 +4,7 @@ package memqueue
 // stats (pgqueue.JobLister, pgqueue.JobActor, pgqueue.StatsReporter).
 
 import (
+	"bytes"
 	"cmp"
 	"container/heap"
 	"context"
@@ -22,9 +23,17 @@ var (
 // info returns the job as the operator sees it, sharing no memory with
 // the store. b.mu must be held.
 func (j *job) info() *pgqueue.JobInfo {
-	info := &pgqueue.JobInfo{JobRow: *j.rowCopy(), State: j.state}
-	if j.state == pgqueue.StateDead {
+	info := &pgqueue.JobInfo{JobRow: *j.rowCopy(), State: j.state, Output: bytes.Clone(j.output)}
+	if j.progress != nil {
+		p := *j.progress
+		info.Progress = &p
+	}
+	switch j.state {
+	case pgqueue.StateDead:
 		info.FinishedAt = j.diedAt
+		info.State = pgqueue.StateOfDeadLetter(j.row.Errors)
+	case pgqueue.StateCompleted:
+		info.FinishedAt = j.finishedAt
 	}
 	return info
 }
@@ -46,6 +55,12 @@ func (b *Backend) each(fn func(j *job)) {
 		fn(j)
 	}
 	for _, j := range b.dead {
+		fn(j)
+	}
+	for _, j := range b.history {
+		fn(j)
+	}
+	for _, j := range b.waiting {
 		fn(j)
 	}
 }

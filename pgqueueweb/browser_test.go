@@ -169,7 +169,7 @@ func TestBrowser(t *testing.T) {
 				require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(s.url+"/"), chromedp.WaitVisible(chromedp.CSS("#queue-counts"))))
 				require.Contains(t, text(t, ctx, "#queue-counts"), "billing")
 				require.Equal(t, "3", text(t, ctx, "#total-available"))
-				require.Contains(t, text(t, ctx, "#no-history"), "No stats history on this backend")
+				require.Contains(t, text(t, ctx, "main"), "Activity, last hour")
 				if shots {
 					screenshot(t, ctx, "overview")
 				}
@@ -288,7 +288,7 @@ func TestBrowser(t *testing.T) {
 					chromedp.WaitVisible(chromedp.CSS("#flash")),
 				))
 				require.Contains(t, text(t, ctx, "#flash"), "Cancelled 1 job(s) of 1 matching", "plain forms work without scripts")
-				waitState(t, s.admin, id, pgqueue.StateDead)
+				waitState(t, s.admin, id, pgqueue.StateCancelled)
 			})
 
 			t.Run("retry a dead letter and see it run", func(t *testing.T) {
@@ -400,7 +400,7 @@ func TestBrowser(t *testing.T) {
 				require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#flash"))))
 				require.Contains(t, text(t, ctx, "#flash"), "Cancelled 3 job(s) of 3 matching")
 				for _, id := range ids {
-					waitState(t, s.admin, id, pgqueue.StateDead)
+					waitState(t, s.admin, id, pgqueue.StateCancelled)
 				}
 				info, err := s.admin.FindJob(context.Background(), other)
 				require.NoError(t, err)

@@ -58,13 +58,7 @@ func charts(points []pgqueue.StatsPoint) []chart {
 			get(func(p pgqueue.StatsPoint) float64 { return float64(p.Dead) })),
 		makeChart("Failure rate (failed and dead of all finished attempts)", percent,
 			[]string{"failure rate"},
-			get(func(p pgqueue.StatsPoint) float64 {
-				all := p.Completed + p.Failed + p.Dead
-				if all == 0 {
-					return 0
-				}
-				return 100 * float64(p.Failed+p.Dead) / float64(all)
-			})),
+			get(func(p pgqueue.StatsPoint) float64 { return 100 * p.FailureRate() })),
 		makeChart("Wait time (due to claimed)", millis,
 			[]string{"p50", "p95"},
 			get(func(p pgqueue.StatsPoint) float64 { return ms(p.WaitP50) }),

@@ -72,3 +72,21 @@ func TestUnauthenticatedAsksForBasicAuth(t *testing.T) {
 		require.Equal(t, `Basic realm="acme queues", charset="UTF-8"`, rec.Header().Get("WWW-Authenticate"), path)
 	}
 }
+
+// noHistoryBackend has stats but no stats history (no
+// pgqueue.StatsHistoryReader), like a third-party backend might.
+type noHistoryBackend struct {
+	pgqueue.Backend
+	pgqueue.StatsReporter
+}
+
+func TestOverviewWithoutStatsHistory(t *testing.T) {
+	t.Parallel()
+	m := memqueue.New()
+	h := pgqueueweb.Handler(pgqueue.NewAdmin(noHistoryBackend{m, m}), pgqueueweb.Options{})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.Contains(t, rec.Body.String(), `<p class="empty" id="no-history">No stats history on this backend`)
+	require.NotContains(t, rec.Body.String(), "<svg")
+}

@@ -69,7 +69,7 @@ func TestEveryPageRenders(t *testing.T) {
 			require.Contains(t, r.body, want, "GET %s", path)
 		}
 		r := e.get("/")
-		require.Contains(t, r.body, "No stats history on this backend", "the overview says so when the backend has no stats history")
+		require.Contains(t, r.body, "Nothing finished in the last hour.", "the charts of a store with an empty stats history")
 		require.Contains(t, r.body, `data-refresh="5"`, "the overview refreshes itself every 5s")
 		require.Contains(t, r.body, `<link rel="stylesheet" href="/ops/queue/static/app.css">`, "assets are linked under the mount prefix")
 	})
@@ -357,7 +357,7 @@ func TestJobActions(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, e.post(s, "/jobs/"+itoa(scheduled)+"/cancel", nil).status)
 		info, err = e.admin.FindJob(ctx, scheduled)
 		require.NoError(t, err)
-		require.Equal(t, pgqueue.StateDead, info.State, "cancel dead-lettered it")
+		require.Equal(t, pgqueue.StateCancelled, info.State, "cancel moved it to the dead letters, marked cancelled")
 		require.Contains(t, e.get("/jobs/"+itoa(scheduled)).body, `id="job-state">cancelled<`)
 
 		r = e.post(s, "/jobs/"+itoa(scheduled)+"/retry", nil)
@@ -421,7 +421,7 @@ func TestBulkActions(t *testing.T) {
 		for _, id := range acme {
 			info, err := e.admin.FindJob(ctx, id)
 			require.NoError(t, err)
-			require.Equal(t, pgqueue.StateDead, info.State)
+			require.Equal(t, pgqueue.StateCancelled, info.State)
 		}
 		info, err := e.admin.FindJob(ctx, keep)
 		require.NoError(t, err)

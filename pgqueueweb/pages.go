@@ -177,7 +177,17 @@ func (s *server) dead(w http.ResponseWriter, r *http.Request) (string, any, erro
 func (s *server) list(r *http.Request, dead bool) (string, any, error) {
 	q := r.URL.Query()
 	if dead {
-		q["state"] = []string{string(pgqueue.StateDead)}
+		// Dead and cancelled; the page's state boxes may narrow it.
+		var keep []string
+		for _, st := range q["state"] {
+			if contains(deadStates, st) {
+				keep = append(keep, st)
+			}
+		}
+		if len(keep) == 0 {
+			keep = deadStates
+		}
+		q["state"] = keep
 	}
 	f, form, err := parseFilter(q)
 	if err != nil {
@@ -194,6 +204,9 @@ func (s *server) list(r *http.Request, dead bool) (string, any, error) {
 		acts = []string{ActionRequeueDead, ActionPurgeDead}
 	}
 	d := &listData{Dead: dead, Form: form, States: stateNames, Jobs: page.Jobs, Flash: flashOf(r)}
+	if dead {
+		d.States = deadStates
+	}
 	keep := filterValues(q)
 	if form.Limit != "" {
 		keep.Set("limit", form.Limit)
@@ -241,7 +254,8 @@ type jobData struct {
 	CanRetry  bool
 	CanCancel bool
 	CanDelete bool
-	Cancelled bool
+	// Requeue is true for a dead letter: retrying requeues it.
+	Requeue bool
 }
 
 type kv struct{ Key, Value string }
@@ -263,7 +277,7 @@ func (s *server) job(w http.ResponseWriter, r *http.Request) (string, any, error
 		if f := flashOf(r); f != nil {
 			done = f.Text + " " // retried, and run already
 		}
-		return "", nil, httpErr(http.StatusNotFound, "%sjob %d was not found: it completed (completed jobs are not kept), was deleted or purged, or never existed", done, id)
+		return "", nil, httpErr(http.StatusNotFound, "%sjob %d was not found: it completed and is not kept (see Config.Retention), was deleted or purged, or never existed", done, id)
 	}
 	if err != nil {
 		return "", nil, err
@@ -274,7 +288,8 @@ func (s *server) job(w http.ResponseWriter, r *http.Request) (string, any, error
 	}
 	sort.Slice(d.Meta, func(a, b int) bool { return d.Meta[a].Key < d.Meta[b].Key })
 	d.Timeline = append(d.Timeline, event{j.CreatedAt, "enqueued"})
-	if !j.RunAt.IsZero() && !j.RunAt.Equal(j.CreatedAt) && j.State != pgqueue.StateDead {
+	finished := j.State == pgqueue.StateDead || j.State == pgqueue.StateCancelled || j.State == pgqueue.StateCompleted
+	if !j.RunAt.IsZero() && !j.RunAt.Equal(j.CreatedAt) && !finished {
 		what := "due"
 		if j.RunAt.After(time.Now()) {
 			what = "due (scheduled)"
@@ -292,18 +307,27 @@ func (s *server) job(w http.ResponseWriter, r *http.Request) (string, any, error
 	}
 	if !j.FinishedAt.IsZero() {
 		what := "finished"
-		if j.State == pgqueue.StateDead {
+		switch j.State {
+		case pgqueue.StateDead:
 			what = "dead-lettered"
+		case pgqueue.StateCancelled:
+			what = "cancelled"
+		case pgqueue.StateCompleted:
+			what = "completed"
 		}
 		d.Timeline = append(d.Timeline, event{j.FinishedAt, what})
 	}
 	sort.SliceStable(d.Timeline, func(a, b int) bool { return d.Timeline[a].At.Before(d.Timeline[b].At) })
-	if n := len(j.Errors); n > 0 && j.Errors[n-1].Kind == "cancelled" && j.State == pgqueue.StateDead {
-		d.Cancelled = true
+	switch j.State {
+	case pgqueue.StateScheduled:
+		d.CanRetry, d.CanCancel, d.CanDelete = true, true, true
+	case pgqueue.StateAvailable:
+		d.CanCancel, d.CanDelete = true, true
+	case pgqueue.StateRunning:
+		d.CanCancel = true
+	case pgqueue.StateDead, pgqueue.StateCancelled:
+		d.CanRetry, d.Requeue = true, true
 	}
-	d.CanRetry = j.State != pgqueue.StateRunning
-	d.CanCancel = j.State != pgqueue.StateDead
-	d.CanDelete = j.State == pgqueue.StateAvailable || j.State == pgqueue.StateScheduled
 	return "job", d, nil
 }
 
@@ -369,6 +393,8 @@ func (s *server) queues(w http.ResponseWriter, r *http.Request) (string, any, er
 type periodicRow struct {
 	pgqueue.PeriodicInfo
 	Clients []string
+	// Late is true when the next run is past by more than a minute.
+	Late bool
 }
 
 func (s *server) periodic(w http.ResponseWriter, r *http.Request) (string, any, error) {
@@ -382,7 +408,7 @@ func (s *server) periodic(w http.ResponseWriter, r *http.Request) (string, any, 
 	}
 	rows := make([]periodicRow, 0, len(jobs))
 	for _, j := range jobs {
-		row := periodicRow{PeriodicInfo: j}
+		row := periodicRow{PeriodicInfo: j, Late: !j.NextRun.IsZero() && time.Since(j.NextRun) > time.Minute}
 		for _, c := range clients {
 			if slices.Contains(c.Periodic, j.Name) {
 				row.Clients = append(row.Clients, c.ID)

@@ -272,4 +272,11 @@ func contains(list []string, s string) bool {
 
 // stateNames are the states a JobFilter takes, in the order the form
 // shows them.
-var stateNames = []string{string(pgqueue.StateAvailable), string(pgqueue.StateScheduled), string(pgqueue.StateRunning), string(pgqueue.StateDead)}
+var stateNames = []string{
+	string(pgqueue.StateAvailable), string(pgqueue.StateScheduled), string(pgqueue.StateRunning), string(pgqueue.StateWaiting),
+	string(pgqueue.StateDead), string(pgqueue.StateCancelled), string(pgqueue.StateCompleted),
+}
+
+// deadStates are the states of the dead-letters page: dead letters,
+// cancelled ones included.
+var deadStates = []string{string(pgqueue.StateDead), string(pgqueue.StateCancelled)}

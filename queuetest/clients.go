@@ -17,6 +17,8 @@ func clientRegistryBehaviours() []behaviour {
 		{"StaleClientsHidden", testClientRegistryHidesStale},
 		{"ClientListedWhileRunning", testClientListedWhileRunning},
 		{"PeriodicJobsListed", testPeriodicJobsListed},
+		{"PeriodicNextRunRecorded", testPeriodicNextRunRecorded},
+		{"PeriodicNextRunFromSchedule", testPeriodicNextRunFromSchedule},
 	}
 }
 
@@ -151,4 +153,84 @@ func testPeriodicJobsListed(t *testing.T, b pgqueue.Backend) {
 	require.True(t, list[0].LastTick.Equal(tick.Add(time.Hour)), "alpha's last tick: got %v", list[0].LastTick)
 	require.Equal(t, "zeta", list[1].Name)
 	require.True(t, list[1].LastTick.Equal(tick), "zeta's last tick: got %v", list[1].LastTick)
+}
+
+func requireNextRecorder(t *testing.T, b pgqueue.Backend) pgqueue.PeriodicNextRecorder {
+	t.Helper()
+	requirePeriodic(t, b)
+	if _, ok := b.(pgqueue.PeriodicLister); !ok {
+		t.Skipf("%T does not implement pgqueue.PeriodicLister", b)
+	}
+	nr, ok := b.(pgqueue.PeriodicNextRecorder)
+	if !ok {
+		t.Skipf("%T does not implement pgqueue.PeriodicNextRecorder", b)
+	}
+	return nr
+}
+
+// periodicByName lists the periodic jobs and returns name's record.
+func periodicByName(t *testing.T, b pgqueue.Backend, name string) pgqueue.PeriodicInfo {
+	t.Helper()
+	list, err := pgqueue.NewAdmin(b).PeriodicJobs(context.Background())
+	require.NoError(t, err)
+	for _, p := range list {
+		if p.Name == name {
+			return p
+		}
+	}
+	t.Fatalf("periodic job %q is not listed: %+v", name, list)
+	return pgqueue.PeriodicInfo{}
+}
+
+// The next tick recorded with a tick is listed as NextRun; a call that
+// does not record its tick (not new) leaves it; a tick recorded without
+// a next one clears it (unknown, not stale).
+func testPeriodicNextRunRecorded(t *testing.T, b pgqueue.Backend) {
+	nr := requireNextRecorder(t, b)
+	ctx := context.Background()
+	tick := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	_, won, err := nr.EnqueuePeriodicNext(ctx, "hourly", tick, tick.Add(time.Hour), job("report"))
+	require.NoError(t, err)
+	require.True(t, won)
+	got := periodicByName(t, b, "hourly")
+	require.True(t, got.LastTick.Equal(tick), "LastTick: got %v", got.LastTick)
+	require.True(t, got.NextRun.Equal(tick.Add(time.Hour)), "NextRun is the next tick recorded with the tick: got %v", got.NextRun)
+
+	_, won, err = nr.EnqueuePeriodicNext(ctx, "hourly", tick, tick.Add(5*time.Hour), job("report"))
+	require.NoError(t, err)
+	require.False(t, won, "the same tick is not enqueued twice")
+	require.True(t, periodicByName(t, b, "hourly").NextRun.Equal(tick.Add(time.Hour)), "a tick that was not new changes no record")
+
+	_, won, err = b.(pgqueue.PeriodicEnqueuer).EnqueuePeriodic(ctx, "hourly", tick.Add(time.Hour), job("report"))
+	require.NoError(t, err)
+	require.True(t, won)
+	got = periodicByName(t, b, "hourly")
+	require.True(t, got.LastTick.Equal(tick.Add(time.Hour)))
+	require.True(t, got.NextRun.IsZero(), "a tick recorded without its next leaves NextRun unknown, not stale: got %v", got.NextRun)
+}
+
+// A client running a periodic job records, with each tick, the next tick
+// its schedule expects.
+func testPeriodicNextRunFromSchedule(t *testing.T, b pgqueue.Backend) {
+	requireNextRecorder(t, b)
+	sched, err := pgqueue.Every(time.Hour)
+	require.NoError(t, err)
+	cfg := fastConfig(t)
+	cfg.Periodic = []pgqueue.PeriodicJob{{Name: "hourly-report", Schedule: sched, Args: basicArgs{N: 1}, RunOnStart: true}}
+	c := newClient(t, b, cfg)
+	start(t, c)
+	var got pgqueue.PeriodicInfo
+	waitFor(t, "RunOnStart to record the first tick", func() bool {
+		list, err := pgqueue.NewAdmin(b).PeriodicJobs(context.Background())
+		require.NoError(t, err)
+		for _, p := range list {
+			if p.Name == "hourly-report" {
+				got = p
+				return true
+			}
+		}
+		return false
+	})
+	require.Zero(t, got.LastTick.Sub(got.LastTick.Truncate(time.Hour)), "Every(1h) ticks on the hour: got %v", got.LastTick)
+	require.True(t, got.NextRun.Equal(got.LastTick.Add(time.Hour)), "the next run is the schedule's tick after the last: last %v, next %v", got.LastTick, got.NextRun)
 }

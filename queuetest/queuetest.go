@@ -84,6 +84,9 @@ func Run(t *testing.T, h Harness) {
 		{"Liveness", livenessBehaviours()},
 		{"Visibility", visibilityBehaviours()},
 		{"ClientRegistry", clientRegistryBehaviours()},
+		{"History", historyBehaviours()},
+		{"Stats", statsBehaviours()},
+		{"Workflows", workflowBehaviours()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

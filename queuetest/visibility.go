@@ -306,8 +306,14 @@ func testBulkActions(t *testing.T, b pgqueue.Backend) {
 	require.NoError(t, err)
 	require.EqualValues(t, 2, res.Changed, "cancel moves the two jobs of customer 42")
 	st = states()
-	require.Equal(t, pgqueue.StateDead, st[x.running])
-	require.Equal(t, pgqueue.StateDead, st[x.avail])
+	require.Equal(t, pgqueue.StateCancelled, st[x.running], "a cancelled job is listed in state cancelled")
+	require.Equal(t, pgqueue.StateCancelled, st[x.avail], "a cancelled job is listed in state cancelled")
+	cancelled, err := a.ListJobs(ctx, pgqueue.JobFilter{States: []pgqueue.State{pgqueue.StateCancelled}})
+	require.NoError(t, err)
+	require.ElementsMatch(t, []int64{x.running, x.avail}, infoIDs(cancelled.Jobs), "state cancelled lists the cancelled dead letters")
+	deadOnly, err := a.ListJobs(ctx, pgqueue.JobFilter{States: []pgqueue.State{pgqueue.StateDead}})
+	require.NoError(t, err)
+	require.NotContains(t, infoIDs(deadOnly.Jobs), x.running, "state dead leaves out the cancelled dead letters")
 	require.Equal(t, pgqueue.StateAvailable, st[x.avail2], "a job of another customer is untouched")
 	d := deadByID(t, b, x.running)
 	require.Equal(t, "cancelled", d.Errors[len(d.Errors)-1].Kind, "a bulk-cancelled job is marked cancelled")
@@ -390,4 +396,13 @@ func testVisibilityStats(t *testing.T, b pgqueue.Backend) {
 	ok, err := a.QueueExists(context.Background(), "vis-b")
 	require.NoError(t, err)
 	require.True(t, ok, "a queue holding jobs exists")
+}
+
+// infoIDs returns the IDs of jobs, in order.
+func infoIDs(jobs []*pgqueue.JobInfo) []int64 {
+	out := make([]int64, len(jobs))
+	for i, j := range jobs {
+		out[i] = j.ID
+	}
+	return out
 }

@@ -134,7 +134,8 @@ func cmpErr(errs ...error) error {
 }
 
 // PeriodicJobs implements pgqueue.PeriodicLister: the records of every
-// known queue's {P:Q}:periodic hash (one HGETALL per queue, pipelined),
+// known queue's {P:Q}:periodic hash, with the next ticks of its
+// {P:Q}:periodic-next hash (two HGETALLs per queue, pipelined),
 // sorted by name then queue. The record is per queue (see EnqueuePeriodic),
 // so a periodic job that moved between queues is listed once per queue.
 // pgqueue.ErrDatabase when Redis fails or a record does not parse.
@@ -148,9 +149,11 @@ func (b *Backend) PeriodicJobs(ctx context.Context) ([]pgqueue.PeriodicInfo, err
 		return out, nil
 	}
 	cmds := make([]*redis.MapStringStringCmd, len(names))
+	nexts := make([]*redis.MapStringStringCmd, len(names))
 	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, name := range names {
 			cmds[i] = p.HGetAll(ctx, b.queue(name).tag+":periodic")
+			nexts[i] = p.HGetAll(ctx, b.queue(name).tag+":periodic-next")
 		}
 		return nil
 	})
@@ -164,7 +167,15 @@ func (b *Backend) PeriodicJobs(ctx context.Context) ([]pgqueue.PeriodicInfo, err
 			if err != nil {
 				return nil, wrapErr("list periodic jobs", fmt.Errorf("record %q of %q in queue %q: %w", rec, job, name, err))
 			}
-			out = append(out, pgqueue.PeriodicInfo{Name: job, Queue: name, LastTick: fromMicros(us)})
+			info := pgqueue.PeriodicInfo{Name: job, Queue: name, LastTick: fromMicros(us)}
+			if raw, ok := nexts[i].Val()[job]; ok {
+				next, err := strconv.ParseInt(raw, 10, 64)
+				if err != nil {
+					return nil, wrapErr("list periodic jobs", fmt.Errorf("next tick %q of %q in queue %q: %w", raw, job, name, err))
+				}
+				info.NextRun = fromMicros(next)
+			}
+			out = append(out, info)
 		}
 	}
 	slices.SortFunc(out, func(x, y pgqueue.PeriodicInfo) int {

@@ -46,6 +46,11 @@
 //	{P:Q}:dead:<kind>     zset: the same, for one kind (ListDead by kind)
 //	{P:Q}:unique          hash: unique key -> ID of the waiting or running job holding it
 //	{P:Q}:periodic        hash: periodic job name -> "<last tick µs>:<its job's ID or 0>"
+//	{P:Q}:periodic-next   hash: periodic job name -> the next tick (µs) its
+//	                      recording client expected
+//	{P:Q}:stats:<minute>  hash: per-minute stats, "<counter>:<kind>" -> count
+//	                      (see stats.go), expiring after the stats retention
+//	{P:Q}:stats-minutes   zset: the minutes (Unix seconds) with a stats hash
 //	{P:Q}:config          hash: paused (pause time), max_running, rate, burst,
 //	                      tokens, tokens_at (the rate limit's token bucket)
 //	{P:Q}:dropped         list: the last 100 set members that named no job and
@@ -66,6 +71,7 @@
 //	{P}:clients           hash: client ID -> "<started µs> <JSON: host, pid, version,
 //	                      queues, periodic>", the client registry
 //	{P}:clients-seen      zset: client ID by when it was last seen (µs)
+//	{P}:stats-queues      set: the queues that have per-minute stats
 //
 // Wake-ups are published on the pub/sub channel "P:wake" with the queue
 // name as the payload. Sorted-set members are job IDs zero-padded to 19

@@ -96,6 +96,14 @@ func (b *Backend) CancelJob(ctx context.Context, id int64) error {
 //
 // Errors are those of Insert.
 func (b *Backend) EnqueuePeriodic(ctx context.Context, name string, tick time.Time, job pgqueue.InsertParams) (int64, bool, error) {
+	return b.EnqueuePeriodicNext(ctx, name, tick, time.Time{}, job)
+}
+
+// EnqueuePeriodicNext implements pgqueue.PeriodicNextRecorder: it is
+// EnqueuePeriodic that, in the same script, records next in the queue's
+// {P:Q}:periodic-next hash whenever it records the tick (next zero:
+// removes it, unknown).
+func (b *Backend) EnqueuePeriodicNext(ctx context.Context, name string, tick, next time.Time, job pgqueue.InsertParams) (int64, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, false, err
 	}
@@ -110,6 +118,11 @@ func (b *Backend) EnqueuePeriodic(ctx context.Context, name string, tick time.Ti
 	q := b.queue(job.Queue)
 	args := []any{q.tag, b.channel, job.Queue, index[job.Queue], id, name, micros(tick)}
 	args = appendJobs(args, []pgqueue.InsertParams{job}, []int{0}, metadata)
+	nextArg := ""
+	if !next.IsZero() {
+		nextArg = strconv.FormatInt(micros(next), 10)
+	}
+	args = append(args, nextArg)
 	out, err := periodicScript.run(ctx, b, []string{q.sched}, args...).Int64Slice()
 	if err != nil {
 		return 0, false, wrapErr("enqueue periodic job", err)

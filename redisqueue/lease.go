@@ -202,6 +202,11 @@ func (b *Backend) Reschedule(ctx context.Context, ref pgqueue.JobRef, p pgqueue.
 // ref's token or its key no longer holds a hash (rescue dead-letters it
 // when its lease ends).
 func (b *Backend) DeadLetter(ctx context.Context, ref pgqueue.JobRef, info pgqueue.AttemptError) error {
+	return b.deadLetter(ctx, ref, info, nil)
+}
+
+// deadLetter is DeadLetter with the output the run recorded (nil: none).
+func (b *Backend) deadLetter(ctx context.Context, ref pgqueue.JobRef, info pgqueue.AttemptError, output json.RawMessage) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -217,7 +222,7 @@ func (b *Backend) DeadLetter(ctx context.Context, ref pgqueue.JobRef, info pgque
 		return fmt.Errorf("%w: job %d", pgqueue.ErrLeaseLost, ref.ID)
 	}
 	n, err := deadLetterScript.run(ctx, b, []string{q.running, q.dead},
-		q.tag, ref.ID, ref.Token, string(errJSON), "0").Int64()
+		q.tag, ref.ID, ref.Token, string(errJSON), "0", string(output)).Int64()
 	if err != nil {
 		return wrapErr("dead-letter job", err)
 	}

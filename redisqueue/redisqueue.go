@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,12 +21,13 @@ const DefaultPrefix = "pgqueue"
 const MaxPriority = 1023
 
 var (
-	_ pgqueue.Backend          = (*Backend)(nil)
-	_ pgqueue.UniqueInserter   = (*Backend)(nil)
-	_ pgqueue.Canceller        = (*Backend)(nil)
-	_ pgqueue.PeriodicEnqueuer = (*Backend)(nil)
-	_ pgqueue.QueueLimiter     = (*Backend)(nil)
-	_ pgqueue.QueuePauser      = (*Backend)(nil)
+	_ pgqueue.Backend              = (*Backend)(nil)
+	_ pgqueue.UniqueInserter       = (*Backend)(nil)
+	_ pgqueue.Canceller            = (*Backend)(nil)
+	_ pgqueue.PeriodicEnqueuer     = (*Backend)(nil)
+	_ pgqueue.PeriodicNextRecorder = (*Backend)(nil)
+	_ pgqueue.QueueLimiter         = (*Backend)(nil)
+	_ pgqueue.QueuePauser          = (*Backend)(nil)
 )
 
 // Options configures a Backend built by New. The zero value (or nil) is
@@ -68,6 +70,9 @@ type Backend struct {
 	// channel is the pub/sub channel of wake-ups.
 	channel string
 	names   queueNames
+	// statsQueues holds the queues this Backend has added to
+	// {P}:stats-queues, so that a stats write adds each once.
+	statsQueues sync.Map
 }
 
 // globalKeys are the keys under the prefix's own tag.
@@ -130,13 +135,16 @@ type queueKeys struct {
 	sched   string
 	running string
 	dead    string
+	// history holds the completed jobs kept for a retention, scored by
+	// the time they may be dropped (history.go).
+	history string
 	// config holds the queue's pause flag and global limits.
 	config string
 }
 
 func (b *Backend) queue(name string) queueKeys {
 	tag := queueTag(b.prefix, name)
-	return queueKeys{name: name, tag: tag, sched: tag + ":sched", running: tag + ":running", dead: tag + ":dead", config: tag + ":config"}
+	return queueKeys{name: name, tag: tag, sched: tag + ":sched", running: tag + ":running", dead: tag + ":dead", history: tag + ":history", config: tag + ":config"}
 }
 
 func (q queueKeys) avail(kind string) string { return q.tag + ":avail:" + kind }

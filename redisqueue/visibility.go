@@ -134,7 +134,10 @@ func (b *Backend) candidates(ctx context.Context, f pgqueue.JobFilter) ([]candid
 		if f.HasState(pgqueue.StateRunning) {
 			keys = append(keys, q.running)
 		}
-		if f.HasState(pgqueue.StateDead) {
+		if f.HasState(pgqueue.StateCompleted) {
+			keys = append(keys, q.history)
+		}
+		if f.HasState(pgqueue.StateDead) || f.HasState(pgqueue.StateCancelled) {
 			if len(f.Kinds) == 0 {
 				keys = append(keys, q.dead)
 			}
@@ -270,9 +273,21 @@ func parseJobHash(c candidate, h map[string]string) *pgqueue.JobInfo {
 	j.ID, j.Kind, j.Queue = c.id, h["kind"], c.queue
 	j.Priority, j.Attempt, j.MaxAttempts, j.Token = int(num("priority")), int(num("attempt")), int(num("max_attempts")), num("token")
 	j.CreatedAt, j.RunAt, j.AttemptedAt, j.LeaseUntil = at("created_at"), at("run_at"), at("attempted_at"), at("lease_until")
-	if info.State == pgqueue.StateDead {
+	switch info.State {
+	case pgqueue.StateDead:
 		info.FinishedAt = at("died_at")
 		j.LeaseUntil = time.Time{}
+	case pgqueue.StateCompleted:
+		info.FinishedAt = at("finished_at")
+	}
+	if h["output"] != "" {
+		info.Output = json.RawMessage(h["output"])
+	}
+	if h["progress"] != "" {
+		var p pgqueue.Progress
+		if err := json.Unmarshal([]byte(h["progress"]), &p); err == nil {
+			info.Progress = &p
+		}
 	}
 	if h["args"] != "" {
 		j.Args = json.RawMessage(h["args"])
@@ -287,6 +302,9 @@ func parseJobHash(c candidate, h map[string]string) *pgqueue.JobInfo {
 			j.Errors = []pgqueue.AttemptError{{Attempt: j.Attempt, Kind: "decode",
 				Error: fmt.Sprintf("redisqueue: job %d: the stored error history does not decode: %v", j.ID, err)}}
 		}
+	}
+	if info.State == pgqueue.StateDead {
+		info.State = pgqueue.StateOfDeadLetter(j.Errors)
 	}
 	return info
 }
@@ -421,7 +439,7 @@ func (b *Backend) QueueStats(ctx context.Context) (*pgqueue.Stats, error) {
 			for _, info := range infos {
 				switch {
 				case info == nil:
-				case info.State == pgqueue.StateDead:
+				case info.State == pgqueue.StateDead, info.State == pgqueue.StateCancelled:
 					dead[info.Kind]++
 				case info.State == pgqueue.StateRunning:
 					st.Running = append(st.Running, pgqueue.RunningJob{ID: info.ID, Queue: name, Kind: info.Kind, Attempt: info.Attempt,

@@ -47,6 +47,7 @@ type options struct {
 	producers   int
 	batch       int
 	maxConns    int
+	retention   time.Duration
 	timeout     time.Duration
 	only        string
 	asJSON      bool
@@ -69,6 +70,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.producers, "producers", 2, "concurrent producers in continuous")
 	fs.IntVar(&o.batch, "batch", 100, "jobs per insert in continuous")
 	fs.IntVar(&o.maxConns, "max-conns", 4, "connections in each system's pool (both CLIs use 4 on a 2-core machine)")
+	fs.DurationVar(&o.retention, "retention", 0, "pgqueue's Config.Retention: keep completed jobs this long, as River does (default 0: deleted)")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up on one workload run after this long")
 	fs.StringVar(&o.only, "only", "", "comma-separated workloads to run (default all: "+strings.Join(workloadNames, ",")+")")
 	fs.BoolVar(&o.asJSON, "json", false, "also print each result as a JSON object, as the last lines")
@@ -82,6 +84,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		// Half of the burndown size reproduces the reference
 		// figures (200,000 burndown, 100,000 bulk) from the defaults.
 		o.bulkJobs = max(1, o.jobs/2)
+	}
+	if o.retention < 0 {
+		return o, errors.New("--retention must not be negative")
 	}
 	if o.jobs <= 0 || o.bulkJobs <= 0 || o.txJobs <= 0 || o.duration <= 0 || o.rate <= 0 ||
 		o.rounds <= 0 || o.goroutines <= 0 || o.producers <= 0 || o.batch <= 0 || o.maxConns <= 0 || o.timeout <= 0 {
@@ -236,7 +241,7 @@ func setUp(ctx context.Context, opts options, stdout, stderr io.Writer) (*env, e
 	if err != nil {
 		return e, err
 	}
-	pgq, err := bench.Pgqueue("pgqueue", pool, pgqueue.PostgresOptions{Schema: pgqSchema}, pgqueue.Config{})
+	pgq, err := bench.Pgqueue("pgqueue", pool, pgqueue.PostgresOptions{Schema: pgqSchema}, pgqueue.Config{Retention: opts.retention})
 	if err != nil {
 		return e, err
 	}

@@ -288,7 +288,7 @@ func TestCLIJobsCancelAndRetry(t *testing.T) {
 	require.Len(t, list, 1, "a cancelled job is visible in the dead-letter table")
 	fails(t, cli(t, url, schema, "jobs", "cancel", itoa(id)), "cancel twice", "it is a dead letter (see `pgqueue dlq show")
 	fails(t, cli(t, url, schema, "jobs", "cancel", "abc"), "cancel a non-number", "is not a job ID")
-	fails(t, cli(t, url, schema, "jobs", "retry", "424242"), "retry an unknown ID", "job 424242 not found (completed jobs are not kept; see retention)")
+	fails(t, cli(t, url, schema, "jobs", "retry", "424242"), "retry an unknown ID", "job 424242 not found (completed jobs are kept only with a retention: Config.Retention)")
 }
 
 func TestCLIMigrate(t *testing.T) {

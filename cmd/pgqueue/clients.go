@@ -27,6 +27,7 @@ type clientJSON struct {
 type periodicJSON struct {
 	Name     string     `json:"name"`
 	LastTick *time.Time `json:"last_tick,omitempty"`
+	NextRun  *time.Time `json:"next_run,omitempty"`
 }
 
 func newClientsCmd(g *globals) *cobra.Command {
@@ -81,10 +82,11 @@ func newPeriodicCmd(g *globals) *cobra.Command {
 	cmd := group("periodic", "List periodic jobs", "")
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "The periodic jobs some client enqueued, with their last tick",
-		Long: "list shows the rows of pgqueue_periodic: each periodic job some client enqueued, and the last tick enqueued. " +
-			"The schedules live in the clients' code, not in the database, so the next tick is not shown; " +
-			"`pgqueue clients` shows which clients run which periodic jobs.",
+		Short: "The periodic jobs some client enqueued, with their last tick and next run",
+		Long: "list shows the rows of pgqueue_periodic: each periodic job some client enqueued, the last tick enqueued, " +
+			"and the next run the client that enqueued it expected from its schedule (the schedules live in the clients' code; " +
+			"\"-\" when unknown: recorded by an older client or before migration 9). A next run in the past means no client has " +
+			"enqueued that tick yet. `pgqueue clients` shows which clients run which periodic jobs.",
 		Args: noArgs,
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
 			list, err := s.admin.PeriodicJobs(cmd.Context())
@@ -94,13 +96,13 @@ func newPeriodicCmd(g *globals) *cobra.Command {
 			if g.json() {
 				out := make([]periodicJSON, 0, len(list))
 				for _, p := range list {
-					out = append(out, periodicJSON{Name: p.Name, LastTick: timeOrNil(p.LastTick)})
+					out = append(out, periodicJSON{Name: p.Name, LastTick: timeOrNil(p.LastTick), NextRun: timeOrNil(p.NextRun)})
 				}
 				return printJSON(cmd.OutOrStdout(), map[string]any{"periodic": out})
 			}
-			t := newTable(cmd.OutOrStdout(), "NAME", "LAST TICK")
+			t := newTable(cmd.OutOrStdout(), "NAME", "LAST TICK", "NEXT RUN")
 			for _, p := range list {
-				t.row(p.Name, p.LastTick)
+				t.row(p.Name, p.LastTick, p.NextRun)
 			}
 			return t.flush()
 		}),

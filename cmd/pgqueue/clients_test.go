@@ -14,7 +14,7 @@ import (
 
 // `pgqueue clients` lists a running client with its queues and leaves it
 // out once stopped; `pgqueue periodic list` shows the last tick of each
-// periodic job.
+// periodic job and the next run its client expects.
 func TestCLIClientsAndPeriodicList(t *testing.T) {
 	t.Parallel()
 	url, schema, b := setup(t)
@@ -48,7 +48,8 @@ func TestCLIClientsAndPeriodicList(t *testing.T) {
 		return err == nil && len(periodic) == 1
 	}, 5*time.Second, 20*time.Millisecond, "RunOnStart records the hourly job's tick")
 	out = ok(t, cli(t, url, schema, "periodic", "list"), "periodic list")
-	require.Equal(t, "NAME    LAST TICK\nhourly  "+periodic[0].LastTick.UTC().Format(time.RFC3339)+"\n", out)
+	require.Equal(t, periodic[0].LastTick.Add(time.Hour), periodic[0].NextRun, "the client records the schedule's next tick")
+	require.Equal(t, "NAME    LAST TICK             NEXT RUN\nhourly  "+periodic[0].LastTick.UTC().Format(time.RFC3339)+"  "+periodic[0].NextRun.UTC().Format(time.RFC3339)+"\n", out)
 
 	require.NoError(t, c.Stop(ctx))
 	out = ok(t, cli(t, url, schema, "clients"), "clients after Stop")

@@ -152,14 +152,7 @@ func newDLQCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.json() {
-				return printJSON(cmd.OutOrStdout(), deadJobToJSON(j))
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "id:        %d\nkind:      %s\nqueue:     %s\nstate:     dead\npriority:  %d\nattempts:  %d/%d\ncreated:   %s\ndied:      %s\nargs:      %s\nmetadata:  %s\n",
-				j.ID, cell(j.Kind), cell(j.Queue), j.Priority, j.Attempt, j.MaxAttempts, cell(j.CreatedAt), cell(j.DiedAt), cell(string(j.Args)), metadataText(j.Metadata))
-			printAttempts(w, j.Errors)
-			return nil
+			return showDead(cmd, g, s, j)
 		}),
 	}
 
@@ -260,6 +253,27 @@ type deadJobJSON struct {
 	Metadata    map[string]string `json:"metadata,omitempty"`
 	CreatedAt   *time.Time        `json:"created_at,omitempty"`
 	DiedAt      *time.Time        `json:"died_at,omitempty"`
+	Output      rawJSON           `json:"output,omitempty"`
+}
+
+// showDead prints one dead letter, with the output its last run recorded
+// (read through FindJob: the dead-letter listing does not carry it).
+func showDead(cmd *cobra.Command, g *globals, s *session, j *pgqueue.DeadJob) error {
+	var output []byte
+	if f, err := s.admin.FindJob(cmd.Context(), j.ID); err == nil && f.State == pgqueue.StateDead {
+		output = f.Output
+	}
+	if g.json() {
+		out := deadJobToJSON(j)
+		out.Output = output
+		return printJSON(cmd.OutOrStdout(), out)
+	}
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "id:        %d\nkind:      %s\nqueue:     %s\nstate:     dead\npriority:  %d\nattempts:  %d/%d\ncreated:   %s\ndied:      %s\nargs:      %s\nmetadata:  %s\n",
+		j.ID, cell(j.Kind), cell(j.Queue), j.Priority, j.Attempt, j.MaxAttempts, cell(j.CreatedAt), cell(j.DiedAt), cell(string(j.Args)), metadataText(j.Metadata))
+	printOutputAndProgress(w, output, nil)
+	printAttempts(w, j.Errors)
+	return nil
 }
 
 // attemptJSON is the JSON shape of one entry of an error history.

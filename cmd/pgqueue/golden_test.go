@@ -139,12 +139,43 @@ func TestCLIJSONGolden(t *testing.T) {
 	_, err = c.Enqueue(ctx, cliArgs{N: 2}, &pgqueue.EnqueueOptions{Queue: "trash"})
 	require.NoError(t, err)
 	run("jobs_delete_bulk", nil, "jobs", "delete", "--queue", "trash", "--yes")
+	// A job completed with a retention and an output, then a dead letter
+	// with an output: jobs show and dlq show print what they recorded.
+	kept, err := c.Enqueue(ctx, cliArgs{N: 4}, &pgqueue.EnqueueOptions{Queue: "kept"})
+	require.NoError(t, err)
+	rows, err = b.Claim(ctx, pgqueue.ClaimParams{Queue: "kept", Kinds: []string{cliArgs{}.Kind()}, Limit: 1, Lease: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	lost, err := b.CompleteRecorded(ctx, []pgqueue.Completion{{Ref: rows[0].Ref(), Output: json.RawMessage(`{"sent": 4}`), Keep: time.Hour}})
+	require.NoError(t, err)
+	require.Empty(t, lost)
+	run("jobs_show_completed", token, "jobs", "show", itoa(kept))
+	run("jobs_list_completed", token, "jobs", "list", "--state", "completed")
+	_, err = c.Enqueue(ctx, panicArgs{Order: 43}, &pgqueue.EnqueueOptions{Queue: "dlq"})
+	require.NoError(t, err)
+	rows, err = b.Claim(ctx, pgqueue.ClaimParams{Queue: "dlq", Kinds: []string{"cli.panic"}, Limit: 1, Lease: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.NoError(t, b.DeadLetterRecorded(ctx, rows[0].Ref(), pgqueue.AttemptError{Attempt: 1, Kind: "error", Error: "half done"}, json.RawMessage(`{"charged": true}`)))
+	run("dlq_show_output", nil, "dlq", "show", itoa(rows[0].ID))
+	// A workflow: listed and shown, then cancelled (with --yes) and
+	// retried from its cancelled tasks.
+	wf := pgqueue.NewWorkflow("onboard")
+	account := wf.Add(cliArgs{N: 10}, &pgqueue.EnqueueOptions{Queue: "wf"}, pgqueue.Named("account"))
+	wf.Add(cliArgs{N: 11}, &pgqueue.EnqueueOptions{Queue: "wf"}, pgqueue.Named("welcome"), pgqueue.After(account))
+	flow, err := c.EnqueueWorkflow(ctx, wf)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, flow.ID, "the golden files assume the schema's first workflow")
+	run("workflows_list", nil, "workflows", "list")
+	run("workflows_show", nil, "workflows", "show", itoa(flow.ID))
+	run("workflows_cancel", nil, "workflows", "cancel", itoa(flow.ID), "--yes")
+	run("workflows_retry", nil, "workflows", "retry", itoa(flow.ID))
 	info := pgqueue.ClientInfo{ID: "worker-1", Host: "web-1", PID: 4242, Version: "v1.2.3", Queues: map[string]int{"default": 100, "mail": 5}, Periodic: []string{"nightly-report"}}
 	require.NoError(t, b.RegisterClient(ctx, info))
 	run("clients", map[string]string{"started_at": "<time>", "last_seen": "<time>"}, "clients")
 	require.NoError(t, b.UnregisterClient(ctx, info.ID))
 	tick := time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC)
-	_, won, err := b.EnqueuePeriodic(ctx, "nightly-report", tick, pgqueue.InsertParams{Kind: cliArgs{}.Kind(), Queue: "periodic", Priority: pgqueue.DefaultPriority, Args: json.RawMessage(`{"n":3}`), MaxAttempts: 1})
+	_, won, err := b.EnqueuePeriodicNext(ctx, "nightly-report", tick, tick.Add(24*time.Hour), pgqueue.InsertParams{Kind: cliArgs{}.Kind(), Queue: "periodic", Priority: pgqueue.DefaultPriority, Args: json.RawMessage(`{"n":3}`), MaxAttempts: 1})
 	require.NoError(t, err)
 	require.True(t, won)
 	run("periodic_list", nil, "periodic", "list")
@@ -201,6 +232,10 @@ func TestCLIErrorsGolden(t *testing.T) {
 		{"jobs", "delete", "--all"},
 		{"jobs", "cancel", "--queue", "mail", "-o", "json"},
 		{"jobs", "retry", "--state", "dead", "--yes"},
+		{"workflows", "show", "424242"},
+		{"workflows", "show", "424242", "-o", "json"},
+		{"workflows", "retry", "424242"},
+		{"workflows", "list", "--limit", "5000"},
 	}
 	var b strings.Builder
 	for _, args := range cases {

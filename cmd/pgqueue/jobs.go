@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,13 +30,40 @@ type jobJSON struct {
 	ClaimedBy    string            `json:"claimed_by,omitempty"`
 	FencingToken int64             `json:"fencing_token,omitempty"`
 	FinishedAt   *time.Time        `json:"finished_at,omitempty"`
+	Output       rawJSON           `json:"output,omitempty"`
+	Progress     *pgqueue.Progress `json:"progress,omitempty"`
 }
 
 func jobToJSON(j *pgqueue.JobInfo) jobJSON {
 	return jobJSON{ID: j.ID, Kind: j.Kind, Queue: j.Queue, State: string(j.State), Priority: j.Priority, Args: rawJSON(j.Args),
 		Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, Errors: attemptsJSON(j.Errors), Metadata: j.Metadata,
 		CreatedAt: timeOrNil(j.CreatedAt), RunAt: timeOrNil(j.RunAt), AttemptedAt: timeOrNil(j.AttemptedAt),
-		LeaseUntil: timeOrNil(j.LeaseUntil), ClaimedBy: j.ClaimedBy, FencingToken: j.Token, FinishedAt: timeOrNil(j.FinishedAt)}
+		LeaseUntil: timeOrNil(j.LeaseUntil), ClaimedBy: j.ClaimedBy, FencingToken: j.Token, FinishedAt: timeOrNil(j.FinishedAt),
+		Output: rawJSON(j.Output), Progress: j.Progress}
+}
+
+// printOutputAndProgress prints a job's recorded output and progress, when
+// it has them.
+func printOutputAndProgress(w io.Writer, output []byte, p *pgqueue.Progress) {
+	if len(output) > 0 {
+		fmt.Fprintf(w, "output:    %s\n", cell(string(output)))
+	}
+	if p != nil {
+		fmt.Fprintf(w, "progress:  %.0f%% %s (at %s)\n", p.Fraction*100, cell(p.Note), cell(p.At))
+	}
+}
+
+// showCompleted prints a job the history keeps (state completed).
+func showCompleted(cmd *cobra.Command, g *globals, j *pgqueue.JobInfo) error {
+	if g.json() {
+		return printJSON(cmd.OutOrStdout(), jobToJSON(j))
+	}
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "id:        %d\nkind:      %s\nqueue:     %s\nstate:     %s\npriority:  %d\nattempts:  %d/%d\ncreated:   %s\nrun at:    %s\nfinished:  %s\nargs:      %s\nmetadata:  %s\n",
+		j.ID, cell(j.Kind), cell(j.Queue), j.State, j.Priority, j.Attempt, j.MaxAttempts, cell(j.CreatedAt), cell(j.RunAt), cell(j.FinishedAt), cell(string(j.Args)), metadataText(j.Metadata))
+	printOutputAndProgress(w, j.Output, j.Progress)
+	printAttempts(w, j.Errors)
+	return nil
 }
 
 // notFound explains a job ID missing from the queue table: a dead letter
@@ -47,16 +75,17 @@ func notFound(ctx context.Context, s *session, id int64, err error) error {
 	if _, derr := s.admin.DeadJob(ctx, id); derr == nil {
 		return coded("not_found", fmt.Errorf("job %d is not waiting or running: it is a dead letter (see `pgqueue dlq show %d`)", id, id))
 	}
-	return coded("not_found", fmt.Errorf("job %d not found (completed jobs are not kept; see retention)", id))
+	return coded("not_found", fmt.Errorf("job %d not found (completed jobs are kept only with a retention: Config.Retention)", id))
 }
 
 func newJobsCmd(g *globals) *cobra.Command {
 	cmd := group("jobs", "List and search jobs; show, cancel, retry and delete them, one or by filter", "")
 	show := &cobra.Command{
 		Use:   "show ID",
-		Short: "Show a job: waiting, running or dead, with its args, metadata and error history",
-		Long: "show prints a job of the queue table (available, scheduled or running) or of the dead-letter table, " +
-			"with its metadata and every attempt's error, panic stacks in full. Completed jobs are deleted, so they are not found.",
+		Short: "Show a job: waiting, running, dead or completed, with its args, metadata, output and error history",
+		Long: "show prints a job of the queue table (available, scheduled or running), of the dead-letter table, " +
+			"or of the history (completed, kept with Config.Retention), with its metadata, output, progress and every attempt's error, panic stacks in full. " +
+			"Without a retention completed jobs are deleted, so they are not found.",
 		Args: exactArgs(1, "one job ID"),
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
 			ids, err := parseIDs(args)
@@ -68,14 +97,10 @@ func newJobsCmd(g *globals) *cobra.Command {
 			if isNotFound(err) {
 				// A dead letter is shown as a job in state dead.
 				if d, derr := s.admin.DeadJob(ctx, ids[0]); derr == nil {
-					if g.json() {
-						return printJSON(cmd.OutOrStdout(), deadJobToJSON(d))
-					}
-					w := cmd.OutOrStdout()
-					fmt.Fprintf(w, "id:        %d\nkind:      %s\nqueue:     %s\nstate:     dead\npriority:  %d\nattempts:  %d/%d\ncreated:   %s\ndied:      %s\nargs:      %s\nmetadata:  %s\n",
-						d.ID, cell(d.Kind), cell(d.Queue), d.Priority, d.Attempt, d.MaxAttempts, cell(d.CreatedAt), cell(d.DiedAt), cell(string(d.Args)), metadataText(d.Metadata))
-					printAttempts(w, d.Errors)
-					return nil
+					return showDead(cmd, g, s, d)
+				}
+				if f, ferr := s.admin.FindJob(ctx, ids[0]); ferr == nil && f.State == pgqueue.StateCompleted {
+					return showCompleted(cmd, g, f)
 				}
 			}
 			if err != nil {
@@ -87,6 +112,7 @@ func newJobsCmd(g *globals) *cobra.Command {
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "id:        %d\nkind:      %s\nqueue:     %s\nstate:     %s\npriority:  %d\nattempts:  %d/%d\ncreated:   %s\nrun at:    %s\nclaimed:   %s\nlease:     %s\nargs:      %s\nmetadata:  %s\n",
 				j.ID, cell(j.Kind), cell(j.Queue), j.State, j.Priority, j.Attempt, j.MaxAttempts, cell(j.CreatedAt), cell(j.RunAt), cell(j.ClaimedBy), cell(j.LeaseUntil), cell(string(j.Args)), metadataText(j.Metadata))
+			printOutputAndProgress(w, j.Output, j.Progress)
 			printAttempts(w, j.Errors)
 			return nil
 		}),

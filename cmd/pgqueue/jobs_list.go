@@ -25,7 +25,7 @@ type filterFlags struct {
 
 func (ff *filterFlags) bind(cmd *cobra.Command, bulk bool) {
 	fl := cmd.Flags()
-	fl.StringSliceVar(&ff.states, "state", nil, "keep jobs in these states: available, scheduled, running, dead (repeat or comma-separate)")
+	fl.StringSliceVar(&ff.states, "state", nil, "keep jobs in these states: available, scheduled, running, dead, completed (repeat or comma-separate)")
 	fl.StringSliceVar(&ff.queues, "queue", nil, "keep jobs of these queues")
 	fl.StringSliceVar(&ff.kinds, "kind", nil, "keep jobs of these kinds")
 	fl.IntSliceVar(&ff.priorities, "priority", nil, "keep jobs with these priorities (1-10)")

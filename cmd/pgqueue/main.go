@@ -98,7 +98,7 @@ func newRootCmd(g *globals) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.redisURL, "redis-url", "", "Redis URL of a redisqueue store, e.g. redis://localhost:6379/0, used instead of Postgres by stats, jobs, dlq, queue, clients, periodic and web")
 	root.PersistentFlags().StringVar(&g.redisPrefix, "redis-prefix", redisqueue.DefaultPrefix, "key prefix of the redisqueue store (redisqueue.Options.Prefix), with --redis-url")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json (errors too, on stderr)")
-	root.AddCommand(newMigrateCmd(g), newDLQCmd(g), newStatsCmd(g), newQueueCmd(g), newJobsCmd(g), newClientsCmd(g), newPeriodicCmd(g), newBenchCmd(g), newVersionCmd(g), newWebCmd(g))
+	root.AddCommand(newMigrateCmd(g), newDLQCmd(g), newStatsCmd(g), newQueueCmd(g), newJobsCmd(g), newClientsCmd(g), newPeriodicCmd(g), newWorkflowsCmd(g), newBenchCmd(g), newVersionCmd(g), newWebCmd(g))
 	return root
 }
 

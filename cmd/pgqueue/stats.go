@@ -30,16 +30,29 @@ type runningJSON struct {
 }
 
 func newStatsCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var h historyFlags
+	cmd := &cobra.Command{
 		Use:   "stats",
 		Short: "Per-queue counts, lag, running jobs and dead letters by kind",
 		Long: fmt.Sprintf("stats reports per queue its jobs by state, whether it is paused and its lag (how long the oldest due job has waited); "+
 			"the running jobs with their lease deadlines; and dead letters by kind. Counts are exact up to %d, "+
 			"read from the partial indexes; beyond that they are the query planner's estimates, marked with ~. "+
-			"Queues with no jobs that are neither paused nor limited are left out.", pgqueue.StatsExactLimit),
+			"Queues with no jobs that are neither paused nor limited are left out.\n\n"+
+			"With --history 1h it shows instead, per --step (default a minute), what finished: completed, failed (and retried), "+
+			"dead, cancelled and lease lost runs, the failure rate (failed and dead over completed, failed and dead), and the "+
+			"p50 and p95 of run time and of wait time (from run-at to claim), read from log-scale buckets (upper bounds). "+
+			"Clients write these every few seconds (Config.StatsFlushInterval) to pgqueue_stats; needs migration 9.", pgqueue.StatsExactLimit),
 		Args: noArgs,
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
 			ctx := cmd.Context()
+			if cmd.Flags().Changed("history") {
+				return h.run(cmd, g, s)
+			}
+			for _, f := range []string{"step", "until", "queue"} {
+				if cmd.Flags().Changed(f) {
+					return usageErr("--%s needs --history", f)
+				}
+			}
 			st, err := s.admin.Stats(ctx)
 			if err != nil {
 				return err
@@ -76,4 +89,6 @@ func newStatsCmd(g *globals) *cobra.Command {
 			return t.flush()
 		}),
 	}
+	h.add(cmd)
+	return cmd
 }
