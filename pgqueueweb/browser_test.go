@@ -98,6 +98,8 @@ func (s *site) worker(t *testing.T, queue string, fn func(ctx context.Context, j
 		ID:           "browser-test-" + queue,
 		Queues:       map[string]pgqueue.QueueConfig{queue: {MaxWorkers: 2}},
 		PollInterval: 100 * time.Millisecond,
+		// Stats reach the store (and the overview's charts) within 100ms.
+		StatsFlushInterval: 100 * time.Millisecond,
 	})
 	require.NoError(t, err)
 	require.NoError(t, pgqueue.Register(c, pgqueue.WorkFunc[testArgs](fn)))
@@ -213,6 +215,33 @@ func TestBrowser(t *testing.T) {
 					}
 				})
 			}
+
+			t.Run("overview charts what the workers finished", func(t *testing.T) {
+				ctx := stepContext(t, tab)
+				s := newSite(t, backend, pgqueueweb.Options{})
+				done := make(chan int64, 10)
+				s.worker(t, "charts", func(ctx context.Context, job *pgqueue.Job[testArgs]) error {
+					done <- job.ID
+					return nil
+				})
+				for i := range 5 {
+					s.enqueue(testArgs{Customer: i}, &pgqueue.EnqueueOptions{Queue: "charts"})
+				}
+				for range 5 {
+					select {
+					case <-done:
+					case <-time.After(30 * time.Second):
+						t.Fatal("the worker did not finish 5 jobs within 30s")
+					}
+				}
+				require.Eventually(t, func() bool {
+					if err := chromedp.Do(ctx, chromedp.Navigate(s.url+"/"), chromedp.WaitVisible(chromedp.CSS("#queue-counts, .empty"))); err != nil {
+						return false
+					}
+					charts, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll(".chart svg"), chromedp.AtLeast(0)))
+					return err == nil && len(charts) == 4 // throughput, failure rate (flat 0%), wait and run time
+				}, 20*time.Second, 200*time.Millisecond, "the overview never charted the finished jobs (stats history of %s)", backend)
+			})
 
 			t.Run("filter jobs by args and open one", func(t *testing.T) {
 				ctx := stepContext(t, tab)

@@ -68,8 +68,15 @@ func charts(points []pgqueue.StatsPoint) []chart {
 			get(func(p pgqueue.StatsPoint) float64 { return ms(p.RunP50) }),
 			get(func(p pgqueue.StatsPoint) float64 { return ms(p.RunP95) })),
 	}
-	if n > 0 {
-		for i := range out {
+	finished := false
+	for _, p := range points {
+		finished = finished || p.Completed+p.Failed+p.Dead+p.Cancelled+p.LeaseLost > 0
+	}
+	for i := range out {
+		// A flat zero line is data (no failures), as long as something
+		// finished in the window.
+		out[i].Empty = !finished
+		if n > 0 {
 			out[i].From, out[i].To = points[0].At, points[n-1].At
 		}
 	}
@@ -85,7 +92,6 @@ func makeChart(title string, format func(float64) string, names []string, data .
 			top = max(top, v)
 		}
 	}
-	c.Empty = top == 0
 	if top == 0 {
 		top = 1
 	}
