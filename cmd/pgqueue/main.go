@@ -20,9 +20,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/pgqueue/pgqueue"
+	"github.com/pgqueue/pgqueue/redisqueue"
 )
 
 func main() {
@@ -50,6 +52,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type globals struct {
 	databaseURL string
 	schema      string
+	// redisURL, when set, points every command but migrate and bench at a
+	// redisqueue store instead of Postgres; redisPrefix is its key prefix.
+	redisURL    string
+	redisPrefix string
 	output      string
 	// maxConns sizes the connection pool (bench raises it).
 	maxConns int32
@@ -61,7 +67,7 @@ func newRootCmd(g *globals) *cobra.Command {
 	var showVersion bool
 	root := &cobra.Command{
 		Use:           "pgqueue",
-		Short:         "Operate pgqueue job queues on Postgres",
+		Short:         "Operate pgqueue job queues on Postgres (or Redis)",
 		Long:          "pgqueue operates pgqueue job queues: migrations, dead letters, stats, pausing queues, cancelling and retrying jobs, running clients and periodic jobs.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -89,8 +95,10 @@ func newRootCmd(g *globals) *cobra.Command {
 	root.Flags().BoolVar(&showVersion, "version", false, "print the version of pgqueue (module version, VCS revision, Go version)")
 	root.PersistentFlags().StringVar(&g.databaseURL, "database-url", "", "Postgres connection URL, e.g. postgres://app@localhost:5432/app (default $DATABASE_URL)")
 	root.PersistentFlags().StringVar(&g.schema, "schema", "public", "schema holding the pgqueue tables (not empty)")
+	root.PersistentFlags().StringVar(&g.redisURL, "redis-url", "", "Redis URL of a redisqueue store, e.g. redis://localhost:6379/0, used instead of Postgres by stats, jobs, dlq, queue, clients, periodic and web")
+	root.PersistentFlags().StringVar(&g.redisPrefix, "redis-prefix", redisqueue.DefaultPrefix, "key prefix of the redisqueue store (redisqueue.Options.Prefix), with --redis-url")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json (errors too, on stderr)")
-	root.AddCommand(newMigrateCmd(g), newDLQCmd(g), newStatsCmd(g), newQueueCmd(g), newJobsCmd(g), newClientsCmd(g), newPeriodicCmd(g), newWorkflowsCmd(g), newBenchCmd(g), newVersionCmd(g))
+	root.AddCommand(newMigrateCmd(g), newDLQCmd(g), newStatsCmd(g), newQueueCmd(g), newJobsCmd(g), newClientsCmd(g), newPeriodicCmd(g), newWorkflowsCmd(g), newBenchCmd(g), newVersionCmd(g), newWebCmd(g))
 	return root
 }
 
@@ -146,17 +154,34 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// session is an open connection to one schema.
+// session is an open connection to one schema, or to a Redis store
+// (then pool and backend are nil).
 type session struct {
 	pool    *pgxpool.Pool
 	backend *pgqueue.PostgresBackend
 	admin   *pgqueue.Admin
 	schema  string
+	// where names the store in messages: "schema public" or "Redis
+	// prefix pgqueue".
+	where string
+	// closeRedis closes the Redis client of a Redis session.
+	closeRedis func()
 }
 
 // connect opens the database and, unless forMigrate, checks that the
 // schema is migrated so that commands fail with the fix, not a SQL error.
+// With --redis-url it opens the redisqueue store instead (refused for
+// migrate and bench, which need Postgres).
 func (g *globals) connect(ctx context.Context, forMigrate bool) (*session, error) {
+	if g.redisURL != "" {
+		if forMigrate {
+			return nil, usageErr("this command needs Postgres (--database-url); --redis-url works with stats, jobs, dlq, queue, clients, periodic and web")
+		}
+		if g.databaseURL != "" {
+			return nil, usageErr("pass --database-url or --redis-url, not both")
+		}
+		return g.connectRedis(ctx)
+	}
 	url := g.databaseURL
 	if url == "" {
 		url = os.Getenv("DATABASE_URL")
@@ -190,7 +215,7 @@ func (g *globals) connect(ctx context.Context, forMigrate bool) (*session, error
 		pool.Close()
 		return nil, err
 	}
-	s := &session{pool: pool, backend: b, admin: pgqueue.NewAdmin(b), schema: g.schema}
+	s := &session{pool: pool, backend: b, admin: pgqueue.NewAdmin(b), schema: g.schema, where: "schema " + g.schema}
 	if !forMigrate {
 		if err := s.admin.CheckMigrated(ctx); err != nil {
 			pool.Close()
@@ -200,7 +225,39 @@ func (g *globals) connect(ctx context.Context, forMigrate bool) (*session, error
 	return s, nil
 }
 
-func (s *session) close() { s.pool.Close() }
+// connectRedis opens the redisqueue store at --redis-url under
+// --redis-prefix and checks that Redis answers.
+func (g *globals) connectRedis(ctx context.Context) (*session, error) {
+	opts, err := redis.ParseURL(g.redisURL)
+	if err != nil {
+		return nil, coded("bad_url", fmt.Errorf("bad Redis URL: %w", err))
+	}
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	client := redis.NewClient(opts)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := client.Ping(pingCtx).Err(); err != nil {
+		_ = client.Close()
+		return nil, coded("database", fmt.Errorf("cannot reach Redis at %s: %w", opts.Addr, err))
+	}
+	b, err := redisqueue.New(client, &redisqueue.Options{Prefix: g.redisPrefix})
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	return &session{admin: pgqueue.NewAdmin(b), where: "Redis prefix " + g.redisPrefix, closeRedis: func() { _ = client.Close() }}, nil
+}
+
+func (s *session) close() {
+	if s.closeRedis != nil {
+		s.closeRedis()
+	}
+	if s.pool != nil {
+		s.pool.Close()
+	}
+}
 
 // withSession runs fn on a migrated schema's session.
 func (g *globals) withSession(fn func(cmd *cobra.Command, args []string, s *session) error) func(*cobra.Command, []string) error {

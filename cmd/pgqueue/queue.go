@@ -37,7 +37,7 @@ func newQueueCmd(g *globals) *cobra.Command {
 					return err
 				}
 				if !known {
-					return coded("unknown_queue", fmt.Errorf("queue %s has no jobs and no dead letters in schema %s (a typo?); rerun with --force to pause it ahead of its first job", cell(args[0]), s.schema))
+					return coded("unknown_queue", fmt.Errorf("queue %s has no jobs and no dead letters in %s (a typo?); rerun with --force to pause it ahead of its first job", cell(args[0]), s.where))
 				}
 			}
 			if err := s.admin.PauseQueue(ctx, args[0]); err != nil {
