@@ -45,14 +45,14 @@ type queries struct {
 	NotifyCommitted string `sql:"notify_committed"`
 	CompleteOne     string `sql:"complete_one"`
 	// Output, progress and history (postgres_history.go).
-	CompleteRecorded    string `sql:"complete_recorded"`
-	CompleteOneRecorded string `sql:"complete_one_recorded"`
+	CompleteRecorded    string `sql:"complete_recorded" with:"release=workflow_no_release"`
+	CompleteOneRecorded string `sql:"complete_one_recorded" with:"release=workflow_no_release"`
 	HeartbeatProgress   string `sql:"heartbeat_progress"`
 	HistoryPrepare      string `sql:"history_prepare"`
 	HistoryPrune        string `sql:"history_prune"`
 	// Workflows (postgres_workflow.go).
-	CompleteWorkflow    string `sql:"complete_workflow"`
-	CompleteOneWorkflow string `sql:"complete_one_workflow"`
+	CompleteWorkflow    string `sql:"complete_recorded" with:"release=workflow_release"`
+	CompleteOneWorkflow string `sql:"complete_one_recorded" with:"release=workflow_release"`
 	WorkflowCreate      string `sql:"workflow_create"`
 	WorkflowInsertTasks string `sql:"workflow_insert_tasks"`
 	WorkflowInsertEdges string `sql:"workflow_insert_edges"`

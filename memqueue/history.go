@@ -55,19 +55,7 @@ func (b *Backend) CompleteRecorded(ctx context.Context, done []pgqueue.Completio
 
 // DeadLetterRecorded implements pgqueue.RunRecorder.
 func (b *Backend) DeadLetterRecorded(ctx context.Context, ref pgqueue.JobRef, errInfo pgqueue.AttemptError, output json.RawMessage) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	j := b.held(ref)
-	if j == nil {
-		return leaseLost("dead-letter", ref)
-	}
-	j.row.Errors = append(j.row.Errors, errInfo)
-	j.output = bytes.Clone(output)
-	b.kill(j, b.now())
-	return nil
+	return b.deadLetter(ctx, ref, errInfo, output)
 }
 
 // HeartbeatProgress implements pgqueue.RunRecorder.

@@ -20,6 +20,7 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -397,6 +398,11 @@ func (b *Backend) Reschedule(ctx context.Context, ref pgqueue.JobRef, p pgqueue.
 // returns an error matching pgqueue.ErrLeaseLost, and changes nothing, when
 // the job is not running under ref's token.
 func (b *Backend) DeadLetter(ctx context.Context, ref pgqueue.JobRef, errInfo pgqueue.AttemptError) error {
+	return b.deadLetter(ctx, ref, errInfo, nil)
+}
+
+// deadLetter is DeadLetter that also keeps output with the dead letter.
+func (b *Backend) deadLetter(ctx context.Context, ref pgqueue.JobRef, errInfo pgqueue.AttemptError, output json.RawMessage) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -407,6 +413,9 @@ func (b *Backend) DeadLetter(ctx context.Context, ref pgqueue.JobRef, errInfo pg
 		return leaseLost("dead-letter", ref)
 	}
 	j.row.Errors = append(j.row.Errors, errInfo)
+	if output != nil {
+		j.output = bytes.Clone(output)
+	}
 	b.kill(j, b.now())
 	return nil
 }

@@ -33,39 +33,15 @@ func (b *Backend) CompleteRecorded(ctx context.Context, done []pgqueue.Completio
 	if len(done) == 0 {
 		return nil, nil
 	}
-	queues := make([]string, len(done))
+	refs := make([]pgqueue.JobRef, len(done))
 	for i, c := range done {
-		q, err := b.queueOfToken(ctx, c.Ref.Token)
-		if err != nil {
-			return nil, err
-		}
-		queues[i] = q
+		refs[i] = c.Ref
 	}
-	names, groups := byQueue(queues)
-	calls := make([]call, len(names))
-	for n, name := range names {
-		q := b.queue(name)
-		refs := make([]pgqueue.JobRef, len(groups[name]))
-		args := make([]any, 0, 2+4*len(refs))
-		args = append(args, q.tag, completeGuardTTL.Milliseconds())
-		for j, i := range groups[name] {
-			c := done[i]
-			refs[j] = c.Ref
-			args = append(args, c.Ref.ID, c.Ref.Token, string(c.Output), max(c.Keep, 0).Microseconds())
-		}
-		calls[n] = call{s: completeRecScript, keys: []string{q.running, q.completeGuard(refs) + ":rec", q.history}, args: args}
-	}
-	ok := make([]bool, len(done))
-	if err := b.answeredPositions(ctx, "complete jobs", calls, names, groups, ok); err != nil {
-		return nil, err
-	}
-	var lost []pgqueue.JobRef
-	for i, c := range done {
-		if !ok[i] {
-			lost = append(lost, c.Ref)
-		}
-	}
-	return lost, nil
+	return b.refScript(ctx, "complete jobs", refCall{
+		s: completeRecScript, guard: completeGuardTTL,
+		keys:   func(q queueKeys) []string { return []string{q.history} },
+		perRef: func(i int) []any { return []any{string(done[i].Output), max(done[i].Keep, 0).Microseconds()} },
+	}, refs)
 }
 
 // DeadLetterRecorded implements pgqueue.RunRecorder.
@@ -85,35 +61,10 @@ func (b *Backend) HeartbeatProgress(ctx context.Context, refs []pgqueue.JobRef, 
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	queues := make([]string, len(refs))
-	for i, r := range refs {
-		q, err := b.queueOfToken(ctx, r.Token)
-		if err != nil {
-			return nil, err
-		}
-		queues[i] = q
-	}
-	names, groups := byQueue(queues)
-	calls := make([]call, len(names))
-	for n, name := range names {
-		q := b.queue(name)
-		args := []any{q.tag, max(lease, 0).Microseconds()}
-		for _, i := range groups[name] {
-			args = append(args, refs[i].ID, refs[i].Token, string(progress[i]))
-		}
-		calls[n] = call{s: heartbeatProgress, keys: []string{q.running}, args: args}
-	}
-	ok := make([]bool, len(refs))
-	if err := b.answeredPositions(ctx, "heartbeat", calls, names, groups, ok); err != nil {
-		return nil, err
-	}
-	var lost []pgqueue.JobRef
-	for i, r := range refs {
-		if !ok[i] {
-			lost = append(lost, r)
-		}
-	}
-	return lost, nil
+	return b.refScript(ctx, "heartbeat", refCall{
+		s: heartbeatProgress, lead: []any{max(lease, 0).Microseconds()},
+		perRef: func(i int) []any { return []any{string(progress[i])} },
+	}, refs)
 }
 
 // MaintainHistory implements pgqueue.HistoryKeeper: every known queue's

@@ -74,6 +74,28 @@ func (b *Backend) Heartbeat(ctx context.Context, refs []pgqueue.JobRef, lease ti
 // (completeGuard) as its second key, and the guard's expiry in ms comes
 // first in lead.
 func (b *Backend) leaseScript(ctx context.Context, op string, s *script, guard time.Duration, refs []pgqueue.JobRef, lead ...any) ([]pgqueue.JobRef, error) {
+	return b.refScript(ctx, op, refCall{s: s, guard: guard, lead: lead}, refs)
+}
+
+// refCall says how refScript calls its script for one queue's refs.
+type refCall struct {
+	s *script
+	// guard, when positive, declares the group's retry guard as the
+	// second key, with its expiry in ms first among the arguments.
+	guard time.Duration
+	// keys are more keys of the queue, after the running set and guard.
+	keys func(q queueKeys) []string
+	// lead are arguments after the queue's tag (and guard expiry).
+	lead []any
+	// perRef are the arguments of refs[i] after its ID and token; nil:
+	// none.
+	perRef func(i int) []any
+}
+
+// refScript is leaseScript with per-queue keys and per-ref arguments
+// (rc): one call per queue, one round trip, and the refs whose jobs the
+// scripts did not find held are returned as lost.
+func (b *Backend) refScript(ctx context.Context, op string, rc refCall, refs []pgqueue.JobRef) ([]pgqueue.JobRef, error) {
 	queues := make([]string, len(refs))
 	for i, r := range refs {
 		q, err := b.queueOfToken(ctx, r.Token)
@@ -91,17 +113,23 @@ func (b *Backend) leaseScript(ctx context.Context, op string, s *script, guard t
 		}
 		q := b.queue(name)
 		keys := []string{q.running}
-		args := make([]any, 0, 2+len(lead)+2*len(group))
+		args := make([]any, 0, 2+len(rc.lead)+2*len(group))
 		args = append(args, q.tag)
-		if guard > 0 {
+		if rc.guard > 0 {
 			keys = append(keys, q.completeGuard(group))
-			args = append(args, guard.Milliseconds())
+			args = append(args, rc.guard.Milliseconds())
 		}
-		args = append(args, lead...)
-		for _, r := range group {
-			args = append(args, r.ID, r.Token)
+		if rc.keys != nil {
+			keys = append(keys, rc.keys(q)...)
 		}
-		calls[n] = call{s: s, keys: keys, args: args}
+		args = append(args, rc.lead...)
+		for _, i := range groups[name] {
+			args = append(args, refs[i].ID, refs[i].Token)
+			if rc.perRef != nil {
+				args = append(args, rc.perRef(i)...)
+			}
+		}
+		calls[n] = call{s: rc.s, keys: keys, args: args}
 	}
 	ok := make([]bool, len(refs))
 	if len(calls) > 0 {

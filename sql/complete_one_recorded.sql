@@ -1,7 +1,9 @@
 -- Complete one job inside the caller's transaction (CompleteTx) that
--- carries output or a retention; see complete_recorded.sql. Returns the
+-- carries output or a retention, or is a workflow task; see
+-- complete_recorded.sql, whose release marker this shares. Returns the
 -- job's ID when it was completed.
--- $1 id, $2 token, $3 output (json text or null), $4 keep (microseconds).
+-- $1 id, $2 token, $3 output (json text or null), $4 keep (microseconds),
+-- $5 notify channel (workflow_release only).
 WITH done AS (
     DELETE FROM {{jobs}}
     WHERE id = $1 AND lease_token = $2 AND state = 'running'
@@ -10,5 +12,5 @@ WITH done AS (
     {{history_insert}}
     FROM done
     WHERE keep > 0
-)
-SELECT id FROM done
+), {{release}}
+SELECT done.id FROM done LEFT JOIN woke ON true

@@ -1,5 +1,6 @@
 -- Release the dependents of workflow tasks that just finished well
--- (included by the workflow_release marker after a CTE "done" holding the
+-- (included by the release marker of complete_recorded.sql and
+-- complete_one_recorded.sql, after a CTE "done" holding the
 -- completed jobs' id, workflow_id and output as json text): record each
 -- task's outcome and output, take one from deps_left of each dependent
 -- per finished dependency, and make due every dependent whose count

@@ -13,13 +13,9 @@
 --         token per job.
 -- Returns the positions (1-based) of the jobs it completed.
 
-local done = redis.call('GET', KEYS[2])
-if done then
-  local out = {}
-  for v in string.gmatch(done, '%d+') do
-    out[#out + 1] = tonumber(v)
-  end
-  return out
+local answered = guarded_answer(KEYS[2])
+if answered then
+  return answered
 end
 local tag = ARGV[1]
 local bad = check_zsets({ KEYS[1] })
@@ -34,7 +30,7 @@ for i = 3, #ARGV, 2 do
   jobs[#jobs + 1] = { pos = (i - 1) / 2, id = ARGV[i], token = ARGV[i + 1],
     f = read_hash(job_key(tag, ARGV[i]), { 'state', 'token', 'unique_key' }) }
 end
-done = {}
+local done = {}
 local gone = {}
 for _, job in ipairs(jobs) do
   local f = job.f

@@ -10,13 +10,9 @@
 --         token, output ('' for none) and keep in microseconds.
 -- Returns the positions (1-based) of the jobs it completed.
 
-local done = redis.call('GET', KEYS[2])
-if done then
-  local out = {}
-  for v in string.gmatch(done, '%d+') do
-    out[#out + 1] = tonumber(v)
-  end
-  return out
+local answered = guarded_answer(KEYS[2])
+if answered then
+  return answered
 end
 local tag = ARGV[1]
 local bad = check_zsets({ KEYS[1], KEYS[3] })
@@ -30,7 +26,7 @@ for i = 3, #ARGV, 4 do
     output = ARGV[i + 2], keep = tonumber(ARGV[i + 3]),
     f = read_hash(job_key(tag, ARGV[i]), { 'state', 'token', 'unique_key' }) }
 end
-done = {}
+local done = {}
 local gone = {}
 local now = int(now_us())
 for _, job in ipairs(jobs) do

@@ -385,3 +385,18 @@ local function select_dead(dead_key, before, after, limit, newest_first)
   end
   return redis.call('ZRANGEBYSCORE', dead_key, lo, hi, 'LIMIT', 0, limit)
 end
+
+-- guarded_answer returns the answer (positions) that the first run of a
+-- batch left in its retry guard key, or nil when there is none: a resent
+-- batch then gets the first run's answer (see complete.lua).
+local function guarded_answer(guard)
+  local done = redis.call('GET', guard)
+  if not done then
+    return nil
+  end
+  local out = {}
+  for v in string.gmatch(done, '%d+') do
+    out[#out + 1] = tonumber(v)
+  end
+  return out
+end
