@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/pgqueue/pgqueue"
 )
@@ -243,10 +244,10 @@ const (
 	nodeH    = 46
 	colGap   = 60
 	rowGap   = 14
-	graphPad = 8
+	graphPad = 12
 	// nodeChars is how much of a task's name fits in a box; the full name
 	// is in the node's title and the table.
-	nodeChars = 22
+	nodeChars = 20
 )
 
 // graph is a workflow's tasks laid out for the SVG.
@@ -353,14 +354,51 @@ func layout(r *http.Request, tasks []pgqueue.WorkflowTaskInfo) *graph {
 			if !ok || layerOf[j] >= layerOf[i] {
 				continue
 			}
-			x1, y1 := pos[j][0]+nodeW, pos[j][1]+nodeH/2
-			x2, y2 := pos[i][0], pos[i][1]+nodeH/2
-			mid := (x1 + x2) / 2
-			g.Edges = append(g.Edges, edge{From: dep, To: t.Name,
-				D: fmt.Sprintf("M%d,%d C%d,%d %d,%d %d,%d", x1, y1, mid, y1, mid, y2, x2-4, y2)})
+			g.Edges = append(g.Edges, edge{From: dep, To: t.Name, D: route(cols, layerOf[j], layerOf[i], tallest, pos[j], pos[i])})
 		}
 	}
 	return g
+}
+
+// route draws the edge from the box at from (in layer a) to the box at
+// to (in layer b > a). An edge that skips layers runs through each layer
+// in between along the free lane (above, between or below its boxes)
+// nearest to a straight line, so it never passes behind a box; between
+// layers it curves, leaving and entering each box horizontally.
+func route(cols [][]int, a, b, tallest int, from, to [2]int) string {
+	x, y := from[0]+nodeW, from[1]+nodeH/2
+	x2, y2 := to[0], to[1]+nodeH/2
+	var d strings.Builder
+	fmt.Fprintf(&d, "M%d,%d", x, y)
+	curve := func(nx, ny int) {
+		mid := (x + nx) / 2
+		fmt.Fprintf(&d, " C%d,%d %d,%d %d,%d", mid, y, mid, ny, nx, ny)
+		x, y = nx, ny
+	}
+	for l := a + 1; l < b; l++ {
+		left := graphPad + l*(nodeW+colGap)
+		want := y + (y2-y)*(left-x)/max(1, x2-x)
+		n := len(cols[l])
+		top := graphPad + (tallest-n)*(nodeH+rowGap)/2
+		lane := top - rowGap/2
+		for k := range n {
+			if c := top + k*(nodeH+rowGap) + nodeH + rowGap/2; abs(c-want) < abs(lane-want) {
+				lane = c
+			}
+		}
+		curve(left, lane)
+		fmt.Fprintf(&d, " L%d,%d", left+nodeW, lane)
+		x = left + nodeW
+	}
+	curve(x2-4, y2) // the arrowhead covers the last units
+	return d.String()
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 // shorten cuts s to n characters, ending in "…" when cut.
