@@ -371,7 +371,7 @@ func TestBrowser(t *testing.T) {
 				}
 				require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)))
 				t.Cleanup(func() { _ = chromedp.Do(tab, chromedp.EmulateViewport(1280, 900)) })
-				for _, path := range []string{"/", "/jobs", "/queues", "/dead"} {
+				for _, path := range []string{"/", "/jobs", "/queues", "/dead", "/workflows"} {
 					require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(s.url+path), chromedp.WaitVisible(chromedp.CSS("h1"))))
 					overflow, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`))
 					require.NoError(t, err)

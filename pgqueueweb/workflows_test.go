@@ -2,10 +2,13 @@ package pgqueueweb_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -244,4 +247,40 @@ func TestWorkflowsUnsupportedOnRedis(t *testing.T) {
 	r = e.post(s, "/workflows/1/cancel", nil)
 	require.Equal(t, http.StatusNotImplemented, r.status)
 	require.Contains(t, r.body, "Workflows are not supported on this backend")
+}
+
+func TestWorkflowPagesAndActionsAskAuthorize(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var asked []string
+	e := newEnv(t, "memory", pgqueueweb.Options{Authorize: func(r *http.Request, action string) error {
+		mu.Lock()
+		asked = append(asked, action)
+		mu.Unlock()
+		if action == pgqueueweb.ActionCancel || r.Header.Get("X-Test-Deny-View") != "" {
+			return errors.New("only ops may do that")
+		}
+		return nil
+	}})
+	ids := e.diamond("manual")
+	path := "/workflows/" + itoa(ids.ID)
+	r := e.get(path + "/cancel")
+	require.Equal(t, http.StatusForbidden, r.status, "the cancel confirmation asks for the cancel action")
+	require.Contains(t, r.body, "not allowed to cancel: only ops may do that")
+	s := e.session("/jobs")
+	r = e.post(s, path+"/cancel", nil)
+	require.Equal(t, http.StatusForbidden, r.status)
+	require.Contains(t, e.auditLog(), fmt.Sprintf(`"action":"cancel","remote":"192.0.2.1:1234","workflow":%d,"error":"not allowed to cancel: only ops may do that"`, ids.ID))
+	mu.Lock()
+	require.Contains(t, asked, pgqueueweb.ActionCancel)
+	mu.Unlock()
+	for _, p := range []string{"/workflows", path} {
+		req := httptest.NewRequest(http.MethodGet, mount+p, nil)
+		req.Header.Set("X-Test-Deny-View", "1")
+		r := e.do(req)
+		require.Equal(t, http.StatusForbidden, r.status, p)
+	}
+	w, _, err := e.admin.Workflow(context.Background(), ids.ID)
+	require.NoError(t, err)
+	require.Zero(t, w.Cancelled, "nothing was cancelled")
 }
