@@ -258,6 +258,13 @@ func TestBrowser(t *testing.T) {
 					if shots {
 						screenshot(t, ctx, "workflow")
 					}
+					// At phone width the graph scrolls inside its box, not the page.
+					require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)))
+					t.Cleanup(func() { _ = chromedp.Do(tab, chromedp.EmulateViewport(1280, 900)) })
+					require.NoError(t, chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#workflow-graph"))))
+					overflow, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`))
+					require.NoError(t, err)
+					require.LessOrEqual(t, overflow, 0, "the workflow page scrolls sideways at 390px")
 				})
 
 				t.Run("a failed workflow retried from its page", func(t *testing.T) {
