@@ -216,6 +216,101 @@ func TestBrowser(t *testing.T) {
 				})
 			}
 
+			// Workflows are stored on Postgres and memory, not Redis.
+			if backend == "postgres" {
+				t.Run("a diamond workflow's graph shows every task completed", func(t *testing.T) {
+					ctx := stepContext(t, tab)
+					s := newSite(t, backend, pgqueueweb.Options{})
+					s.worker(t, "images", func(ctx context.Context, job *pgqueue.Job[testArgs]) error { return nil })
+					ids := s.diamond("images")
+					waitWorkflow(t, s.admin, ids.ID, pgqueue.WorkflowSucceeded)
+					link := `#workflows a[href="/ops/queue/workflows/` + itoa(ids.ID) + `"]`
+					require.NoError(t, chromedp.Do(ctx,
+						chromedp.Navigate(s.url+"/"),
+						chromedp.WaitVisible(chromedp.CSS(`nav a[href="/ops/queue/workflows"]`)),
+						chromedp.Click(chromedp.CSS(`nav a[href="/ops/queue/workflows"]`)),
+						chromedp.WaitVisible(chromedp.CSS(link)),
+					))
+					require.Contains(t, text(t, ctx, "#workflows"), "succeeded")
+					require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(link)), chromedp.WaitVisible(chromedp.CSS("#workflow-graph"))))
+					require.Equal(t, "succeeded", text(t, ctx, "#workflow-status"))
+					nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll("#workflow-graph a.node")))
+					require.NoError(t, err)
+					require.Len(t, nodes, 4, "a node per task")
+					completed, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll("#workflow-graph a.node.completed"), chromedp.AtLeast(0)))
+					require.NoError(t, err)
+					require.Len(t, completed, 4, "every task completed")
+					// SVG elements have no innerText: read their text content.
+					graph, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("workflow-graph").textContent`))
+					require.NoError(t, err)
+					require.Contains(t, graph, evilTask, "the task named like a script is shown as text (in full in its node's title)")
+					labels, err := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll("#workflow-graph text.label"), e => e.textContent).join(",")`))
+					require.NoError(t, err)
+					require.Equal(t, "completed,completed,completed,completed", labels, "each node says its state in words, not only in colour")
+					scripts, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll("main script"), chromedp.AtLeast(0)))
+					require.NoError(t, err)
+					require.Empty(t, scripts, "no element was made from a task name")
+					require.Zero(t, dialogs.Load(), "no alert opened")
+					// Each node is a link to its task's job.
+					href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#workflow-graph a.node").getAttribute("href")`))
+					require.NoError(t, err)
+					require.Equal(t, "/ops/queue/jobs/"+itoa(ids.Jobs[0]), href)
+					if shots {
+						screenshot(t, ctx, "workflow")
+					}
+					// At phone width the graph scrolls inside its box, not the page.
+					require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)))
+					t.Cleanup(func() { _ = chromedp.Do(tab, chromedp.EmulateViewport(1280, 900)) })
+					require.NoError(t, chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#workflow-graph"))))
+					overflow, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`))
+					require.NoError(t, err)
+					require.LessOrEqual(t, overflow, 0, "the workflow page scrolls sideways at 390px")
+				})
+
+				t.Run("a failed workflow retried from its page", func(t *testing.T) {
+					ctx := stepContext(t, tab)
+					s := newSite(t, backend, pgqueueweb.Options{})
+					var fixed atomic.Bool
+					s.worker(t, "etl", func(ctx context.Context, job *pgqueue.Job[testArgs]) error {
+						if job.Args.Note == "transform" && !fixed.Load() {
+							return pgqueue.Permanent(errors.New("transform: column \"amount\" is not a number"))
+						}
+						return nil
+					})
+					wf := pgqueue.NewWorkflow("nightly etl")
+					opts := &pgqueue.EnqueueOptions{Queue: "etl"}
+					extract := wf.Add(testArgs{Note: "extract"}, opts, pgqueue.Named("extract"))
+					orders := wf.Add(testArgs{Note: "orders"}, opts, pgqueue.Named("load orders"), pgqueue.After(extract))
+					transform := wf.Add(testArgs{Note: "transform"}, opts, pgqueue.Named("transform"), pgqueue.After(extract))
+					load := wf.Add(testArgs{Note: "load"}, opts, pgqueue.Named("load"), pgqueue.After(transform))
+					wf.Add(testArgs{Note: "report"}, opts, pgqueue.Named("report"), pgqueue.After(orders, load))
+					ids, err := s.client.EnqueueWorkflow(context.Background(), wf)
+					require.NoError(t, err)
+					waitWorkflow(t, s.admin, ids.ID, pgqueue.WorkflowFailed)
+					require.NoError(t, chromedp.Do(ctx,
+						chromedp.Navigate(s.url+"/workflows/"+itoa(ids.ID)),
+						chromedp.WaitVisible(chromedp.CSS("#retry-workflow")),
+					))
+					require.Equal(t, "failed", text(t, ctx, "#workflow-status"))
+					dead, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll("#workflow-graph a.node.dead")))
+					require.NoError(t, err)
+					require.Len(t, dead, 1, "transform is dead")
+					require.Contains(t, text(t, ctx, "#workflow-tasks"), "cancelled", "its dependents were cancelled")
+					if shots {
+						screenshot(t, ctx, "workflow-failed")
+					}
+					fixed.Store(true)
+					require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#retry-workflow")), chromedp.WaitVisible(chromedp.CSS("#flash"))))
+					require.Contains(t, text(t, ctx, "#flash"), "Retried 3 task(s) of the workflow")
+					waitWorkflow(t, s.admin, ids.ID, pgqueue.WorkflowSucceeded)
+					require.NoError(t, chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#workflow-graph"))))
+					require.Equal(t, "succeeded", text(t, ctx, "#workflow-status"))
+					completed, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll("#workflow-graph a.node.completed")))
+					require.NoError(t, err)
+					require.Len(t, completed, 5, "every task completed after the retry")
+				})
+			}
+
 			t.Run("overview charts what the workers finished", func(t *testing.T) {
 				ctx := stepContext(t, tab)
 				s := newSite(t, backend, pgqueueweb.Options{})
@@ -283,7 +378,7 @@ func TestBrowser(t *testing.T) {
 				}
 				require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)))
 				t.Cleanup(func() { _ = chromedp.Do(tab, chromedp.EmulateViewport(1280, 900)) })
-				for _, path := range []string{"/", "/jobs", "/queues", "/dead"} {
+				for _, path := range []string{"/", "/jobs", "/queues", "/dead", "/workflows"} {
 					require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(s.url+path), chromedp.WaitVisible(chromedp.CSS("h1"))))
 					overflow, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`))
 					require.NoError(t, err)

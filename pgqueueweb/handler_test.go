@@ -61,6 +61,7 @@ func TestEveryPageRenders(t *testing.T) {
 			"/queues":               "billing",
 			"/periodic":             "Periodic jobs",
 			"/clients":              "Clients",
+			"/workflows":            "<h1>Workflows</h1>",
 			"/static/app.css":       "pgqueueweb",
 			"/static/app.js":        "data-refresh",
 		} {

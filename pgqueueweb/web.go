@@ -33,9 +33,11 @@ const (
 	// ActionView is passed for every page (and static asset) read.
 	ActionView = "view"
 	// ActionRetry makes waiting jobs due now, or requeues a dead letter
-	// (one job, selected jobs, or all jobs matching a filter).
+	// (one job, selected jobs, or all jobs matching a filter); it also
+	// retries a finished workflow's failed and cancelled tasks.
 	ActionRetry = "retry"
-	// ActionCancel cancels waiting and running jobs.
+	// ActionCancel cancels waiting and running jobs, and the unfinished
+	// tasks of a workflow.
 	ActionCancel = "cancel"
 	// ActionDelete deletes waiting jobs.
 	ActionDelete = "delete"
@@ -101,11 +103,12 @@ type Options struct {
 //
 // Errors are pages with the error's text and a status: 400 for a bad
 // filter or form, 401/403 from Options.Authorize, 403 for a POST that
-// fails the CSRF check or in read-only mode, 404 for an unknown job, 409
-// for an action the job's state forbids (retrying a running job), 501 when
-// the backend lacks the operator interface a page needs
-// (pgqueue.ErrUnsupported), 503 for a Postgres schema that is not
-// migrated, and 500 otherwise (also logged to Options.Logger).
+// fails the CSRF check or in read-only mode, 404 for an unknown job or
+// workflow, 409 for an action the state forbids (retrying a running job
+// or workflow), 501 when the backend lacks the operator interface a page
+// needs (pgqueue.ErrUnsupported; the workflows list says so on the page
+// instead), 503 for a Postgres schema that is not migrated, and 500
+// otherwise (also logged to Options.Logger).
 func Handler(admin *pgqueue.Admin, opts Options) http.Handler {
 	if admin == nil {
 		panic("pgqueueweb: Handler needs a non-nil *pgqueue.Admin")
@@ -151,10 +154,14 @@ func (s *server) routes() {
 	m.HandleFunc("GET /queues", s.page(s.queues))
 	m.HandleFunc("GET /periodic", s.page(s.periodic))
 	m.HandleFunc("GET /clients", s.page(s.clients))
+	m.HandleFunc("GET /workflows", s.page(s.workflows))
+	m.HandleFunc("GET /workflows/{id}", s.page(s.workflow))
+	m.HandleFunc("GET /workflows/{id}/cancel", s.page(s.workflowConfirm))
 	m.Handle("GET /static/", s.static())
 	m.HandleFunc("POST /jobs/{id}/{action}", s.action(s.jobAction))
 	m.HandleFunc("POST /bulk", s.action(s.bulk))
 	m.HandleFunc("POST /queues/{action}", s.action(s.queueAction))
+	m.HandleFunc("POST /workflows/{id}/{action}", s.action(s.workflowAction))
 	s.mux = m
 }
 
