@@ -58,9 +58,7 @@ func filterValues(v url.Values) url.Values {
 func splitList(vals []string) []string {
 	var out []string
 	for _, v := range vals {
-		for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' }) {
-			out = append(out, f)
-		}
+		out = append(out, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })...)
 	}
 	return out
 }

@@ -138,10 +138,9 @@ type server struct {
 	mux   *http.ServeMux
 	cop   *http.CrossOriginProtection
 
-	statsMu  sync.Mutex
-	stats    *pgqueue.Stats
-	statsErr error
-	statsAt  time.Time
+	statsMu sync.Mutex
+	stats   *pgqueue.Stats
+	statsAt time.Time
 }
 
 func (s *server) routes() {
