@@ -5,6 +5,7 @@ package pgqueue
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -37,13 +38,15 @@ func newCompleter(e *engine) *completer {
 // error matching ErrLeaseLost when the job was no longer held, or the
 // write's error, so that the job's event says what was stored.
 type completion struct {
-	Completion
+	ref JobRef
+	// more is the rest of the Completion (output, retention, workflow);
+	// nil for a plain completion, which Backend.Complete stores whole.
+	more     *Completion
 	recorded func(err error)
 }
 
-// plain reports whether the completion carries nothing but its ref, so
-// that Backend.Complete stores all of it.
-func (c *completion) plain() bool { return c.Output == nil && c.Keep <= 0 && !c.Workflow }
+// plain reports whether the completion carries nothing but its ref.
+func (c *completion) plain() bool { return c.more == nil }
 
 // add queues a completion. It returns false, and queues nothing, once the
 // completer is closed (Stop's grace ended while the job ran): the job is
@@ -54,7 +57,12 @@ func (c *completer) add(done Completion, recorded func(err error)) bool {
 		c.mu.Unlock()
 		return false
 	}
-	c.pending = append(c.pending, completion{Completion: done, recorded: recorded})
+	p := completion{ref: done.Ref, recorded: recorded}
+	if done.Output != nil || done.Keep > 0 || done.Workflow {
+		more := done
+		p.more = &more
+	}
+	c.pending = append(c.pending, p)
 	first := len(c.pending) == 1
 	c.mu.Unlock()
 	if first {
@@ -91,26 +99,30 @@ func (c *completer) flush() {
 	batch := c.pending
 	c.pending = nil
 	c.mu.Unlock()
-	// Runs with output or a retention go through RunRecorder; the others
-	// keep the plain statement, so that a client without either pays
-	// nothing for them.
-	var plain, recorded []completion
-	rr, _ := c.e.backend.(RunRecorder)
-	for _, p := range batch {
-		switch {
-		case p.plain():
-			plain = append(plain, p)
-		case rr == nil:
-			c.e.warnNoRunRecorder()
-			plain = append(plain, p)
-		default:
-			recorded = append(recorded, p)
+	// Runs with output, a retention or a workflow go through RunRecorder;
+	// the others keep the plain statement, so that a client without them
+	// pays nothing for them (a batch of plain ones is written as it is).
+	plain, recorded := batch, []completion(nil)
+	if i := slices.IndexFunc(batch, func(p completion) bool { return !p.plain() }); i >= 0 {
+		plain = slices.Clone(batch[:i])
+		rr, _ := c.e.backend.(RunRecorder)
+		for _, p := range batch[i:] {
+			switch {
+			case p.plain():
+				plain = append(plain, p)
+			case rr == nil:
+				c.e.warnNoRunRecorder()
+				p.more = nil
+				plain = append(plain, p)
+			default:
+				recorded = append(recorded, p)
+			}
 		}
 	}
-	for _, part := range [][]completion{plain, recorded} {
+	for i, part := range [][]completion{plain, recorded} {
 		for len(part) > 0 {
 			n := min(len(part), completeChunk)
-			c.write(part[:n], rr != nil && !part[0].plain())
+			c.write(part[:n], i == 1)
 			part = part[n:]
 		}
 	}
@@ -120,9 +132,15 @@ func (c *completer) flush() {
 // through RunRecorder.
 func (c *completer) write(batch []completion, withRecorder bool) {
 	refs := make([]JobRef, len(batch))
-	done := make([]Completion, len(batch))
+	var done []Completion
+	if withRecorder {
+		done = make([]Completion, len(batch))
+	}
 	for i, p := range batch {
-		refs[i], done[i] = p.Ref, p.Completion
+		refs[i] = p.ref
+		if withRecorder {
+			done[i] = *p.more
+		}
 	}
 	var lost []JobRef
 	err := retryWithBackoff(c.e.bgCtx, 5, 20*time.Millisecond, nil, func(int) error {
@@ -151,8 +169,8 @@ func (c *completer) write(batch []completion, withRecorder bool) {
 		lostSet[r] = true
 	}
 	for _, p := range batch {
-		if lostSet[p.Ref] {
-			p.recorded(fmt.Errorf("%w: job %d: completion not recorded", ErrLeaseLost, p.Ref.ID))
+		if lostSet[p.ref] {
+			p.recorded(fmt.Errorf("%w: job %d: completion not recorded", ErrLeaseLost, p.ref.ID))
 		} else {
 			p.recorded(nil)
 		}

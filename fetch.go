@@ -80,7 +80,7 @@ func (e *engine) newQueueFetcher(name string, max int) *queueFetcher {
 // from then on Stop waits for it, and heartbeats keep its lease.
 func (e *engine) claimed(row *JobRow) {
 	e.jobsWG.Add(1)
-	e.running.add(&jobState{ref: row.Ref(), queue: row.Queue, workflow: row.WorkflowID != 0, client: e.c})
+	e.running.add(&jobState{ref: row.Ref(), row: row, client: e.c})
 }
 
 // poke wakes the fetcher; pokes while it is busy fold into one.

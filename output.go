@@ -25,8 +25,26 @@ const MaxProgressNoteBytes = 1 << 10
 // the handler, for RecordOutput and SetProgress.
 type jobStateKey struct{}
 
+// jobCtx is a run's context: its parent's, plus the run's jobState under
+// jobStateKey. It lives inside the jobState (withJobState), so carrying
+// the state costs the run no allocation of its own.
+type jobCtx struct {
+	context.Context
+	st *jobState
+}
+
+// Value implements context.Context.
+func (c *jobCtx) Value(key any) any {
+	if _, ok := key.(jobStateKey); ok {
+		return c.st
+	}
+	return c.Context.Value(key)
+}
+
+// withJobState returns ctx carrying st, for jobStateFrom.
 func withJobState(ctx context.Context, st *jobState) context.Context {
-	return context.WithValue(ctx, jobStateKey{}, st)
+	st.ctx = jobCtx{Context: ctx, st: st}
+	return &st.ctx
 }
 
 func jobStateFrom(ctx context.Context) *jobState {
@@ -60,7 +78,7 @@ func RecordOutput(ctx context.Context, v any) error {
 		return invalidJob("output", "holds a NUL character (\\u0000), which Postgres cannot store")
 	}
 	st.mu.Lock()
-	st.output = raw
+	st.record().output = raw
 	st.mu.Unlock()
 	return nil
 }
@@ -88,7 +106,8 @@ func SetProgress(ctx context.Context, fraction float64, note string) error {
 	}
 	p := &Progress{Fraction: fraction, Note: storableText(note), At: time.Now().UTC()}
 	st.mu.Lock()
-	st.progress, st.progressSent = p, false
+	r := st.record()
+	r.progress, r.progressSent = p, false
 	st.mu.Unlock()
 	return nil
 }
@@ -98,11 +117,12 @@ func SetProgress(ctx context.Context, fraction float64, note string) error {
 func (st *jobState) takeProgress() json.RawMessage {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.progress == nil || st.progressSent {
+	r := st.recorded
+	if r == nil || r.progress == nil || r.progressSent {
 		return nil
 	}
-	st.progressSent = true
-	raw, err := json.Marshal(st.progress)
+	r.progressSent = true
+	raw, err := json.Marshal(r.progress)
 	if err != nil {
 		panic(fmt.Sprintf("pgqueue: encoding a Progress cannot fail: %v", err))
 	}
@@ -113,7 +133,19 @@ func (st *jobState) takeProgress() json.RawMessage {
 func (st *jobState) recordedOutput() json.RawMessage {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.output
+	if st.recorded == nil {
+		return nil
+	}
+	return st.recorded.output
+}
+
+// record returns the run's record, making it on first use. st.mu must be
+// held.
+func (st *jobState) record() *runRecord {
+	if st.recorded == nil {
+		st.recorded = &runRecord{}
+	}
+	return st.recorded
 }
 
 // retentionFor returns how long the client keeps a completed job of queue

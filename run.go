@@ -23,7 +23,7 @@ func (e *engine) execute(q *queueFetcher, row *JobRow) {
 	ctx, cancel := context.WithCancelCause(e.jobsCtx)
 	st := e.running.get(row.Ref())
 	if st == nil {
-		st = &jobState{ref: row.Ref(), queue: row.Queue, workflow: row.WorkflowID != 0, client: e.c}
+		st = &jobState{ref: row.Ref(), row: row, client: e.c}
 		e.running.add(st)
 	}
 	ctx = withJobState(ctx, st)

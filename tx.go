@@ -98,7 +98,7 @@ func (c *Client) CompleteTx(ctx context.Context, tx DBTX, job Handle) error {
 		return invalidJob("tx", "must not be nil")
 	}
 	st := job.jobState()
-	done := Completion{Ref: st.ref, Output: st.recordedOutput(), Keep: c.cfg.retentionFor(st.queue), Workflow: st.workflow}
+	done := Completion{Ref: st.ref, Output: st.recordedOutput(), Keep: c.cfg.retentionFor(st.row.Queue), Workflow: st.row.WorkflowID != 0}
 	if trr, ok := c.backend.(TxRunRecorder); ok && (done.Output != nil || done.Keep > 0 || done.Workflow) {
 		if err := trr.CompleteRecordedTx(ctx, tx, done); err != nil {
 			return err

@@ -63,10 +63,9 @@ type jobState struct {
 	// transaction rolls back, the lease expires and the job runs again).
 	completedTx atomic.Bool
 	client      *Client
-	// queue is the job's queue, for its retention; workflow says it is a
-	// workflow task.
-	queue    string
-	workflow bool
+	// row is the claimed job, for CompleteTx (its queue's retention,
+	// whether it is a workflow task).
+	row *JobRow
 
 	mu sync.Mutex
 	// cancel cancels the run's context; nil until the run begins.
@@ -77,8 +76,17 @@ type jobState struct {
 	// abandonAt, when set, is when a run that ignores its timeout stops
 	// having its lease renewed.
 	abandonAt time.Time
-	// output is what RecordOutput stored; progress what SetProgress
-	// reported, and progressSent whether a heartbeat carried it already.
+	// ctx is the run's context (withJobState).
+	ctx jobCtx
+	// recorded holds what RecordOutput and SetProgress stored; nil until a
+	// handler calls one, so that a run that records nothing (most) costs
+	// nothing for it.
+	recorded *runRecord
+}
+
+// runRecord is what a run recorded besides its outcome: its output, its
+// latest progress, and whether a heartbeat carried that progress already.
+type runRecord struct {
 	output       json.RawMessage
 	progress     *Progress
 	progressSent bool
