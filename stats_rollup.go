@@ -40,6 +40,11 @@ type statsRollup struct {
 
 	mu      sync.Mutex
 	pending map[statsKey]*StatsRollup
+	// last is the row the previous observation went to: a busy queue's
+	// runs of one kind fall in the same row minute after minute, and
+	// finding it again needs no map lookup.
+	last    *StatsRollup
+	lastKey statsKey
 	// flushMu makes flushes one at a time: the loop's and Stop's.
 	flushMu sync.Mutex
 }
@@ -73,10 +78,13 @@ func (s *statsRollup) observe(row *JobRow, kind EventKind, ran bool, took time.D
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := statsKey{minute: minute.Unix(), queue: row.Queue, kind: row.Kind}
-	r := s.pending[k]
-	if r == nil {
-		r = &StatsRollup{Minute: minute, Queue: row.Queue, Kind: row.Kind}
-		s.pending[k] = r
+	r := s.last
+	if r == nil || k != s.lastKey {
+		if r = s.pending[k]; r == nil {
+			r = &StatsRollup{Minute: minute, Queue: row.Queue, Kind: row.Kind}
+			s.pending[k] = r
+		}
+		s.last, s.lastKey = r, k
 	}
 	switch kind {
 	case EventCompleted:
@@ -114,6 +122,7 @@ func (s *statsRollup) flush(ctx context.Context) error {
 	s.mu.Lock()
 	batch := s.pending
 	s.pending = map[statsKey]*StatsRollup{}
+	s.last = nil
 	s.mu.Unlock()
 	if len(batch) == 0 {
 		return nil
@@ -140,6 +149,7 @@ func (s *statsRollup) flush(ctx context.Context) error {
 func (s *statsRollup) keep(batch map[statsKey]*StatsRollup) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.last = nil // the rows it may point to are replaced or dropped below
 	for k, r := range batch {
 		if now := s.pending[k]; now != nil {
 			r.Add(now)
