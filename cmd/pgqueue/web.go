@@ -14,9 +14,11 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pgqueue/pgqueue/pgqueueweb"
 )
@@ -32,8 +34,9 @@ func newWebCmd(g *globals) *cobra.Command {
 		Short: "Serve the web dashboard (jobs, dead letters, queues, clients)",
 		Long: "web serves the pgqueue dashboard over HTTP for the store named by --database-url/--schema or --redis-url/--redis-prefix. " +
 			"It listens on 127.0.0.1:8080 unless --addr says otherwise, and refuses an address that is not loopback " +
-			"unless --basic-auth-file or --read-only is given. --basic-auth-file names a file of user:password lines " +
-			"(plain text, compared in constant time; blank lines and lines starting with # are skipped): every request then " +
+			"unless --basic-auth-file or --read-only is given. --basic-auth-file names a file of user:password lines, " +
+			"the password either a bcrypt hash ($2a$, $2b$ or $2y$, as htpasswd -B writes it: recommended) or plain text " +
+			"(compared in constant time); blank lines and lines starting with # are skipped. Every request then " +
 			"needs one of those users, whose name goes into the audit log. Every action is logged to stderr. " +
 			"It stops on Ctrl-C.",
 		Args: noArgs,
@@ -146,24 +149,63 @@ func readBasicAuth(path string) (map[string]string, error) {
 	return users, nil
 }
 
+// isBcrypt reports whether a password field of the auth file is a bcrypt
+// hash.
+func isBcrypt(p string) bool {
+	return len(p) == 60 && (strings.HasPrefix(p, "$2a$") || strings.HasPrefix(p, "$2b$") || strings.HasPrefix(p, "$2y$"))
+}
+
 // basicAuth lets through only requests that authenticate as one of users.
-// Passwords are compared in constant time, through their SHA-256 so that
-// their lengths do not show either, and an unknown user costs the same
-// comparison as a known one.
+// A plain password is compared in constant time, through its SHA-256 so
+// that its length does not show either, and an unknown user costs the
+// same comparison as a known one. A bcrypt hash is checked with bcrypt,
+// once per distinct credentials: a page load sends them with every asset,
+// and bcrypt is slow on purpose, so credentials that passed are
+// remembered (by their SHA-256) while the server runs.
 func basicAuth(users map[string]string, next http.Handler) http.Handler {
 	hashed := make(map[string][32]byte, len(users))
+	bcrypted := map[string][]byte{}
 	for u, p := range users {
+		if isBcrypt(p) {
+			bcrypted[u] = []byte(p)
+			continue
+		}
 		hashed[u] = sha256.Sum256([]byte(p))
 	}
-	var nobody [32]byte
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		user, pass, ok := r.BasicAuth()
+	var (
+		nobody   [32]byte
+		passedMu sync.Mutex
+		passed   = map[[32]byte]bool{}
+	)
+	check := func(user, pass string) bool {
+		if hash, ok := bcrypted[user]; ok {
+			key := sha256.Sum256([]byte(user + "\x00" + pass))
+			passedMu.Lock()
+			seen := passed[key]
+			passedMu.Unlock()
+			if seen {
+				return true
+			}
+			if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil {
+				return false
+			}
+			passedMu.Lock()
+			if len(passed) < 1024 {
+				passed[key] = true
+			}
+			passedMu.Unlock()
+			return true
+		}
 		want, known := hashed[user]
 		if !known {
 			want = nobody
 		}
 		got := sha256.Sum256([]byte(pass))
-		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !known {
+		return subtle.ConstantTimeCompare(got[:], want[:]) == 1 && known
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok := r.BasicAuth()
+		if !ok || !check(user, pass) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="pgqueue", charset="UTF-8"`)
 			http.Error(w, "pgqueue web: authentication required", http.StatusUnauthorized)
 			return

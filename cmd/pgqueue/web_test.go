@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pgqueue/pgqueue"
 	"github.com/pgqueue/pgqueue/internal/redistest"
@@ -158,7 +159,9 @@ func TestCLIWebOnRedisWithBasicAuth(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.Enqueue(context.Background(), cliArgs{N: 1}, &pgqueue.EnqueueOptions{Queue: "redisq"})
 	require.NoError(t, err)
-	users := writeFile(t, "# dashboard users\nada:correct horse\n")
+	hash, err := bcrypt.GenerateFromPassword([]byte("battery staple"), bcrypt.MinCost)
+	require.NoError(t, err)
+	users := writeFile(t, "# dashboard users\nada:correct horse\nbob:"+string(hash)+"\n")
 	base := serve(t, "--redis-url", url, "--redis-prefix", prefix, "web", "--addr", "0.0.0.0:0", "--basic-auth-file", users)
 	base = strings.Replace(base, "0.0.0.0", "127.0.0.1", 1)
 	base = strings.Replace(base, "[::]", "127.0.0.1", 1)
@@ -171,6 +174,14 @@ func TestCLIWebOnRedisWithBasicAuth(t *testing.T) {
 	status, body := httpGet(t, base, "ada", "correct horse")
 	require.Equal(t, http.StatusOK, status, body)
 	require.Contains(t, body, "redisq")
+	status, _ = httpGet(t, base, "bob", "wrong")
+	require.Equal(t, http.StatusUnauthorized, status, "a wrong password for a bcrypt user")
+	status, _ = httpGet(t, base, "bob", string(hash))
+	require.Equal(t, http.StatusUnauthorized, status, "the bcrypt hash itself is not the password")
+	for range 2 { // the second time from the cache of credentials that passed
+		status, body = httpGet(t, base, "bob", "battery staple")
+		require.Equal(t, http.StatusOK, status, "the bcrypt user's password: %s", body)
+	}
 }
 
 func TestCLIReadCommandsOnRedis(t *testing.T) {
