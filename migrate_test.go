@@ -189,3 +189,29 @@ func TestConcurrentMigratesOfAFreshSchemaAllSucceed(t *testing.T) {
 		require.NoError(t, <-errs, "four deploys migrating the same fresh schema at once must all succeed")
 	}
 }
+
+// A schema migrated to an older version (here the one before the newest)
+// is refused at Start with ErrNotMigrated saying how to fix it, instead of
+// failing at every claim; migrated up, the same client starts.
+func TestStartRefusesASchemaOfAnOlderVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, schema := pgtest.Migrated(t)
+	m, err := pgqueue.NewMigrator(pool, &pgqueue.MigrateOptions{Schema: schema})
+	require.NoError(t, err)
+	defer m.Close()
+	files, err := fs.Glob(pgqueue.Migrations(), "*.sql")
+	require.NoError(t, err)
+	require.NoError(t, m.DownTo(ctx, int64(len(files)-1)), "roll back the newest migration")
+	b, err := pgqueue.NewPostgres(pool, &pgqueue.PostgresOptions{Schema: schema})
+	require.NoError(t, err)
+	c, err := pgqueue.New(b, pgqueue.Config{})
+	require.NoError(t, err)
+	require.NoError(t, pgqueue.Register(c, pgqueue.WorkFunc[pingArgs](func(context.Context, *pgqueue.Job[pingArgs]) error { return nil })))
+	err = c.Start(ctx)
+	require.ErrorIs(t, err, pgqueue.ErrNotMigrated, "Start on a schema one migration behind")
+	require.ErrorContains(t, err, "migrate up", "the error says how to fix it")
+	require.NoError(t, m.Up(ctx))
+	require.NoError(t, c.Start(ctx), "Start once the schema is migrated up")
+	require.NoError(t, c.Stop(ctx))
+}
