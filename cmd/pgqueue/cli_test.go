@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,20 +51,7 @@ type result struct {
 // cli runs the built binary against url and schema.
 func cli(t *testing.T, url, schema string, args ...string) result {
 	t.Helper()
-	full := append([]string{"--database-url", url, "--schema", schema}, args...)
-	cmd := exec.Command(binary, full...)
-	cmd.Env = append(os.Environ(), "DATABASE_URL=")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else {
-		require.NoError(t, err, "run pgqueue %v", args)
-	}
-	return result{out.String(), errb.String(), code}
+	return runRaw(t, append([]string{"--database-url", url, "--schema", schema}, args...)...)
 }
 
 func ok(t *testing.T, r result, what string) string {

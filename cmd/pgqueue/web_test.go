@@ -25,7 +25,9 @@ import (
 	"github.com/pgqueue/pgqueue/redisqueue"
 )
 
-// run runs the built binary with exactly args (no --database-url added).
+// runRaw runs the built binary with exactly args (no --database-url
+// added), with DATABASE_URL cleared, and returns what it printed and its
+// exit code.
 func runRaw(t *testing.T, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
