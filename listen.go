@@ -108,7 +108,10 @@ func (b *PostgresBackend) listenOnce(ctx context.Context, wake func(queue string
 	if err := b.probeListen(ctx, conn); err != nil {
 		return err
 	}
-	if _, err := conn.Exec(ctx, b.q.Listen); err != nil {
+	setupCtx, cancel := context.WithTimeout(ctx, listenSetupTimeout)
+	_, err = conn.Exec(setupCtx, b.q.Listen)
+	cancel()
+	if err != nil {
 		return err
 	}
 	wake("")
@@ -166,13 +169,23 @@ var errListenThroughPooler = errors.New("LISTEN does not deliver notifications o
 // listenProbeWait is how long the listener waits for its own probe.
 const listenProbeWait = 5 * time.Second
 
+// listenSetupTimeout bounds each statement that sets the listener up
+// (its LISTENs): a connection that goes silent then must not hang the
+// listener, which instead reconnects.
+const listenSetupTimeout = 5 * time.Second
+
 // probeListen sends a NOTIFY from the pool and waits for it on conn,
 // which has just LISTENed. Through a transaction pooler the LISTEN was
 // run by a server connection that conn no longer holds, and the probe
-// never arrives: the listener fails with errListenThroughPooler instead
-// of silently never waking anyone.
+// never arrives while conn still answers: the listener fails with
+// errListenThroughPooler instead of silently never waking anyone. When
+// conn does not answer either, the attempt just failed, and the listener
+// tries again.
 func (b *PostgresBackend) probeListen(ctx context.Context, conn *pgx.Conn) error {
-	if _, err := conn.Exec(ctx, b.q.ListenProbeOn); err != nil {
+	setupCtx, cancel := context.WithTimeout(ctx, listenSetupTimeout)
+	_, err := conn.Exec(setupCtx, b.q.ListenProbeOn)
+	cancel()
+	if err != nil {
 		return err
 	}
 	payload := fmt.Sprintf("%s%d", listenProbePrefix, time.Now().UnixNano())
@@ -185,13 +198,24 @@ func (b *PostgresBackend) probeListen(ctx context.Context, conn *pgx.Conn) error
 		n, err := conn.WaitForNotification(waitCtx)
 		switch {
 		case err == nil && n.Payload == payload:
-			_, err = conn.Exec(ctx, b.q.ListenProbeOff)
+			setupCtx, cancel := context.WithTimeout(ctx, listenSetupTimeout)
+			_, err = conn.Exec(setupCtx, b.q.ListenProbeOff)
+			cancel()
 			return err
 		case err == nil:
 			continue // another listener's probe
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case waitCtx.Err() != nil:
+			// No probe. Through a pooler the connection itself still
+			// answers; a connection gone silent (a network fault in the
+			// middle of the probe) does not, and is only a failed attempt,
+			// which the listener retries like any other.
+			pingCtx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			if err := conn.Ping(pingCtx); err != nil {
+				return fmt.Errorf("listener probe: the connection stopped answering: %w", err)
+			}
 			return errListenThroughPooler
 		default:
 			return err

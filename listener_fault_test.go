@@ -72,3 +72,39 @@ func TestHalfOpenListenerIsDetectedAndReplaced(t *testing.T) {
 		t.Fatal("a job enqueued after the listener was replaced never ran")
 	}
 }
+
+// A network fault in the middle of the listener's pooler probe (the probe
+// NOTIFY never arrives because the connection went silent) is a failed
+// attempt, retried with a fresh connection; it is not taken for LISTEN
+// through a transaction pooler, which would stop the listener for good.
+func TestListenerProbeCutByTheNetworkIsRetried(t *testing.T) {
+	t.Parallel()
+	pool, schema := pgtest.Migrated(t)
+	ctx := context.Background()
+	direct := pool.Config().ConnConfig
+	proxy, err := tcpproxy.Start(fmt.Sprintf("%s:%d", direct.Host, direct.Port))
+	require.NoError(t, err)
+	t.Cleanup(proxy.Close)
+	// Slow the listener's traffic so that its probe is still waiting when
+	// the network goes silent.
+	proxy.SetDelay(300 * time.Millisecond)
+	listenCfg := direct.Copy()
+	listenCfg.Host, listenCfg.Port = "127.0.0.1", proxy.Port()
+	b, err := pgqueue.NewPostgres(pool, &pgqueue.PostgresOptions{Schema: schema, ListenerConnConfig: listenCfg, LivenessConnConfig: direct})
+	require.NoError(t, err)
+	startClient(t, b, pgqueue.Config{PollInterval: 500 * time.Millisecond}, func(ctx context.Context, j *pgqueue.Job[pingArgs]) error { return nil })
+	require.Eventually(t, func() bool {
+		var n int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%pgqueue.probe.%'`, b.ListenerName()).Scan(&n)
+		return err == nil && n == 1
+	}, 10*time.Second, 2*time.Millisecond, "the listener never started its probe")
+	require.Equal(t, 1, proxy.Blackhole(), "only the listener goes through the proxy")
+	proxy.SetDelay(0)
+	// The probe waits 5 s for its NOTIFY, the ping of the silent
+	// connection 1 s, then the listener reconnects after its backoff.
+	require.Eventually(t, func() bool {
+		var n int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%' AND query NOT LIKE '%pgqueue.probe.%'`, b.ListenerName()).Scan(&n)
+		return err == nil && n == 1
+	}, 30*time.Second, 20*time.Millisecond, "no fresh listener LISTENs after the probe was cut: it was taken for a transaction pooler and stopped for good")
+}

@@ -36,13 +36,15 @@ func startClient(t *testing.T, b pgqueue.Backend, cfg pgqueue.Config, work func(
 	return c
 }
 
-// listenerReady waits until the backend's listener connection is LISTENing.
+// listenerReady waits until the backend's listener connection is LISTENing
+// on the queues' channel (not merely on its probe channel, which it LISTENs
+// to first).
 func listenerReady(t *testing.T, b *pgqueue.PostgresBackend) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		var n int
 		err := b.Pool().QueryRow(context.Background(),
-			`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, b.ListenerName()).Scan(&n)
+			`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%' AND query NOT LIKE '%pgqueue.probe.%'`, b.ListenerName()).Scan(&n)
 		return err == nil && n > 0
 	}, 10*time.Second, 10*time.Millisecond, "the client's listener never connected")
 }
