@@ -261,10 +261,11 @@ type fleet struct {
 }
 
 type proc struct {
-	id     string
-	cmd    *exec.Cmd
-	killed bool
-	done   chan struct{}
+	id      string
+	cmd     *exec.Cmd
+	started time.Time
+	killed  bool
+	done    chan struct{}
 }
 
 func newFleet(t *testing.T, poolURL, listenURL []string) *fleet {
@@ -292,7 +293,7 @@ func (f *fleet) start(slot int) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	p := &proc{id: id, cmd: cmd, done: make(chan struct{})}
+	p := &proc{id: id, cmd: cmd, started: time.Now(), done: make(chan struct{})}
 	go func() {
 		err := cmd.Wait()
 		f.mu.Lock()
@@ -311,7 +312,9 @@ func (f *fleet) start(slot int) error {
 
 // kill SIGKILLs the worker in slot, waits for it to die, and returns its
 // client ID ("" if the slot was empty).
-func (f *fleet) kill(slot int) string {
+// kill SIGKILLs the worker of slot and returns its ID and how long it
+// had been running ("" when the slot was empty).
+func (f *fleet) kill(slot int) (string, time.Duration) {
 	f.mu.Lock()
 	p := f.procs[slot]
 	f.procs[slot] = nil
@@ -320,11 +323,11 @@ func (f *fleet) kill(slot int) string {
 	}
 	f.mu.Unlock()
 	if p == nil {
-		return ""
+		return "", 0
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
-	return p.id
+	return p.id, time.Since(p.started)
 }
 
 func (f *fleet) killAll() {
