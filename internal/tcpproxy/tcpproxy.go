@@ -68,9 +68,17 @@ func (p *Proxy) accept() {
 		l := &link{client: c, server: s}
 		l.blackholed.Store(p.blackholeNew.Load())
 		p.mu.Lock()
+		if p.closed.Load() {
+			// Accepted while Close ran, after its ResetAll: nothing would
+			// ever close this link, and Close would wait for it forever.
+			p.mu.Unlock()
+			c.Close()
+			s.Close()
+			return
+		}
 		p.conns[l] = struct{}{}
-		p.mu.Unlock()
 		p.wg.Add(2)
+		p.mu.Unlock()
 		go p.pipe(l, c, s)
 		go p.pipe(l, s, c)
 	}
