@@ -142,7 +142,8 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	e := c.newEngine(ctx)
 	e.registrar.register(ctx)
-	if hk := newHistoryKeeper(e.backend, e.cfg, c.log); hk != nil && hk.keep > 0 {
+	hk := newHistoryKeeper(e.backend, e.cfg, c.log)
+	if hk != nil && hk.keep > 0 {
 		// Ready the history before the first completion: on Postgres a
 		// kept job whose hour has no partition lands in the default one,
 		// and moving it out later races with completions.
@@ -165,7 +166,7 @@ func (c *Client) Start(ctx context.Context) error {
 	if up := e.newUpkeeper(); up != nil {
 		goLoop(e.loopsCtx, &e.loopsWG, up.run)
 	}
-	if hk := newHistoryKeeper(e.backend, e.cfg, c.log); hk != nil {
+	if hk != nil {
 		goLoop(e.loopsCtx, &e.loopsWG, hk.run)
 	}
 	if ws, ok := e.backend.(WorkflowStore); ok {

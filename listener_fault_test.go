@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgqueue/pgqueue"
@@ -22,11 +23,7 @@ func TestHalfOpenListenerIsDetectedAndReplaced(t *testing.T) {
 	ctx := context.Background()
 
 	direct := pool.Config().ConnConfig
-	proxy, err := tcpproxy.Start(fmt.Sprintf("%s:%d", direct.Host, direct.Port))
-	require.NoError(t, err)
-	t.Cleanup(proxy.Close)
-	listenCfg := direct.Copy()
-	listenCfg.Host, listenCfg.Port = "127.0.0.1", proxy.Port()
+	proxy, listenCfg := proxiedListener(t, direct)
 
 	b, err := pgqueue.NewPostgres(pool, &pgqueue.PostgresOptions{Schema: schema, ListenerConnConfig: listenCfg, LivenessConnConfig: direct, ListenerPingInterval: 300 * time.Millisecond})
 	require.NoError(t, err)
@@ -82,14 +79,10 @@ func TestListenerProbeCutByTheNetworkIsRetried(t *testing.T) {
 	pool, schema := pgtest.Migrated(t)
 	ctx := context.Background()
 	direct := pool.Config().ConnConfig
-	proxy, err := tcpproxy.Start(fmt.Sprintf("%s:%d", direct.Host, direct.Port))
-	require.NoError(t, err)
-	t.Cleanup(proxy.Close)
+	proxy, listenCfg := proxiedListener(t, direct)
 	// Slow the listener's traffic so that its probe is still waiting when
 	// the network goes silent.
 	proxy.SetDelay(300 * time.Millisecond)
-	listenCfg := direct.Copy()
-	listenCfg.Host, listenCfg.Port = "127.0.0.1", proxy.Port()
 	b, err := pgqueue.NewPostgres(pool, &pgqueue.PostgresOptions{Schema: schema, ListenerConnConfig: listenCfg, LivenessConnConfig: direct})
 	require.NoError(t, err)
 	startClient(t, b, pgqueue.Config{PollInterval: 500 * time.Millisecond}, func(ctx context.Context, j *pgqueue.Job[pingArgs]) error { return nil })
@@ -107,4 +100,17 @@ func TestListenerProbeCutByTheNetworkIsRetried(t *testing.T) {
 		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%' AND query NOT LIKE '%pgqueue.probe.%'`, b.ListenerName()).Scan(&n)
 		return err == nil && n == 1
 	}, 30*time.Second, 20*time.Millisecond, "no fresh listener LISTENs after the probe was cut: it was taken for a transaction pooler and stopped for good")
+}
+
+// proxiedListener starts a fault-injecting proxy in front of direct's
+// server and returns it with a copy of direct that dials through it, for
+// a listener connection whose network the test controls.
+func proxiedListener(t *testing.T, direct *pgx.ConnConfig) (*tcpproxy.Proxy, *pgx.ConnConfig) {
+	t.Helper()
+	proxy, err := tcpproxy.Start(fmt.Sprintf("%s:%d", direct.Host, direct.Port))
+	require.NoError(t, err)
+	t.Cleanup(proxy.Close)
+	listenCfg := direct.Copy()
+	listenCfg.Host, listenCfg.Port = "127.0.0.1", proxy.Port()
+	return proxy, listenCfg
 }
