@@ -214,10 +214,10 @@ func (b *Backend) ResolveFailedDependencies(ctx context.Context) (int, error) {
 	return changed, nil
 }
 
-// workflowInfo returns the workflow with its tasks counted. b.mu must be held.
-func (b *Backend) workflowInfo(wf *workflow) pgqueue.WorkflowInfo {
+// workflowInfo returns the workflow with its tasks counted, given every
+// job's state (jobStates). b.mu must be held.
+func (b *Backend) workflowInfo(wf *workflow, states map[int64]pgqueue.State) pgqueue.WorkflowInfo {
 	w := pgqueue.WorkflowInfo{ID: wf.id, Name: wf.name, CreatedAt: wf.created, Tasks: len(wf.jobs)}
-	states := b.jobStates()
 	for _, id := range wf.jobs {
 		switch b.taskStateIn(b.tasks[id], states) {
 		case pgqueue.StateWaiting:
@@ -272,8 +272,8 @@ func (b *Backend) Workflow(ctx context.Context, id int64) (*pgqueue.WorkflowInfo
 	if wf == nil {
 		return nil, nil, fmt.Errorf("memqueue: workflow %d: %w", id, pgqueue.ErrJobNotFound)
 	}
-	info := b.workflowInfo(wf)
 	states := b.jobStates()
+	info := b.workflowInfo(wf, states)
 	tasks := make([]pgqueue.WorkflowTaskInfo, len(wf.jobs))
 	for i, jid := range wf.jobs {
 		t := b.tasks[jid]
@@ -302,8 +302,9 @@ func (b *Backend) ListWorkflows(ctx context.Context, before int64, limit int) ([
 	slices.Sort(ids)
 	slices.Reverse(ids)
 	out := []pgqueue.WorkflowInfo{}
+	states := b.jobStates() // once for the page, not once per workflow
 	for _, id := range ids[:min(limit, len(ids))] {
-		out = append(out, b.workflowInfo(b.workflows[id]))
+		out = append(out, b.workflowInfo(b.workflows[id], states))
 	}
 	return out, nil
 }
