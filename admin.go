@@ -243,18 +243,21 @@ func (a *Admin) estimateOver(ctx context.Context, exact int64, explain string, a
 	return Count{N: max(int64(plan[0].Plan.Rows), exact), Estimated: true}, nil
 }
 
-// newestTable is a table the newest migration creates: a schema without
-// it is not migrated far enough for this version's statements (the claim
-// reads columns of migration 11, for one), and a client on it would fail
-// at every claim instead of once at Start.
-const newestTable = "pgqueue_sequences"
+// newestTable and newestColumn name a column the newest migration adds:
+// a schema without it is not migrated far enough for this version's
+// statements (the client registry writes it at Start, for one), and a
+// client on it would fail there instead of once at Start.
+const (
+	newestTable  = "pgqueue_clients"
+	newestColumn = "liveness"
+)
 
 // checkMigrated returns ErrNotMigrated, with the fix, when the schema
 // lacks the pgqueue tables or the newest migration's.
 func (b *PostgresBackend) checkMigrated(ctx context.Context) error {
 	var ok bool
 	err := b.pool.QueryRow(ctx, b.q.SchemaCheck,
-		pgx.Identifier{b.schema, "pgqueue_jobs"}.Sanitize(), pgx.Identifier{b.schema, newestTable}.Sanitize()).Scan(&ok)
+		pgx.Identifier{b.schema, "pgqueue_jobs"}.Sanitize(), pgx.Identifier{b.schema, newestTable}.Sanitize(), newestColumn).Scan(&ok)
 	if err != nil {
 		return dbErr("check schema", err)
 	}

@@ -160,6 +160,11 @@ type LivenessParams struct {
 	// Report, when not nil, is called with the error of each failed
 	// attempt to bind or hold liveness while ctx is live.
 	Report func(error)
+	// Bound, when not nil, is called each time the liveness is bound (the
+	// first time, and again after each loss), before the binding is
+	// relied on: the client then declares in its registry entry that it
+	// binds liveness (ClientInfo.Liveness).
+	Bound func()
 }
 
 // Completion is one successful run for RunRecorder.CompleteRecorded.
@@ -226,4 +231,20 @@ type HistoryKeeper interface {
 	// keep time has passed. It must be cheap when there is nothing to do
 	// and safe to call from many clients at once.
 	MaintainHistory(ctx context.Context, keep time.Duration) (HistoryUpkeep, error)
+}
+
+// CompletionChecker is an optional Backend interface for a store whose
+// completion write may commit and then lose its reply (a connection cut
+// at that moment). The engine resends such a write; the resend finds the
+// jobs the first one completed gone and reports them as lost leases. The
+// engine then asks Finished which of them left the store, and reports
+// those as completed instead of publishing EventLeaseLost for a run
+// whose completion was stored.
+type CompletionChecker interface {
+	// Finished returns the refs among refs whose jobs are in the store no
+	// more, neither waiting, running nor dead-lettered: a running job
+	// leaves it only by completing (kept in the history or not). A job
+	// rescued meanwhile and completed by another run counts as finished
+	// too. The order of the result is unspecified.
+	Finished(ctx context.Context, refs []JobRef) ([]JobRef, error)
 }

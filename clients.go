@@ -54,6 +54,14 @@ type ClientInfo struct {
 	// LastSeen is when the client last registered or was seen, by the
 	// store's clock; set by the store like StartedAt.
 	LastSeen time.Time `json:"last_seen"`
+	// Liveness is whether the client binds its liveness in the store
+	// (LivenessKeeper) and bound it before its first claim: the rescuers
+	// of other clients then trust the absence of its liveness as its
+	// death even if they never saw it alive (a worker killed right after
+	// its start). False for a client that does not bind it (liveness
+	// disabled, or PollOnly without a direct connection), whose jobs wait
+	// for their leases unless a rescuer saw it alive before.
+	Liveness bool `json:"liveness"`
 }
 
 // ClientRegistry is an optional Backend interface for a registry of the
@@ -174,13 +182,29 @@ func (e *engine) newClientRegistrar() *clientRegistrar {
 		failures: &failureLog{log: e.c.log, msg: "pgqueue: client registry write failed; Admin.Clients may not list this client", every: time.Minute}}
 }
 
+// setLiveness records that this client's liveness is bound, for the
+// entry's next write, and reports whether that is news.
+func (r *clientRegistrar) setLiveness() bool {
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	news := !r.info.Liveness
+	r.info.Liveness = true
+	return news
+}
+
 // register writes the entry.
 func (r *clientRegistrar) register(ctx context.Context) {
 	if r == nil {
 		return
 	}
+	r.mu.Lock()
+	info := r.info
+	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, registryTimeout)
-	err := r.store.RegisterClient(ctx, r.info)
+	err := r.store.RegisterClient(ctx, info)
 	cancel()
 	r.done(err)
 }

@@ -142,8 +142,11 @@ func (c *completer) write(batch []completion, withRecorder bool) {
 			done[i] = *p.more
 		}
 	}
-	var lost []JobRef
-	err := retryWithBackoff(c.e.bgCtx, 5, 20*time.Millisecond, nil, func(int) error {
+	var (
+		lost   []JobRef
+		resent bool
+	)
+	err := retryWithBackoff(c.e.bgCtx, 5, 20*time.Millisecond, nil, func(try int) error {
 		ctx, cancel := context.WithTimeout(c.e.bgCtx, 10*time.Second)
 		defer cancel()
 		var err error
@@ -152,8 +155,14 @@ func (c *completer) write(batch []completion, withRecorder bool) {
 		} else {
 			lost, err = c.e.backend.Complete(ctx, refs)
 		}
+		resent = try > 1
 		return err
 	})
+	if err == nil && resent && len(lost) > 0 {
+		if checker, ok := c.e.backend.(CompletionChecker); ok {
+			lost = c.notCompleted(checker, lost)
+		}
+	}
 	if err != nil {
 		c.e.c.log.Error("pgqueue: could not record completions; those jobs will run again after their lease", "count", len(refs), "err", err)
 		for _, p := range batch {
@@ -175,6 +184,26 @@ func (c *completer) write(batch []completion, withRecorder bool) {
 			p.recorded(nil)
 		}
 	}
+}
+
+// notCompleted returns the refs of lost whose jobs are still in the
+// store. A write that failed may have committed before its reply was
+// lost; its resend then finds those jobs gone and reports them lost,
+// though it was this run's completion that took them. On error it
+// returns lost as it is.
+func (c *completer) notCompleted(checker CompletionChecker, lost []JobRef) []JobRef {
+	ctx, cancel := context.WithTimeout(c.e.bgCtx, 10*time.Second)
+	defer cancel()
+	finished, err := checker.Finished(ctx, lost)
+	if err != nil {
+		c.e.c.log.Warn("pgqueue: could not check whether resent completions were stored; reporting them as lost", "count", len(lost), "err", err)
+		return lost
+	}
+	gone := make(map[JobRef]bool, len(finished))
+	for _, r := range finished {
+		gone[r] = true
+	}
+	return slices.DeleteFunc(lost, func(r JobRef) bool { return gone[r] })
 }
 
 // close flushes what is pending and stops the loop.

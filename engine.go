@@ -141,6 +141,7 @@ func (c *Client) Start(ctx context.Context) error {
 		return err
 	}
 	e := c.newEngine(ctx)
+	e.bindLiveness()
 	e.registrar.register(ctx)
 	hk := newHistoryKeeper(e.backend, e.cfg, c.log)
 	if hk != nil && hk.keep > 0 {

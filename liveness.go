@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -18,9 +19,13 @@ import (
 // (pg_terminate_backend, a pooler or server restart, a failover): the
 // client binds it again within a few hundred milliseconds. So the
 // absenceWatch acts on a client only when
-//   - it has seen the client's liveness bound at least once (a client that
-//     never binds it, such as an older version or one in PollOnly mode
-//     without a direct connection, is left to its leases);
+//   - it has seen the client's liveness bound at least once, or the
+//     client declared in its registry entry that it bound its liveness
+//     before its first claim (ClientInfo.Liveness: every client of this
+//     version that binds liveness does, so a worker killed right after
+//     its start is covered too). A client that never binds it, such as an
+//     older version or one in PollOnly mode without a direct connection,
+//     is left to its leases;
 //   - at least two observations in a row found it gone, and LivenessGrace
 //     has passed since it was last seen bound (by the observation just
 //     before them; else since the first of them), with no failed
@@ -40,12 +45,62 @@ type livenessKeeper struct {
 	clientID string
 	pooled   bool
 	log      *slog.Logger
+	// bound is closed when the liveness is first bound, ended when run
+	// returns (KeepAlive could not bind it, or ctx ended).
+	bound, ended chan struct{}
+
+	mu      sync.Mutex
+	isBound bool   // bound was closed
+	onBound func() // run (in a goroutine of its own) when first bound
+}
+
+func newLivenessKeeper(store LivenessKeeper, clientID string, pooled bool, log *slog.Logger) *livenessKeeper {
+	return &livenessKeeper{store: store, clientID: clientID, pooled: pooled, log: log,
+		bound: make(chan struct{}), ended: make(chan struct{})}
+}
+
+// livenessStartWait bounds how long Start waits for the liveness to be
+// bound before the client claims anything. A client that claims first
+// declares no liveness until it is bound, and one killed meanwhile has
+// its jobs wait for their leases.
+const livenessStartWait = 2 * time.Second
+
+// waitBound waits until the liveness is bound (true), KeepAlive gave up,
+// or livenessStartWait passed (false).
+func (k *livenessKeeper) waitBound() bool {
+	t := time.NewTimer(livenessStartWait)
+	defer t.Stop()
+	select {
+	case <-k.bound:
+		return true
+	case <-k.ended:
+	case <-t.C:
+	}
+	select {
+	case <-k.bound:
+		return true
+	default:
+		return false
+	}
 }
 
 // run keeps the liveness bound until ctx ends.
 func (k *livenessKeeper) run(ctx context.Context) {
+	defer close(k.ended)
 	failures := &failureLog{log: k.log, msg: "pgqueue: liveness connection failed; binding it again", every: time.Minute}
-	err := k.store.KeepAlive(ctx, LivenessParams{ClientID: k.clientID, Pooled: k.pooled, Report: failures.report})
+	bound := func() {
+		k.mu.Lock()
+		first, f := !k.isBound, k.onBound
+		k.isBound = true
+		k.mu.Unlock()
+		if first {
+			close(k.bound)
+			if f != nil {
+				go f()
+			}
+		}
+	}
+	err := k.store.KeepAlive(ctx, LivenessParams{ClientID: k.clientID, Pooled: k.pooled, Report: failures.report, Bound: bound})
 	switch {
 	case errors.Is(err, ErrUnsupported):
 		k.log.Info("pgqueue: no liveness binding; the jobs of a client that dies run again when their leases end", "reason", err)
@@ -64,10 +119,22 @@ type absenceWatch struct {
 	wake            func(queues ...string)
 	log             *slog.Logger
 
-	seen    map[string]time.Time // client → when its liveness was last seen bound
+	seen    map[string]time.Time // client → when its liveness was last seen bound (zero: declared, never seen)
 	gone    map[string]*goneRun  // client → its unbroken run of gone observations
 	lastObs time.Time            // the last successful observation; zero after a failure
+
+	// registry, when the backend has one, tells which holders never seen
+	// alive declared their liveness (ClientInfo.Liveness): their absence
+	// counts as if they had been seen. asked is when each such holder
+	// was last looked up and found undeclared.
+	registry ClientRegistry
+	asked    map[string]time.Time
 }
+
+// declaredRecheck is how often a holder found undeclared in the registry
+// is looked up again: an old client's jobs would otherwise cost a registry
+// read at every observation.
+const declaredRecheck = ClientSeenInterval
 
 // goneRun is a client's unbroken run of observations finding its
 // liveness gone: since is the observation before the first of them when
@@ -89,7 +156,7 @@ func clientGoneError() AttemptError {
 
 func newAbsenceWatch(store LivenessKeeper, interval, grace time.Duration, wake func(...string), log *slog.Logger) *absenceWatch {
 	return &absenceWatch{store: store, interval: interval, grace: grace, wake: wake, log: log,
-		seen: map[string]time.Time{}, gone: map[string]*goneRun{}}
+		seen: map[string]time.Time{}, gone: map[string]*goneRun{}, asked: map[string]time.Time{}}
 }
 
 // run watches every interval until ctx ends.
@@ -148,6 +215,7 @@ func (w *absenceWatch) observe(ctx context.Context) []string {
 			delete(w.seen, id)
 		}
 	}
+	w.lookUpDeclared(ctx, holders, now)
 	var gone []string
 	for id, live := range holders {
 		if live {
@@ -156,7 +224,7 @@ func (w *absenceWatch) observe(ctx context.Context) []string {
 		}
 		last, ok := w.seen[id]
 		if !ok {
-			continue // never seen alive: left to its leases
+			continue // never seen alive, nor declared: left to its leases
 		}
 		run := w.gone[id]
 		if run == nil {
@@ -177,17 +245,97 @@ func (w *absenceWatch) observe(ctx context.Context) []string {
 	return gone
 }
 
-// startLiveness starts the liveness loops when the backend has liveness
+// lookUpDeclared asks the registry about the holders whose liveness is
+// gone and that this watch never saw alive, and remembers those that
+// declared their liveness as seen (at the zero time: their run of gone
+// observations counts from the first of them).
+func (w *absenceWatch) lookUpDeclared(ctx context.Context, holders map[string]bool, now time.Time) {
+	if w.registry == nil {
+		return
+	}
+	var unknown []string
+	for id, live := range holders {
+		if _, seen := w.seen[id]; !live && !seen && now.Sub(w.asked[id]) >= declaredRecheck {
+			unknown = append(unknown, id)
+		}
+	}
+	for id, at := range w.asked {
+		if now.Sub(at) >= declaredRecheck {
+			delete(w.asked, id)
+		}
+	}
+	if len(unknown) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, registryTimeout)
+	clients, err := w.registry.Clients(cctx, ClientStaleAfter)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Debug("pgqueue: could not read the client registry; clients never seen alive are left to their leases", "err", err)
+		}
+		return
+	}
+	declared := make(map[string]bool, len(clients))
+	for _, c := range clients {
+		declared[c.ID] = c.Liveness
+	}
+	for _, id := range unknown {
+		if declared[id] {
+			w.seen[id] = time.Time{}
+		} else {
+			w.asked[id] = now
+		}
+	}
+}
+
+// bindLiveness binds this client's liveness before it claims anything,
+// when the backend has liveness, Config.LivenessGrace does not disable
+// it and the client works queues: it starts the keeper, waits until the
+// liveness is bound (at most livenessStartWait), and records in the
+// registry entry whether it was (ClientInfo.Liveness). A liveness bound
+// later is declared then, by registering again.
+func (e *engine) bindLiveness() {
+	lk, ok := e.backend.(LivenessKeeper)
+	if !ok || e.cfg.LivenessGrace < 0 || len(e.queues) == 0 || len(e.kinds) == 0 {
+		return
+	}
+	k := newLivenessKeeper(lk, e.cfg.ID, e.cfg.PollOnly, e.c.log)
+	goLoop(e.bgCtx, &e.bgWG, k.run)
+	if k.waitBound() {
+		e.registrar.setLiveness()
+		return
+	}
+	k.onBoundLate(func() {
+		if e.registrar.setLiveness() {
+			e.registrar.register(e.bgCtx)
+		}
+	})
+}
+
+// onBoundLate sets f to run when the liveness is first bound, or runs it
+// now if it already is.
+func (k *livenessKeeper) onBoundLate(f func()) {
+	k.mu.Lock()
+	if !k.isBound {
+		k.onBound = f
+		k.mu.Unlock()
+		return
+	}
+	k.mu.Unlock()
+	f()
+}
+
+// startLiveness starts the absence watch when the backend has liveness
 // and Config.LivenessGrace does not disable it.
 func (e *engine) startLiveness() {
 	lk, ok := e.backend.(LivenessKeeper)
 	if !ok || e.cfg.LivenessGrace < 0 {
 		return
 	}
-	if len(e.queues) > 0 && len(e.kinds) > 0 {
-		k := &livenessKeeper{store: lk, clientID: e.cfg.ID, pooled: e.cfg.PollOnly, log: e.c.log}
-		goLoop(e.bgCtx, &e.bgWG, k.run)
-	}
 	w := newAbsenceWatch(lk, e.cfg.RescueInterval, e.cfg.LivenessGrace, e.wakeQueues, e.c.log)
+	if reg, ok := e.backend.(ClientRegistry); ok {
+		w.registry = reg
+	}
 	goLoop(e.loopsCtx, &e.loopsWG, w.run)
 }

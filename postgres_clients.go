@@ -41,7 +41,7 @@ func (b *PostgresBackend) RegisterClient(ctx context.Context, c ClientInfo) erro
 	if periodic == nil {
 		periodic = []string{}
 	}
-	_, err = b.pool.Exec(ctx, b.q.ClientsRegister, c.ID, c.Host, c.PID, c.Version, raw, periodic, ClientStaleAfter.Seconds())
+	_, err = b.pool.Exec(ctx, b.q.ClientsRegister, c.ID, c.Host, c.PID, c.Version, raw, periodic, ClientStaleAfter.Seconds(), c.Liveness)
 	return dbErr("register client", err)
 }
 
@@ -73,7 +73,7 @@ func (b *PostgresBackend) Clients(ctx context.Context, staleAfter time.Duration)
 			c   ClientInfo
 			raw []byte
 		)
-		if err := row.Scan(&c.ID, &c.Host, &c.PID, &c.Version, &raw, &c.Periodic, &c.StartedAt, &c.LastSeen); err != nil {
+		if err := row.Scan(&c.ID, &c.Host, &c.PID, &c.Version, &raw, &c.Periodic, &c.Liveness, &c.StartedAt, &c.LastSeen); err != nil {
 			return c, err
 		}
 		if len(c.Periodic) == 0 {

@@ -57,6 +57,31 @@ func (b *PostgresBackend) Complete(ctx context.Context, refs []JobRef) ([]JobRef
 	return lostRefs(refs, done), nil
 }
 
+// Finished implements CompletionChecker: the refs whose job IDs are in
+// neither the jobs nor the dead-letter table. ErrDatabase on failure.
+func (b *PostgresBackend) Finished(ctx context.Context, refs []JobRef) ([]JobRef, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	ids, _ := splitRefs(refs)
+	rows, _ := b.pool.Query(ctx, b.q.JobsFinished, ids)
+	gone, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, dbErr("check finished jobs", err)
+	}
+	finished := make(map[int64]bool, len(gone))
+	for _, id := range gone {
+		finished[id] = true
+	}
+	out := make([]JobRef, 0, len(gone))
+	for _, r := range refs {
+		if finished[r.ID] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 // CompleteTx implements TxCompleter.
 func (b *PostgresBackend) CompleteTx(ctx context.Context, tx DBTX, ref JobRef) error {
 	tag, err := tx.Exec(ctx, b.q.CompleteOne, ref.ID, ref.Token)

@@ -64,7 +64,12 @@ func (b *PostgresBackend) KeepAlive(ctx context.Context, p LivenessParams) error
 	}
 	Reconnect(ctx, livenessBackoffMin, livenessBackoffMax, func(ctx context.Context) bool {
 		ok := false
-		err := b.liveOnce(ctx, p.ClientID, func() { ok = true })
+		err := b.liveOnce(ctx, p.ClientID, func() {
+			ok = true
+			if p.Bound != nil {
+				p.Bound()
+			}
+		})
 		if err != nil && ctx.Err() == nil && p.Report != nil {
 			p.Report(err)
 		}

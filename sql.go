@@ -142,6 +142,7 @@ type queries struct {
 	ClientsSeen       string `sql:"clients_seen"`
 	ClientsUnregister string `sql:"clients_unregister"`
 	ClientsList       string `sql:"clients_list"`
+	JobsFinished      string `sql:"jobs_finished"`
 	PeriodicList      string `sql:"periodic_list"`
 	PeriodicList8     string `sql:"periodic_list_before_9"`
 

@@ -25,6 +25,9 @@ func (b *Backend) KeepAlive(ctx context.Context, p pgqueue.LivenessParams) error
 	b.mu.Lock()
 	b.live[p.ClientID]++
 	b.mu.Unlock()
+	if p.Bound != nil {
+		p.Bound()
+	}
 	<-ctx.Done()
 	b.mu.Lock()
 	if b.live[p.ClientID]--; b.live[p.ClientID] <= 0 {

@@ -49,7 +49,7 @@ func testClientRegistryRoundTrip(t *testing.T, b pgqueue.Backend) {
 	require.Empty(t, clients(t, r, time.Minute))
 	before := time.Now()
 	a := pgqueue.ClientInfo{ID: "b-client", Host: "host-b", PID: 42, Version: "v1.2.3",
-		Queues: map[string]int{"default": 10, "mail": 2}, Periodic: []string{"nightly"}}
+		Queues: map[string]int{"default": 10, "mail": 2}, Periodic: []string{"nightly"}, Liveness: true}
 	require.NoError(t, r.RegisterClient(ctx, a))
 	require.NoError(t, r.RegisterClient(ctx, pgqueue.ClientInfo{ID: "a-client", Host: "host-a", PID: 7, Version: "v1.2.3"}))
 	list := clients(t, r, time.Minute)
@@ -63,6 +63,8 @@ func testClientRegistryRoundTrip(t *testing.T, b pgqueue.Backend) {
 	require.Equal(t, a.Version, got.Version)
 	require.Equal(t, a.Queues, got.Queues)
 	require.Equal(t, a.Periodic, got.Periodic)
+	require.True(t, got.Liveness, "Liveness is kept: other clients' rescuers trust it")
+	require.False(t, list[0].Liveness, "Liveness is false for a client that did not declare it")
 	require.WithinDuration(t, before, got.StartedAt, 5*time.Second, "StartedAt is the store's now at registration")
 	require.False(t, got.LastSeen.Before(got.StartedAt), "LastSeen is not before StartedAt")
 

@@ -28,8 +28,16 @@ func testRescueGoneFreesOnlyGoneClientsOldClaims(t *testing.T, b pgqueue.Backend
 	ctx := context.Background()
 	kctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- lk.KeepAlive(kctx, pgqueue.LivenessParams{ClientID: "queuetest-alive"}) }()
+	bound := make(chan struct{}, 16)
+	go func() {
+		done <- lk.KeepAlive(kctx, pgqueue.LivenessParams{ClientID: "queuetest-alive", Bound: func() { bound <- struct{}{} }})
+	}()
 	t.Cleanup(func() { stop(); <-done })
+	select {
+	case <-bound:
+	case <-time.After(10 * time.Second):
+		t.Fatal("KeepAlive never called LivenessParams.Bound: a client waits for it before it claims, and declares its liveness by it")
+	}
 
 	retried, spent := job("queuetest.live"), job("queuetest.live")
 	spent.MaxAttempts = 1
@@ -44,14 +52,10 @@ func testRescueGoneFreesOnlyGoneClientsOldClaims(t *testing.T, b pgqueue.Backend
 	alive := claimBy("queuetest-alive", 1)
 	require.Len(t, alive, 1)
 
-	waitFor(t, "the live client's KeepAlive to bind its liveness", func() bool {
-		h, err := lk.Holders(ctx)
-		return err == nil && h["queuetest-alive"]
-	})
 	holders, err := lk.Holders(ctx)
 	require.NoError(t, err)
 	require.Equal(t, map[string]bool{"queuetest-gone": false, "queuetest-alive": true}, holders,
-		"Holders reports every holder of running jobs and whether its liveness is bound")
+		"Holders reports every holder of running jobs and whether its liveness is bound (bound since Bound was called)")
 
 	info := pgqueue.AttemptError{At: time.Now().UTC(), Kind: "client_gone", Error: "queuetest: gone"}
 	res, err := lk.RescueGone(ctx, []string{"queuetest-gone", "queuetest-alive"}, time.Hour, info)

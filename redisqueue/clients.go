@@ -43,6 +43,7 @@ type clientEntry struct {
 	Version  string         `json:"version"`
 	Queues   map[string]int `json:"queues"`
 	Periodic []string       `json:"periodic,omitempty"`
+	Liveness bool           `json:"liveness,omitempty"`
 }
 
 // RegisterClient implements pgqueue.ClientRegistry: it stores c in
@@ -55,7 +56,7 @@ func (b *Backend) RegisterClient(ctx context.Context, c pgqueue.ClientInfo) erro
 	if c.ID == "" {
 		return fmt.Errorf("%w: redisqueue: RegisterClient needs a client ID", pgqueue.ErrInvalidArgs)
 	}
-	e := clientEntry{Host: c.Host, PID: c.PID, Version: c.Version, Queues: c.Queues, Periodic: c.Periodic}
+	e := clientEntry{Host: c.Host, PID: c.PID, Version: c.Version, Queues: c.Queues, Periodic: c.Periodic, Liveness: c.Liveness}
 	if e.Queues == nil {
 		e.Queues = map[string]int{}
 	}
@@ -117,7 +118,7 @@ func (b *Backend) Clients(ctx context.Context, staleAfter time.Duration) ([]pgqu
 			e.Queues = map[string]int{}
 		}
 		out = append(out, pgqueue.ClientInfo{ID: vals[i], Host: e.Host, PID: e.PID, Version: e.Version,
-			Queues: e.Queues, Periodic: e.Periodic, StartedAt: fromMicros(startedUS), LastSeen: fromMicros(int64(seen))})
+			Queues: e.Queues, Periodic: e.Periodic, Liveness: e.Liveness, StartedAt: fromMicros(startedUS), LastSeen: fromMicros(int64(seen))})
 	}
 	slices.SortFunc(out, func(x, y pgqueue.ClientInfo) int { return strings.Compare(x.ID, y.ID) })
 	return out, nil

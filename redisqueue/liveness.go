@@ -81,6 +81,7 @@ func (b *Backend) KeepAlive(ctx context.Context, p pgqueue.LivenessParams) error
 	}()
 	wait := time.Duration(0)
 	retry := livenessRetryMin
+	held := false // the last SET succeeded
 	for {
 		t := time.NewTimer(wait)
 		select {
@@ -98,11 +99,16 @@ func (b *Backend) KeepAlive(ctx context.Context, p pgqueue.LivenessParams) error
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
+			held = false
 			if p.Report != nil {
 				p.Report(wrapErr("set the liveness key", err))
 			}
 			wait, retry = retry, min(2*retry, livenessRetryMax)
 		default:
+			if !held && p.Bound != nil {
+				p.Bound() // the first time, or again after a failure
+			}
+			held = true
 			wait, retry = LivenessRefresh, livenessRetryMin
 		}
 	}

@@ -1,5 +1,7 @@
--- Whether the schema holds the pgqueue tables of this version: $1 and $2
--- are the quoted names of the jobs table and of a table the newest
--- migration creates, so a schema of an older version counts as not
--- migrated (run `pgqueue migrate up`).
-SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL
+-- Whether the schema holds the pgqueue tables of this version: $1 is the
+-- quoted name of the jobs table, and $2, $3 the quoted name of a table and
+-- a column the newest migration adds, so that a schema of an older
+-- version counts as not migrated (run `pgqueue migrate up`).
+SELECT to_regclass($1) IS NOT NULL
+   AND EXISTS (SELECT 1 FROM pg_attribute
+               WHERE attrelid = to_regclass($2) AND attname = $3 AND attnum > 0 AND NOT attisdropped)

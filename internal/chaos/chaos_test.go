@@ -55,13 +55,12 @@ const (
 	// SIGKILLed worker run again within 5s (p99) and 10s (max).
 	rerunP99 = 5 * time.Second
 	rerunMax = 10 * time.Second
-	// youngWorker: a worker killed this soon after its start may not have
-	// been seen alive yet (liveness binding, then a rescuer's observation
-	// every RescueInterval, 1 s), and its jobs are left to their lease.
-	youngWorker = 3 * time.Second
-	// youngRerunMax bounds the rerun of a young worker's jobs: the
-	// default lease (30 s) plus rescue and scheduling slack.
-	youngRerunMax       = 40 * time.Second
+	// undeclaredRerunMax bounds the rerun of the jobs of a worker killed
+	// before it declared its liveness in the registry (a worker started
+	// while Postgres was down, killed before it could bind its liveness):
+	// they wait for their lease, so the default lease (30 s) plus rescue
+	// and scheduling slack.
+	undeclaredRerunMax  = 40 * time.Second
 	livenessApplication = "pgqueue-liveness:" + schema
 )
 
@@ -131,11 +130,13 @@ type killRec struct {
 	at       time.Time
 	jobs     []int64
 	measured bool // false: Postgres was down, the jobs are unknown
-	// young: the worker was killed before other clients could have seen
-	// its liveness (within youngWorker of its start). Liveness frees only
-	// the jobs of clients seen alive, so its jobs wait for their lease:
-	// they are held to that bound, not to rerunP99.
-	young bool
+	// undeclared: the worker's registry entry did not declare its
+	// liveness when it was killed (ClientInfo.Liveness; it binds liveness
+	// before its first claim unless Postgres was down as it started).
+	// Liveness frees only the jobs of clients declared or seen alive, so
+	// its jobs wait for their lease: they are held to undeclaredRerunMax,
+	// not to rerunP99.
+	undeclared bool
 }
 
 // faultLog counts the faults and the duplicate runs each may cause.
@@ -359,8 +360,8 @@ func TestCrashSuite(t *testing.T) {
 		res.completed, res.dead, res.intendedDead, res.lost, res.duplicates, bound, res.reattempts, res.fencing,
 		res.runs, faultPhase, drained.Round(time.Millisecond), time.Since(began).Round(time.Second))
 	faults.mu.Unlock()
-	summary += fmt.Sprintf(" rerun_after_kill: jobs=%d p50=%v p99=%v max=%v (kills measured %d; young %d, slowest %v) live_clients_rescued=%d",
-		rr.jobs, rr.p50.Round(time.Millisecond), rr.p99.Round(time.Millisecond), rr.max.Round(time.Millisecond), rr.kills, rr.young, rr.youngMax.Round(time.Millisecond), liveRescued)
+	summary += fmt.Sprintf(" rerun_after_kill: jobs=%d p50=%v p99=%v max=%v (kills measured %d; undeclared %d, slowest %v) live_clients_rescued=%d",
+		rr.jobs, rr.p50.Round(time.Millisecond), rr.p99.Round(time.Millisecond), rr.max.Round(time.Millisecond), rr.kills, rr.undeclared, rr.undeclaredMax.Round(time.Millisecond), liveRescued)
 	t.Log(summary)
 	fmt.Println(summary)
 }
@@ -497,32 +498,47 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // held, and starts a replacement.
 func killLoop(ctx context.Context, t *testing.T, fl *fleet, db *pgxpool.Pool, faults *faultLog) {
 	for sleepCtx(ctx, time.Duration(1500+rand.IntN(2000))*time.Millisecond) {
-		slot := rand.IntN(numWorkers)
-		id, age := fl.kill(slot)
-		killedAt := time.Now()
-		// A claim the dead process had already sent may still commit:
-		// give the server a moment before counting.
-		time.Sleep(200 * time.Millisecond)
-		var jobs []int64
-		qctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := db.QueryRow(qctx, `SELECT coalesce(array_agg(id), '{}') FROM chaos.pgqueue_jobs WHERE state = 'running' AND claimed_by = $1`, id).Scan(&jobs)
-		cancel()
-		held := len(jobs)
-		faults.mu.Lock()
-		faults.kills++
-		if err != nil {
-			faults.killUnmeasured++
-			held = slotsPerWorker
-		}
-		faults.killRecs = append(faults.killRecs, killRec{id: id, at: killedAt, jobs: jobs, measured: err == nil, young: age < youngWorker})
-		faults.killHeld += held
-		faults.mu.Unlock()
-		faults.event("SIGKILL %s (held %d, measured=%v, ran %v)", id, held, err == nil, age.Round(time.Millisecond))
-		if err := fl.start(slot); err != nil {
-			t.Errorf("start replacement worker: %v", err)
+		if !killOne(t, fl, db, faults) {
 			return
 		}
 	}
+}
+
+// killOne SIGKILLs a random worker, records the jobs it held and whether
+// it had declared its liveness, and starts a replacement. It returns
+// false when the replacement could not start.
+func killOne(t *testing.T, fl *fleet, db *pgxpool.Pool, faults *faultLog) bool {
+	slot := rand.IntN(len(fl.procs))
+	id, age := fl.kill(slot)
+	killedAt := time.Now()
+	// A claim the dead process had already sent may still commit:
+	// give the server a moment before counting.
+	time.Sleep(200 * time.Millisecond)
+	var (
+		jobs     []int64
+		declared bool
+	)
+	qctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	err := db.QueryRow(qctx, `SELECT coalesce(array_agg(id), '{}'),
+		coalesce((SELECT liveness FROM chaos.pgqueue_clients WHERE id = $1), false)
+		FROM chaos.pgqueue_jobs WHERE state = 'running' AND claimed_by = $1`, id).Scan(&jobs, &declared)
+	cancel()
+	held := len(jobs)
+	faults.mu.Lock()
+	faults.kills++
+	if err != nil {
+		faults.killUnmeasured++
+		held = fl.slots
+	}
+	faults.killRecs = append(faults.killRecs, killRec{id: id, at: killedAt, jobs: jobs, measured: err == nil, undeclared: err == nil && !declared})
+	faults.killHeld += held
+	faults.mu.Unlock()
+	faults.event("SIGKILL %s (held %d, measured=%v, declared=%v, ran %v)", id, held, err == nil, declared, age.Round(time.Millisecond))
+	if err := fl.start(slot); err != nil {
+		t.Errorf("start replacement worker: %v", err)
+		return false
+	}
+	return true
 }
 
 // pgLoop restarts Postgres a third and two thirds into the fault phase

@@ -18,20 +18,21 @@ import (
 type rerunStats struct {
 	jobs, kills   int
 	p50, p99, max time.Duration
-	// young counts the kills of workers younger than youngWorker, whose
-	// jobs are held to youngRerunMax instead, and youngMax is their
-	// slowest rerun.
-	young    int
-	youngMax time.Duration
+	// undeclared counts the kills of workers that had not declared their
+	// liveness (killRec.undeclared), whose jobs are held to
+	// undeclaredRerunMax instead, and undeclaredMax is their slowest rerun.
+	undeclared    int
+	undeclaredMax time.Duration
 }
 
 // measureReruns reports, for each measured kill, the time from the kill
 // (or from the end of a Postgres outage that began before the rerun)
 // until each job the victim held started again (its first run recorded
 // after the kill), and fails the test when the p99 exceeds rerunP99, the
-// slowest exceeds rerunMax, or a job never ran again. A young worker's
-// kill (killRec.young) is left out of those figures and held to
-// youngRerunMax: its jobs wait for their lease.
+// slowest exceeds rerunMax, or a job never ran again. The kill of a worker
+// that had not declared its liveness (killRec.undeclared) is left out of
+// those figures and held to undeclaredRerunMax: its jobs wait for their
+// lease.
 func measureReruns(t *testing.T, ctx context.Context, db *pgxpool.Pool, faults *faultLog) rerunStats {
 	t.Helper()
 	faults.mu.Lock()
@@ -77,19 +78,19 @@ func measureReruns(t *testing.T, ctx context.Context, db *pgxpool.Pool, faults *
 			}
 			d := at.Sub(from(k.at, *at))
 			slowest = max(slowest, d)
-			if k.young {
-				st.youngMax = max(st.youngMax, d)
+			if k.undeclared {
+				st.undeclaredMax = max(st.undeclaredMax, d)
 				continue
 			}
 			all = append(all, d)
 		}
-		if k.young {
-			st.young++
-			if slowest > youngRerunMax {
-				t.Errorf("the jobs of %s, SIGKILLed young (before it could be seen alive), took %v to run again, over the lease bound %v", k.id, slowest, youngRerunMax)
+		if k.undeclared {
+			st.undeclared++
+			if slowest > undeclaredRerunMax {
+				t.Errorf("the jobs of %s, SIGKILLed before it declared its liveness, took %v to run again, over the lease bound %v", k.id, slowest, undeclaredRerunMax)
 			}
 		}
-		faults.event("rerun after SIGKILL %s at %s: %d jobs, slowest %v (young=%v)", k.id, k.at.Format("15:04:05.000"), len(k.jobs), slowest.Round(time.Millisecond), k.young)
+		faults.event("rerun after SIGKILL %s at %s: %d jobs, slowest %v (undeclared=%v)", k.id, k.at.Format("15:04:05.000"), len(k.jobs), slowest.Round(time.Millisecond), k.undeclared)
 		if testing.Verbose() {
 			t.Logf("chaos: SIGKILL %s: its %d jobs ran again within %v", k.id, len(k.jobs), slowest.Round(time.Millisecond))
 		}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,6 +29,7 @@ const (
 	envWorkerID     = "PGQUEUE_CHAOS_WORKER_ID"
 	envWorkerURL    = "PGQUEUE_CHAOS_WORKER_URL"
 	envWorkerListen = "PGQUEUE_CHAOS_WORKER_LISTEN_URL"
+	envWorkerSlots  = "PGQUEUE_CHAOS_WORKER_SLOTS" // MaxWorkers, when not slotsPerWorker
 )
 
 // Client settings of every worker process. The recovery settings
@@ -66,7 +68,16 @@ func TestChaosWorkerProcess(t *testing.T) {
 	if id == "" {
 		t.Skip("helper process for TestCrashSuite")
 	}
-	if err := runWorker(id, os.Getenv(envWorkerURL), os.Getenv(envWorkerListen)); err != nil {
+	slots := slotsPerWorker
+	if v := os.Getenv(envWorkerSlots); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "chaos worker %s: %s=%q: want a positive number\n", id, envWorkerSlots, v)
+			os.Exit(3)
+		}
+		slots = n
+	}
+	if err := runWorker(id, os.Getenv(envWorkerURL), os.Getenv(envWorkerListen), slots); err != nil {
 		fmt.Fprintf(os.Stderr, "chaos worker %s: %v\n", id, err)
 		os.Exit(3)
 	}
@@ -80,7 +91,7 @@ type worker struct {
 }
 
 // runWorker runs a pgqueue client until the process is killed.
-func runWorker(id, url, listenURL string) error {
+func runWorker(id, url, listenURL string, slots int) error {
 	// Die with the test binary, whatever kills it.
 	ppid := os.Getppid()
 	go func() {
@@ -94,7 +105,7 @@ func runWorker(id, url, listenURL string) error {
 	if err != nil {
 		return err
 	}
-	cfg.MaxConns = slotsPerWorker + 4
+	cfg.MaxConns = int32(slots) + 4
 	cfg.HealthCheckPeriod = time.Second
 	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
 	cfg.ConnConfig.RuntimeParams["application_name"] = "chaos-worker:" + id
@@ -117,7 +128,7 @@ func runWorker(id, url, listenURL string) error {
 	}
 	client, err := pgqueue.New(backend, pgqueue.Config{
 		ID:     id,
-		Queues: map[string]pgqueue.QueueConfig{pgqueue.DefaultQueue: {MaxWorkers: slotsPerWorker}},
+		Queues: map[string]pgqueue.QueueConfig{pgqueue.DefaultQueue: {MaxWorkers: slots}},
 		Retry:  pgqueue.RetryPolicy{Base: 100 * time.Millisecond, Max: time.Second},
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
@@ -180,6 +191,31 @@ func (w *worker) work(ctx context.Context, job *pgqueue.Job[chaosJob]) error {
 		}
 		return errors.New(intendedFailure)
 	}
+	// The ledger row and the completion commit together. A transaction
+	// cut by a lost connection is tried again, as a careful handler
+	// would: if its commit had happened after all, the retry finds the
+	// job completed (ErrLeaseLost) and stops, writing nothing.
+	var lastErr error
+	for backoff := 20 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+		err := w.complete(ctx, job, token)
+		if err == nil || errors.Is(err, pgqueue.ErrLeaseLost) || ctx.Err() != nil {
+			if err != nil && lastErr != nil {
+				err = fmt.Errorf("%w (after: %v)", err, lastErr)
+			}
+			return err
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %v)", context.Cause(ctx), err)
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// complete writes the job's ledger row and its completion (CompleteTx) in
+// one transaction.
+func (w *worker) complete(ctx context.Context, job *pgqueue.Job[chaosJob], token int64) error {
 	tx, err := w.pool.Begin(ctx)
 	if err != nil {
 		return err
@@ -252,6 +288,9 @@ type fleet struct {
 	// fault-injecting proxy.
 	poolURL   []string
 	listenURL []string
+	// slots is each worker's MaxWorkers: slotsPerWorker unless a test
+	// sets it before the first start.
+	slots int
 
 	mu         sync.Mutex
 	procs      []*proc
@@ -269,7 +308,7 @@ type proc struct {
 }
 
 func newFleet(t *testing.T, poolURL, listenURL []string) *fleet {
-	f := &fleet{logDir: t.TempDir(), poolURL: poolURL, listenURL: listenURL, procs: make([]*proc, len(poolURL))}
+	f := &fleet{logDir: t.TempDir(), poolURL: poolURL, listenURL: listenURL, procs: make([]*proc, len(poolURL)), slots: slotsPerWorker}
 	t.Cleanup(f.killAll)
 	return f
 }
@@ -287,7 +326,8 @@ func (f *fleet) start(slot int) error {
 	}
 	defer logFile.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+workerTest+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), envWorkerID+"="+id, envWorkerURL+"="+f.poolURL[slot], envWorkerListen+"="+f.listenURL[slot])
+	cmd.Env = append(os.Environ(), envWorkerID+"="+id, envWorkerURL+"="+f.poolURL[slot], envWorkerListen+"="+f.listenURL[slot],
+		envWorkerSlots+"="+strconv.Itoa(f.slots))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
