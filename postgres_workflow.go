@@ -6,6 +6,7 @@ package pgqueue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"time"
@@ -107,8 +108,17 @@ func (b *PostgresBackend) DependencyOutputs(ctx context.Context, id int64) (map[
 
 // ResolveFailedDependencies implements WorkflowStore: rounds of
 // sql/workflow_sweep.sql, each in a transaction holding the schema's
-// sweep lock (another client sweeping makes this call a no-op).
+// sweep lock (another client sweeping makes this call a no-op). A probe
+// comes first, so that a sweep with nothing to do (every client runs one
+// each PollInterval) is one read, not a transaction of four statements.
 func (b *PostgresBackend) ResolveFailedDependencies(ctx context.Context) (int, error) {
+	var pending bool
+	if err := b.pool.QueryRow(ctx, b.q.WorkflowFailedAny).Scan(&pending); err != nil {
+		return 0, dbErr("look for failed workflow tasks", err)
+	}
+	if !pending {
+		return 0, nil
+	}
 	changed := 0
 	for range maxSweepRounds {
 		var n, took int
@@ -199,8 +209,11 @@ func (b *PostgresBackend) listWorkflows(ctx context.Context, tx pgx.Tx, before i
 // CancelWorkflow implements WorkflowStore: Bulk cancel's statement on
 // the workflow's tasks still in the queue.
 func (b *PostgresBackend) CancelWorkflow(ctx context.Context, id int64) (int, error) {
-	rows, _ := b.pool.Query(ctx, b.q.WorkflowJobIDs, id)
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	var ids []int64
+	err := b.pool.QueryRow(ctx, b.q.WorkflowJobIDs, id).Scan(&ids)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("%w: workflow %d", ErrJobNotFound, id)
+	}
 	if err != nil {
 		return 0, dbErr("cancel workflow", err)
 	}

@@ -68,6 +68,7 @@ type queries struct {
 	SequencePrev        string `sql:"sequence_prev"`
 	WorkflowLockTasks   string `sql:"workflow_lock_tasks"`
 	WorkflowLockFailed  string `sql:"workflow_lock_failed"`
+	WorkflowFailedAny   string `sql:"workflow_failed_any"`
 	SequenceWorkflow    string `sql:"sequence_workflow"`
 	SequenceAdvance     string `sql:"sequence_advance"`
 	PeriodicTick        string `sql:"periodic_tick"`

@@ -336,7 +336,8 @@ type WorkflowStore interface {
 	// ID below before (0: from the newest).
 	ListWorkflows(ctx context.Context, before int64, limit int) ([]WorkflowInfo, error)
 	// CancelWorkflow cancels every task of workflow id still in the queue
-	// (as Canceller.CancelJob does) and returns how many.
+	// (as Canceller.CancelJob does) and returns how many, or an error
+	// wrapping ErrJobNotFound when there is no workflow id.
 	CancelWorkflow(ctx context.Context, id int64) (int, error)
 	// PruneWorkflows deletes the records (not the jobs) of workflows
 	// created more than olderThan ago whose every task has finished, and
@@ -415,9 +416,6 @@ func (a *Admin) CancelWorkflow(ctx context.Context, id int64) (int, error) {
 	ws, ok := a.b.(WorkflowStore)
 	if !ok {
 		return 0, unsupported("CancelWorkflow", "WorkflowStore", a.b)
-	}
-	if _, _, err := ws.Workflow(ctx, id); err != nil {
-		return 0, err
 	}
 	return ws.CancelWorkflow(ctx, id)
 }

@@ -309,18 +309,21 @@ func (b *Backend) ListWorkflows(ctx context.Context, before int64, limit int) ([
 	return out, nil
 }
 
-// CancelWorkflow implements pgqueue.WorkflowStore.
+// CancelWorkflow implements pgqueue.WorkflowStore; ErrJobNotFound for an
+// unknown workflow.
 func (b *Backend) CancelWorkflow(ctx context.Context, id int64) (int, error) {
 	b.mu.Lock()
 	wf := b.workflows[id]
+	if wf == nil {
+		b.mu.Unlock()
+		return 0, fmt.Errorf("%w: memqueue: workflow %d", pgqueue.ErrJobNotFound, id)
+	}
 	var ids []int64
-	if wf != nil {
-		states := b.jobStates()
-		for _, jid := range wf.jobs {
-			switch states[jid] {
-			case pgqueue.StateWaiting, pgqueue.StateAvailable, pgqueue.StateScheduled, pgqueue.StateRunning:
-				ids = append(ids, jid)
-			}
+	states := b.jobStates()
+	for _, jid := range wf.jobs {
+		switch states[jid] {
+		case pgqueue.StateWaiting, pgqueue.StateAvailable, pgqueue.StateScheduled, pgqueue.StateRunning:
+			ids = append(ids, jid)
 		}
 	}
 	b.mu.Unlock()

@@ -314,6 +314,9 @@ func testWorkflowCancel(t *testing.T, b pgqueue.Backend) {
 		require.Equal(t, pgqueue.StateCancelled, task.State, "task %s", task.Name)
 	}
 	requireNothingClaimable(t, b, pgqueue.DefaultQueue, "a cancelled workflow's tasks", stepArgs{}.Kind())
+	n, err = a.CancelWorkflow(ctx, ids.ID)
+	require.NoError(t, err, "cancelling a finished workflow again is no error")
+	require.Zero(t, n, "a finished workflow has nothing left to cancel")
 	_, err = a.CancelWorkflow(ctx, ids.ID+1000)
 	require.ErrorIs(t, err, pgqueue.ErrJobNotFound, "an unknown workflow")
 }
