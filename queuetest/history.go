@@ -24,6 +24,7 @@ func historyBehaviours() []behaviour {
 		{"QueueRetentionOverridesClient", testQueueRetentionOverrides},
 		{"DeadLetterKeepsOutput", testDeadLetterKeepsOutput},
 		{"ProgressRidesOnHeartbeat", testProgressRidesOnHeartbeat},
+		{"HeartbeatProgressRefusesMismatchedLengths", testHeartbeatProgressMismatch},
 		{"HistoryUpkeepIsSafeToRepeat", testHistoryUpkeepRepeats},
 	}
 }
@@ -231,4 +232,22 @@ func testHistoryUpkeepRepeats(t *testing.T, b pgqueue.Backend) {
 	}
 	_, err := hk.MaintainHistory(ctx, 0)
 	require.NoError(t, err, "MaintainHistory without a retention only prunes")
+}
+
+// HeartbeatProgress with a progress slice whose length is not the refs'
+// is refused with ErrInvalidArgs before anything is written: the jobs
+// stay held under their leases, and a correct call then works.
+func testHeartbeatProgressMismatch(t *testing.T, b pgqueue.Backend) {
+	requireRecorder(t, b)
+	rr := b.(pgqueue.RunRecorder)
+	ctx := context.Background()
+	insert(t, b, job("queuetest.progress"), job("queuetest.progress"))
+	rows := claim(t, b, pgqueue.DefaultQueue, 2, longLease, "queuetest.progress")
+	require.Len(t, rows, 2)
+	refs := []pgqueue.JobRef{rows[0].Ref(), rows[1].Ref()}
+	_, err := rr.HeartbeatProgress(ctx, refs, []json.RawMessage{json.RawMessage(`{"fraction":0.5}`)}, longLease)
+	require.ErrorIs(t, err, pgqueue.ErrInvalidArgs, "one progress entry for two refs")
+	lost, err := rr.HeartbeatProgress(ctx, refs, []json.RawMessage{json.RawMessage(`{"fraction":0.5}`), nil}, longLease)
+	require.NoError(t, err)
+	require.Empty(t, lost, "the refused call changed nothing: both jobs are still held")
 }

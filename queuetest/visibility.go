@@ -318,11 +318,18 @@ func testBulkActions(t *testing.T, b pgqueue.Backend) {
 	d := deadByID(t, b, x.running)
 	require.Equal(t, "cancelled", d.Errors[len(d.Errors)-1].Kind, "a bulk-cancelled job is marked cancelled")
 
+	// Cancel one job by ID: it is a cancelled dead letter too.
+	require.NoError(t, a.CancelJob(ctx, x.avail2))
+	require.Equal(t, pgqueue.StateCancelled, states()[x.avail2], "a job cancelled by ID is listed in state cancelled")
+	found, err := a.FindJob(ctx, x.avail2)
+	require.NoError(t, err)
+	require.Equal(t, pgqueue.StateCancelled, found.State, "FindJob shows a job cancelled by ID as cancelled")
+
 	// Purge: the cancelled jobs are deleted for good.
 	res, err = a.Bulk(ctx, pgqueue.BulkPurgeDead, pgqueue.JobFilter{}, pgqueue.BulkOptions{})
 	require.NoError(t, err)
-	require.EqualValues(t, 2, res.Changed)
-	require.Equal(t, map[int64]pgqueue.State{x.avail2: pgqueue.StateAvailable}, states(), "only the untouched job is left")
+	require.EqualValues(t, 3, res.Changed)
+	require.Empty(t, states(), "nothing is left")
 }
 
 // A bulk action runs in batches of BatchSize and reaches every match.
