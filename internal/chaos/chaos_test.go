@@ -204,16 +204,8 @@ func TestCrashSuite(t *testing.T) {
 		faultPhase = d
 	}
 	began := time.Now()
-	pg := startPrivatePostgres(t)
+	pg, observer := startLedgerPostgres(t)
 	ctx := context.Background()
-
-	observer := openPool(t, pg.URL(), "chaos-observer", 4)
-	if err := pgqueue.Migrate(ctx, observer, &pgqueue.MigrateOptions{Schema: schema}); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	if _, err := observer.Exec(ctx, ledgerDDL); err != nil {
-		t.Fatalf("ledger tables: %v", err)
-	}
 
 	// Slot 0's pool and slot 1's listener reach Postgres through proxies
 	// that cut, delay and blackhole connections.
@@ -330,25 +322,11 @@ func TestCrashSuite(t *testing.T) {
 	if listeners != numWorkers {
 		t.Errorf("%d listener connections for %d workers 15s after the faults ended", listeners, numWorkers)
 	}
-	fl.killAll()
 	if len(stuck) > 0 {
 		t.Errorf("jobs stayed running more than %v past their lease's end while every worker was up (the rescuer should have requeued them):\n%s", rescueBound, strings.Join(stuck, "\n"))
 	}
-	for _, u := range fl.unexpectedExits() {
-		t.Errorf("worker process died without being killed: %s", u)
-	}
-	for _, r := range fl.raceReports() {
-		t.Errorf("data race in a worker process: %s", r)
-	}
-
-	res := verify(t, ctx, observer, bk)
-	rr := measureReruns(t, ctx, observer, faults)
-	liveRescued := checkGoneRescues(t, fl.logPaths(), faults)
+	res, rr, liveRescued := conclude(t, ctx, observer, fl, bk, faults)
 	bound := faults.bound()
-	if res.duplicates > bound {
-		t.Errorf("%d duplicate runs, more than the %d the faults can explain (jobs held at kills %d + slots live at Postgres outages %d + terminated worker backends %d + reset worker connections %d)",
-			res.duplicates, bound, faults.killHeld, faults.pgInFlight, faults.termWorker, faults.resetConns)
-	}
 	faults.mu.Lock()
 	summary := fmt.Sprintf("chaos: kills=%d pg_restarts=%d (fast=%d crash=%d) terminated=%d (listener=%d liveness=%d worker=%d producer=%d) proxy_resets=%d blackholes=%d latency_spikes=%d "+
 		"enqueued=%d rolled_back=%d uncertain=%d (committed %d, absent %d) completed=%d dead=%d (intended %d) lost=%d duplicates=%d (bound %d) reattempts=%d fencing_violations=%d "+
@@ -364,6 +342,47 @@ func TestCrashSuite(t *testing.T) {
 		rr.jobs, rr.p50.Round(time.Millisecond), rr.p99.Round(time.Millisecond), rr.max.Round(time.Millisecond), rr.kills, rr.undeclared, rr.undeclaredMax.Round(time.Millisecond), liveRescued)
 	t.Log(summary)
 	fmt.Println(summary)
+}
+
+// conclude stops the workers and checks what every run of the suite
+// checks: no worker died unkilled or raced, the ledger and the tables
+// agree with the producers (verify), the SIGKILLed workers' jobs ran
+// again in time (measureReruns), no live client's jobs were rescued by
+// liveness (checkGoneRescues), and the duplicates stay within what the
+// faults explain (faultLog.bound).
+func conclude(t *testing.T, ctx context.Context, db *pgxpool.Pool, fl *fleet, bk *book, faults *faultLog) (result, rerunStats, int) {
+	t.Helper()
+	fl.killAll()
+	for _, u := range fl.unexpectedExits() {
+		t.Errorf("worker process died without being killed: %s", u)
+	}
+	for _, r := range fl.raceReports() {
+		t.Errorf("data race in a worker process: %s", r)
+	}
+	res := verify(t, ctx, db, bk)
+	rr := measureReruns(t, ctx, db, faults)
+	liveRescued := checkGoneRescues(t, fl.logPaths(), faults)
+	if bound := faults.bound(); res.duplicates > bound {
+		t.Errorf("%d duplicate runs, more than the %d the faults can explain (jobs held at kills %d + slots live at Postgres outages %d + terminated worker backends %d + reset worker connections %d)",
+			res.duplicates, bound, faults.killHeld, faults.pgInFlight, faults.termWorker, faults.resetConns)
+	}
+	return res, rr, liveRescued
+}
+
+// startLedgerPostgres starts the suite's private PostgreSQL, migrates
+// the pgqueue schema and creates the ledger tables; it returns the server
+// and an observer pool.
+func startLedgerPostgres(t *testing.T) (*pgServer, *pgxpool.Pool) {
+	t.Helper()
+	pg := startPrivatePostgres(t)
+	observer := openPool(t, pg.URL(), "chaos-observer", 4)
+	if err := pgqueue.Migrate(context.Background(), observer, &pgqueue.MigrateOptions{Schema: schema}); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	if _, err := observer.Exec(context.Background(), ledgerDDL); err != nil {
+		t.Fatalf("ledger tables: %v", err)
+	}
+	return pg, observer
 }
 
 func openPool(t *testing.T, url, app string, maxConns int32) *pgxpool.Pool {

@@ -47,15 +47,8 @@ func TestRecoveryScenario(t *testing.T) {
 		t.Skip("recovery scenario: set PGQUEUE_CHAOS=1 to run it (it starts its own PostgreSQL)")
 	}
 	began := time.Now()
-	pg := startPrivatePostgres(t)
+	pg, observer := startLedgerPostgres(t)
 	ctx := context.Background()
-	observer := openPool(t, pg.URL(), "chaos-observer", 4)
-	if err := pgqueue.Migrate(ctx, observer, &pgqueue.MigrateOptions{Schema: schema}); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	if _, err := observer.Exec(ctx, ledgerDDL); err != nil {
-		t.Fatalf("ledger tables: %v", err)
-	}
 	urls := make([]string, numWorkers)
 	for i := range urls {
 		urls[i] = pg.URL()
@@ -131,22 +124,8 @@ func TestRecoveryScenario(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	drained := time.Since(drainStart)
-	fl.killAll()
-	for _, u := range fl.unexpectedExits() {
-		t.Errorf("worker process died without being killed: %s", u)
-	}
-	for _, r := range fl.raceReports() {
-		t.Errorf("data race in a worker process: %s", r)
-	}
-
-	res := verify(t, ctx, observer, bk)
-	rr := measureReruns(t, ctx, observer, faults)
-	liveRescued := checkGoneRescues(t, fl.logPaths(), faults)
+	res, rr, liveRescued := conclude(t, ctx, observer, fl, bk, faults)
 	bound := faults.bound()
-	if res.duplicates > bound {
-		t.Errorf("%d duplicate runs, more than the %d the faults can explain (jobs held at kills %d + terminated worker backends %d)",
-			res.duplicates, bound, faults.killHeld, faults.termWorker)
-	}
 	liveDup := liveClientDuplicates(t, ctx, observer, faults)
 	if liveDup > 0 {
 		t.Errorf("%d jobs that no SIGKILLed worker held ran more than once: a live client's job ran twice", liveDup)
