@@ -88,3 +88,25 @@ func TestPostgresRegistryPrunesStaleRows(t *testing.T) {
 	_, err = pgqueue.NewAdmin(b).PeriodicJobs(ctx)
 	require.NoError(t, err, "periodic jobs need no migration 8")
 }
+
+// A started client declares in the registry whether it bound its
+// liveness before its first claim: yes by default, no when liveness is
+// disabled (its absence then proves nothing to other clients' rescuers).
+func TestStartedClientDeclaresItsLiveness(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Backend(t)
+	ctx := context.Background()
+	off, err := pgqueue.NewPostgres(b.Pool(), &pgqueue.PostgresOptions{Schema: b.Schema(), DisableSessionLiveness: true})
+	require.NoError(t, err)
+	noop := func(context.Context, *pgqueue.Job[pingArgs]) error { return nil }
+	startClient(t, b, pgqueue.Config{ID: "bound"}, noop)
+	startClient(t, off, pgqueue.Config{ID: "unbound"}, noop)
+	list, err := pgqueue.NewAdmin(b).Clients(ctx)
+	require.NoError(t, err)
+	declared := map[string]bool{}
+	for _, c := range list {
+		declared[c.ID] = c.Liveness
+	}
+	require.Equal(t, map[string]bool{"bound": true, "unbound": false}, declared,
+		"a client with session liveness declares it at Start; one with DisableSessionLiveness does not")
+}
