@@ -77,6 +77,21 @@ const InsertChunk = 1000
 // the queue that the chunk would write holds the wrong type: a job is
 // never stored over another, nor silently skipped.
 func (b *Backend) Insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]int64, error) {
+	if b.plain && len(jobs) == 1 && jobs[0].UniqueKey == "" {
+		// Enqueue's path, without insert's per-call slices.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		meta, err := validateJob(0, jobs[0])
+		if err != nil {
+			return nil, err
+		}
+		id, err := b.insertSingle(ctx, jobs[0], meta)
+		if err != nil {
+			return nil, err
+		}
+		return []int64{id}, nil
+	}
 	res, err := b.insert(ctx, jobs)
 	if err != nil || len(res) == 0 {
 		return nil, err
@@ -92,27 +107,36 @@ const maxUniqueKey = 512
 func validateJobs(jobs []pgqueue.InsertParams) (metadata []string, err error) {
 	metadata = make([]string, len(jobs))
 	for i, j := range jobs {
-		if j.Kind == "" {
-			return nil, fmt.Errorf("%w: redisqueue: job %d: empty kind", pgqueue.ErrInvalidArgs, i)
-		}
-		if err := validQueue(j.Queue); err != nil {
-			return nil, fmt.Errorf("job %d: %w", i, err)
-		}
-		if len(j.UniqueKey) > maxUniqueKey {
-			return nil, fmt.Errorf("%w: redisqueue: job %d: unique key longer than %d bytes", pgqueue.ErrInvalidArgs, i, maxUniqueKey)
-		}
-		if j.Priority < 0 || j.Priority > MaxPriority {
-			return nil, fmt.Errorf("%w: redisqueue: job %d: priority %d is outside 0..%d", pgqueue.ErrInvalidArgs, i, j.Priority, MaxPriority)
-		}
-		if len(j.Metadata) > 0 {
-			raw, err := json.Marshal(j.Metadata)
-			if err != nil {
-				return nil, fmt.Errorf("%w: redisqueue: job %d: encode metadata: %w", pgqueue.ErrInvalidArgs, i, err)
-			}
-			metadata[i] = string(raw)
+		if metadata[i], err = validateJob(i, j); err != nil {
+			return nil, err
 		}
 	}
 	return metadata, nil
+}
+
+// validateJob checks job i of a batch as Insert documents and encodes its
+// metadata ("" for none).
+func validateJob(i int, j pgqueue.InsertParams) (metadata string, err error) {
+	if j.Kind == "" {
+		return "", fmt.Errorf("%w: redisqueue: job %d: empty kind", pgqueue.ErrInvalidArgs, i)
+	}
+	if err := validQueue(j.Queue); err != nil {
+		return "", fmt.Errorf("job %d: %w", i, err)
+	}
+	if len(j.UniqueKey) > maxUniqueKey {
+		return "", fmt.Errorf("%w: redisqueue: job %d: unique key longer than %d bytes", pgqueue.ErrInvalidArgs, i, maxUniqueKey)
+	}
+	if j.Priority < 0 || j.Priority > MaxPriority {
+		return "", fmt.Errorf("%w: redisqueue: job %d: priority %d is outside 0..%d", pgqueue.ErrInvalidArgs, i, j.Priority, MaxPriority)
+	}
+	if len(j.Metadata) > 0 {
+		raw, err := json.Marshal(j.Metadata)
+		if err != nil {
+			return "", fmt.Errorf("%w: redisqueue: job %d: encode metadata: %w", pgqueue.ErrInvalidArgs, i, err)
+		}
+		return string(raw), nil
+	}
+	return "", nil
 }
 
 // insert stores jobs (see Insert and InsertUnique) and reports each one's
@@ -376,12 +400,22 @@ func (b *Backend) sendBatch(batch []*pendingInsert) {
 func (b *Backend) insertLean(ctx context.Context, jobs []pgqueue.InsertParams, metadata []string) (int64, error) {
 	args := make([]any, 0, 2+8*len(jobs))
 	args = append(args, b.channel, insertGuardTTL.Milliseconds())
+	// Concurrent Enqueues mostly share a queue and a kind: a job repeating
+	// the one before's reuses its boxed values instead of allocating its
+	// own.
+	var tag, queue, kind any
 	for i, j := range jobs {
 		runAt := ""
 		if !j.RunAt.IsZero() {
 			runAt = strconv.FormatInt(micros(j.RunAt), 10)
 		}
-		args = append(args, queueTag(b.prefix, j.Queue), j.Queue, j.Kind, j.Priority, string(j.Args), j.MaxAttempts, runAt, metadata[i])
+		if i == 0 || j.Queue != jobs[i-1].Queue {
+			tag, queue = queueTag(b.prefix, j.Queue), j.Queue
+		}
+		if i == 0 || j.Kind != jobs[i-1].Kind {
+			kind = j.Kind
+		}
+		args = append(args, tag, queue, kind, j.Priority, string(j.Args), j.MaxAttempts, runAt, metadata[i])
 	}
 	keys := []string{b.k.ids, b.k.queues, b.k.queueIndex, b.k.insertGuard(guardToken())}
 	res, err := enqueueLeanScript.run(ctx, b, keys, args...).Int64Slice()

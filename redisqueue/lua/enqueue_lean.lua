@@ -13,9 +13,10 @@
 --     (go-redis resends a script whose reply was lost) finds the guard
 --     taken, answers the first run's first ID and leaves the IDs it just
 --     took unused;
---   * a lone job's set is type-checked by adding to it first (ZADD on a
---     key of another type fails, writing nothing), rather than by a TYPE
---     beforehand; with several jobs each distinct set gets one TYPE;
+--   * when every job goes to one set (a lone job, or concurrent Enqueues
+--     of one kind to one queue), that set is type-checked by adding to it
+--     first (ZADD on a key of another type fails, writing nothing), rather
+--     than by a TYPE beforehand; with several sets each gets one TYPE;
 --   * with several jobs, one EXISTS checks all their keys, and one ZADD
 --     per set adds them.
 --
@@ -94,7 +95,7 @@ if redis.call('EXISTS', unpack(keys)) > 0 then
     end
   end
 end
-if n > 1 then
+if #order > 1 then
   for _, set in ipairs(order) do
     local t = redis.call('TYPE', set).ok
     if t ~= 'zset' and t ~= 'none' then
