@@ -271,15 +271,32 @@ type coalescer struct {
 	pending []*pendingInsert
 }
 
-// pendingInsert is one queued one-job insert and, once done is closed, its
-// outcome.
+// pendingInsert is one queued one-job insert and, once a value arrives on
+// done, its outcome. They are pooled (see pendingPool): under a stream of
+// Enqueues one is needed per job.
 type pendingInsert struct {
 	ctx  context.Context
 	job  pgqueue.InsertParams
 	meta string
+	// done has room for the one value the sender puts there, so that the
+	// sender never waits for its caller, and it can be reused, unlike a
+	// channel that is closed.
 	done chan struct{}
 	id   int64
 	err  error
+}
+
+// pendingPool holds the pendingInserts no one refers to any more: those
+// whose caller got its outcome, or took them back from the queue when its
+// ctx ended. One the sender has taken while its caller left is not
+// returned: the sender still writes its outcome.
+var pendingPool = sync.Pool{New: func() any { return &pendingInsert{done: make(chan struct{}, 1)} }}
+
+// release clears p, so that the pool keeps nothing of its job alive, and
+// returns it to the pool.
+func (p *pendingInsert) release() {
+	*p = pendingInsert{done: p.done}
+	pendingPool.Put(p)
 }
 
 // insertSingle stores one job without a unique key. If no such insert is
@@ -295,22 +312,29 @@ func (b *Backend) insertSingle(ctx context.Context, job pgqueue.InsertParams, me
 	if !c.busy {
 		c.busy = true
 		c.mu.Unlock()
-		id, err := b.insertLean(ctx, []pgqueue.InsertParams{job}, []string{meta})
+		id, err := b.runLean(ctx, 1, func(int) (*pgqueue.InsertParams, string) { return &job, meta })
 		b.handOff()
 		return id, err
 	}
-	p := &pendingInsert{ctx: ctx, job: job, meta: meta, done: make(chan struct{})}
+	p := pendingPool.Get().(*pendingInsert)
+	p.ctx, p.job, p.meta = ctx, job, meta
 	c.pending = append(c.pending, p)
 	c.mu.Unlock()
 	select {
 	case <-p.done:
-		return p.id, p.err
+		id, err := p.id, p.err
+		p.release()
+		return id, err
 	case <-ctx.Done():
 		c.mu.Lock()
-		if i := slices.Index(c.pending, p); i >= 0 {
+		i := slices.Index(c.pending, p)
+		if i >= 0 {
 			c.pending = slices.Delete(c.pending, i, i+1)
 		}
 		c.mu.Unlock()
+		if i >= 0 {
+			p.release()
+		}
 		return 0, wrapErr("insert jobs", ctx.Err())
 	}
 }
@@ -373,23 +397,20 @@ func (b *Backend) sendBatch(batch []*pendingInsert) {
 	// returns on its own when its ctx ends); values such as tracing spans
 	// are kept from the first.
 	ctx := context.WithoutCancel(batch[0].ctx)
-	jobs := make([]pgqueue.InsertParams, len(batch))
-	metadata := make([]string, len(batch))
-	for i, p := range batch {
-		jobs[i], metadata[i] = p.job, p.meta
-	}
-	first, err := b.insertLean(ctx, jobs, metadata)
+	first, err := b.runLean(ctx, len(batch), func(i int) (*pgqueue.InsertParams, string) { return &batch[i].job, batch[i].meta })
 	var refused redis.Error
 	for i, p := range batch {
 		switch {
 		case err == nil:
 			p.id = first + int64(i)
 		case len(batch) > 1 && errors.As(err, &refused):
-			p.id, p.err = b.insertLean(p.ctx, jobs[i:i+1], metadata[i:i+1])
+			p.id, p.err = b.runLean(p.ctx, 1, func(int) (*pgqueue.InsertParams, string) { return &p.job, p.meta })
 		default:
 			p.err = err
 		}
-		close(p.done)
+		// The caller may reuse p as soon as it has the value: p is not
+		// touched after this.
+		p.done <- struct{}{}
 	}
 }
 
@@ -398,24 +419,36 @@ func (b *Backend) sendBatch(batch []*pendingInsert) {
 // (plain client only): the same jobs stored, the same retry guard, fewer
 // commands. It returns the first job's ID; the others follow in order.
 func (b *Backend) insertLean(ctx context.Context, jobs []pgqueue.InsertParams, metadata []string) (int64, error) {
-	args := make([]any, 0, 2+8*len(jobs))
+	return b.runLean(ctx, len(jobs), func(i int) (*pgqueue.InsertParams, string) { return &jobs[i], metadata[i] })
+}
+
+// runLean is insertLean for n jobs read through job (a job and its
+// encoded metadata), so that the coalescer's queued jobs are sent from
+// where they are, not copied into a slice first.
+func (b *Backend) runLean(ctx context.Context, n int, job func(i int) (*pgqueue.InsertParams, string)) (int64, error) {
+	args := make([]any, 0, 2+8*n)
 	args = append(args, b.channel, insertGuardTTL.Milliseconds())
 	// Concurrent Enqueues mostly share a queue and a kind: a job repeating
 	// the one before's reuses its boxed values instead of allocating its
 	// own.
-	var tag, queue, kind any
-	for i, j := range jobs {
+	var (
+		tag, queue, kind any
+		prevQueue        string
+		prevKind         string
+	)
+	for i := range n {
+		j, meta := job(i)
 		runAt := ""
 		if !j.RunAt.IsZero() {
 			runAt = strconv.FormatInt(micros(j.RunAt), 10)
 		}
-		if i == 0 || j.Queue != jobs[i-1].Queue {
-			tag, queue = queueTag(b.prefix, j.Queue), j.Queue
+		if i == 0 || j.Queue != prevQueue {
+			tag, queue, prevQueue = queueTag(b.prefix, j.Queue), j.Queue, j.Queue
 		}
-		if i == 0 || j.Kind != jobs[i-1].Kind {
-			kind = j.Kind
+		if i == 0 || j.Kind != prevKind {
+			kind, prevKind = j.Kind, j.Kind
 		}
-		args = append(args, tag, queue, kind, j.Priority, string(j.Args), j.MaxAttempts, runAt, metadata[i])
+		args = append(args, tag, queue, kind, j.Priority, string(j.Args), j.MaxAttempts, runAt, meta)
 	}
 	keys := []string{b.k.ids, b.k.queues, b.k.queueIndex, b.k.insertGuard(guardToken())}
 	res, err := enqueueLeanScript.run(ctx, b, keys, args...).Int64Slice()
@@ -423,10 +456,12 @@ func (b *Backend) insertLean(ctx context.Context, jobs []pgqueue.InsertParams, m
 		return 0, wrapErr("insert jobs", err)
 	}
 	switch len(res) {
-	case 1 + len(jobs):
-		for i, j := range jobs {
-			if i == 0 || j.Queue != jobs[i-1].Queue {
+	case 1 + n:
+		prevQueue = ""
+		for i := range n {
+			if j, _ := job(i); i == 0 || j.Queue != prevQueue {
 				b.rememberQueues([]string{j.Queue}, res[1+i:2+i])
+				prevQueue = j.Queue
 			}
 		}
 	case 1: // a resend answered by the guard
