@@ -86,7 +86,7 @@ func (b *Backend) Insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]in
 		if err != nil {
 			return nil, err
 		}
-		id, err := b.insertSingle(ctx, jobs[0], meta)
+		id, err := b.insertSingle(ctx, &jobs[0], meta)
 		if err != nil {
 			return nil, err
 		}
@@ -153,7 +153,7 @@ func (b *Backend) insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]pg
 		return nil, err
 	}
 	if b.plain && len(jobs) == 1 && jobs[0].UniqueKey == "" {
-		id, err := b.insertSingle(ctx, jobs[0], metadata[0])
+		id, err := b.insertSingle(ctx, &jobs[0], metadata[0])
 		if err != nil {
 			return nil, err
 		}
@@ -305,19 +305,20 @@ func (p *pendingInsert) release() {
 // the job is stored atomically and its ID returned, or an error. A caller
 // whose ctx ends while its job is queued returns at once with nothing
 // stored; once its job is being sent, ctx ending returns at once too, and
-// the job may then be stored, as when ctx ends during any call.
-func (b *Backend) insertSingle(ctx context.Context, job pgqueue.InsertParams, meta string) (int64, error) {
+// the job may then be stored, as when ctx ends during any call. *job is
+// not read after insertSingle returns (a queued job is a copy).
+func (b *Backend) insertSingle(ctx context.Context, job *pgqueue.InsertParams, meta string) (int64, error) {
 	c := &b.co
 	c.mu.Lock()
 	if !c.busy {
 		c.busy = true
 		c.mu.Unlock()
-		id, err := b.runLean(ctx, 1, func(int) (*pgqueue.InsertParams, string) { return &job, meta })
+		id, err := b.runLean(ctx, 1, func(int) (*pgqueue.InsertParams, string) { return job, meta })
 		b.handOff()
 		return id, err
 	}
 	p := pendingPool.Get().(*pendingInsert)
-	p.ctx, p.job, p.meta = ctx, job, meta
+	p.ctx, p.job, p.meta = ctx, *job, meta
 	c.pending = append(c.pending, p)
 	c.mu.Unlock()
 	select {
