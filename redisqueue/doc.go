@@ -126,13 +126,15 @@
 // commonest call, one job without a unique key, runs enqueue_lean.lua
 // instead: it stores the same job and guard with fewer commands (it takes
 // the guard with SET NX after allocating the ID, so a resend answers the
-// first run's ID and leaves one ID unused, and the ZADD of a lone job's
-// set checks that set's type), and it carries lua/core.lua only, not the
-// whole of lua/lib.lua. Such calls that arrive while one is in flight
+// first run's ID and leaves one ID unused, and when all its jobs go to one
+// set the ZADD checks that set's type), and it carries lua/core.lua only,
+// not the whole of lua/lib.lua. Such calls that arrive while one is in flight
 // wait and then share one enqueue_lean.lua call: each caller's job is
 // still stored atomically under its own ID, a refused shared call is sent
 // again job by job so that each caller gets its own job's answer, and a
-// call that finds none in flight is sent at once.
+// call that finds none in flight is sent at once. The queued calls are
+// taken after one yield of the processor, so that callers just answered
+// can queue their next job in time to join.
 // A cluster cannot run one script across slots, so
 // there Insert allocates IDs and queue indexes with alloc.lua on {P}, then
 // writes each queue's jobs with insert.lua on {P:Q}, all queues pipelined:

@@ -13,9 +13,10 @@
 --     (go-redis resends a script whose reply was lost) finds the guard
 --     taken, answers the first run's first ID and leaves the IDs it just
 --     took unused;
---   * a lone job's set is type-checked by adding to it first (ZADD on a
---     key of another type fails, writing nothing), rather than by a TYPE
---     beforehand; with several jobs each distinct set gets one TYPE;
+--   * when every job goes to one set (a lone job, or concurrent Enqueues
+--     of one kind to one queue), that set is type-checked by adding to it
+--     first (ZADD on a key of another type fails, writing nothing), rather
+--     than by a TYPE beforehand; with several sets each gets one TYPE;
 --   * with several jobs, one EXISTS checks all their keys, and one ZADD
 --     per set adds them.
 --
@@ -48,33 +49,41 @@ local function wrong_type(set)
     ', not a sorted set; nothing was changed')
 end
 
--- Check every job before writing any, and work out where each goes.
+-- Check every job before writing any, and work out where each goes. What
+-- is the same for many jobs (the clock's string, a score, a queue's token)
+-- is worked out once: this loop runs for every job of every Enqueue.
 local now = now_us()
-local jobs, keys = {}, {}
+local now_s = int(now)
+local keys, run_ats, states = {}, {}, {}
 local sets, order = {}, {} -- set -> its score/member pairs, sets in first-use order
-for j = 0, n - 1 do
-  local a = 3 + 8 * j
-  local tag, id = ARGV[a], int(first + j)
-  local run_at = now
+local last_score, last_score_s
+for j = 1, n do
+  local a = 8 * j - 5
+  local tag, id = ARGV[a], int(first + j - 1)
+  local run_at, run_at_s = now, now_s
   if ARGV[a + 6] ~= '' then
     run_at = tonumber(ARGV[a + 6])
+    run_at_s = int(run_at)
   end
-  local job = { a = a, id = id, key = job_key(tag, id), run_at = run_at }
   local set, score
   if run_at > now then
-    job.state, set, score = 'scheduled', tag .. ':sched', run_at
+    states[j], set, score = 'scheduled', tag .. ':sched', run_at
   else
-    job.state, set, score = 'available', avail_key(tag, ARGV[a + 2]), avail_score(tonumber(ARGV[a + 3]), run_at)
+    states[j], set, score = 'available', avail_key(tag, ARGV[a + 2]), avail_score(tonumber(ARGV[a + 3]), run_at)
   end
-  if not sets[set] then
-    sets[set] = {}
+  if score ~= last_score then
+    last_score, last_score_s = score, int(score)
+  end
+  local list = sets[set]
+  if not list then
+    list = {}
+    sets[set] = list
     order[#order + 1] = set
   end
-  local pairs_list = sets[set]
-  pairs_list[#pairs_list + 1] = int(score)
-  pairs_list[#pairs_list + 1] = member(id)
-  jobs[j + 1] = job
-  keys[j + 1] = job.key
+  list[#list + 1] = last_score_s
+  list[#list + 1] = member(id)
+  keys[j] = job_key(tag, id)
+  run_ats[j] = run_at_s
 end
 -- One EXISTS for all the keys; which one exists is only looked for when
 -- one does.
@@ -86,7 +95,7 @@ if redis.call('EXISTS', unpack(keys)) > 0 then
     end
   end
 end
-if n > 1 then
+if #order > 1 then
   for _, set in ipairs(order) do
     local t = redis.call('TYPE', set).ok
     if t ~= 'zset' and t ~= 'none' then
@@ -104,18 +113,19 @@ else
   end
 end
 
-local out, indexes, woken = { first }, {}, {}
-for j, job in ipairs(jobs) do
-  local a = job.a
+local out, indexes, tokens, woken = { first }, {}, {}, {}
+for j = 1, n do
+  local a = 8 * j - 5
   local queue = ARGV[a + 1]
   local index = indexes[queue]
   if not index then
     index = queue_index(KEYS[2], KEYS[3], queue)
     indexes[queue] = index
+    tokens[queue] = int(index * TOKEN_BASE)
   end
-  redis.call('HSET', job.key, unpack(new_job_fields(ARGV[a + 2], queue, ARGV[a + 3], ARGV[a + 4], ARGV[a + 5],
-    int(index * TOKEN_BASE), int(now), int(job.run_at), job.state, ARGV[a + 7])))
-  if job.state == 'available' and not woken[queue] then
+  hset_new_job(keys[j], ARGV[a + 2], queue, ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], tokens[queue], now_s, run_ats[j],
+    states[j], ARGV[a + 7])
+  if states[j] == 'available' and not woken[queue] then
     redis.call('PUBLISH', ARGV[1], queue)
     woken[queue] = true
   end

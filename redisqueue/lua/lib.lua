@@ -319,8 +319,7 @@ local function insert_jobs(tag, channel, queue, index, sched_key, first, argv, f
       if run_at > now then
         state = 'scheduled'
       end
-      redis.call('HSET', key, unpack(new_job_fields(kind, queue, prio, args, max_attempts, token, now_s,
-        int(run_at), state, argv[i + 6])))
+      hset_new_job(key, kind, queue, prio, args, max_attempts, token, now_s, int(run_at), state, argv[i + 6])
       if ukey ~= '' then
         redis.call('HSET', key, 'unique_key', ukey)
         redis.call('HSET', uniques, ukey, id)
