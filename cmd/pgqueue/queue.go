@@ -8,7 +8,7 @@ import (
 	"github.com/pgqueue/pgqueue"
 )
 
-// queueNameRE is the documented queue name syntax, checked here so that a
+// checkQueueName applies the documented queue name rule here, so that a
 // bad name is refused as such before the database is asked.
 func checkQueueName(name string) error {
 	if err := pgqueue.CheckQueueName(name); err != nil {
