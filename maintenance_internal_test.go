@@ -17,8 +17,8 @@ func TestVacuumDueDuringADrainNotOnlyPastHalfDead(t *testing.T) {
 		{20000, 90000, -1, false, "too few dead rows for the live ones"},
 		{250000, 1000000, time.Minute, true, "a big table with a quarter dead"},
 		{200000, 1000000, time.Minute, false, "a big table with a fifth dead"},
-		{50000, 10000, time.Second, false, "vacuumed a second ago"},
-		{50000, 10000, 3 * time.Second, true, "vacuumed three seconds ago"},
+		{50000, 10000, 100 * time.Millisecond, false, "vacuumed 100 ms ago"},
+		{50000, 10000, time.Second, true, "vacuumed a second ago"},
 	}
 	for _, c := range cases {
 		if got := vacuumDue(c.dead, c.live, c.since); got != c.want {

@@ -43,18 +43,23 @@ func lostRefs(refs []JobRef, kept []JobRef) []JobRef {
 	return lost
 }
 
-// Complete implements Backend.
+// Complete implements Backend. The statement returns the refs it did not
+// complete (sql/complete.sql), so a batch whose leases all held reads no
+// rows back.
 func (b *PostgresBackend) Complete(ctx context.Context, refs []JobRef) ([]JobRef, error) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
 	ids, tokens := splitRefs(refs)
 	rows, _ := b.pool.Query(ctx, b.q.Complete, ids, tokens)
-	done, err := pgx.CollectRows(rows, scanRef)
+	lost, err := pgx.CollectRows(rows, scanRef)
 	if err != nil {
 		return nil, dbErr("complete jobs", err)
 	}
-	return lostRefs(refs, done), nil
+	if len(lost) == 0 {
+		return nil, nil
+	}
+	return lost, nil
 }
 
 // Finished implements CompletionChecker: the refs whose job IDs are in

@@ -83,14 +83,19 @@ func (b *PostgresBackend) PromoteDue(ctx context.Context) (PromoteResult, error)
 // vacuumMinDead dead rows and at least one dead row for every
 // vacuumLivePerDead live ones, at most once per vacuumMinGap. During a
 // drain every job leaves two dead rows (its claim and its completion), and
-// the claim index fills with entries the claim must step over: waiting
-// for as many dead rows as live ones let claims slow down by half before
-// the first vacuum. The live share keeps a table of a million waiting jobs
-// from being vacuumed (its indexes scanned whole) every few seconds.
+// the claim index fills with entries every claim must step over, from the
+// front of the queue, until a vacuum removes them: waiting for as many
+// dead rows as live ones let claims slow down by half before the first
+// vacuum. The live share keeps a table of a million waiting jobs from
+// being vacuumed (its indexes scanned whole) every few seconds. The gap
+// is short because a busy queue's table is small: with a backlog of
+// 10,000 jobs worked at 40,000 jobs/s, a vacuum every 3 s (the old 2 s gap
+// and 1 s check) took 80-120 ms and claims slowed from 1.7 to 2.9 ms per
+// 100 jobs between two of them.
 const (
 	vacuumMinDead     = 20000
 	vacuumLivePerDead = 4
-	vacuumMinGap      = 2 * time.Second
+	vacuumMinGap      = 500 * time.Millisecond
 )
 
 // vacuumDue reports whether a jobs table with dead and live rows, last

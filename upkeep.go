@@ -19,6 +19,11 @@ const (
 	statsPruneBatches = 10
 )
 
+// maintainEvery is the longest time between two Maintain calls: on
+// Postgres each is one read of the table's statistics, and a vacuum due
+// (see vacuumMinGap) should not wait a whole poll interval.
+const maintainEvery = 250 * time.Millisecond
+
 // upkeeper calls the backend's Maintain (on Postgres: vacuum the jobs
 // table when dead rows pile up) every interval, apart from promotion and
 // rescue so that a long vacuum never delays either, and prunes the stats
@@ -26,7 +31,8 @@ const (
 type upkeeper struct {
 	store Maintainer // nil when the backend has no Maintainer
 	stats StatsRecorder
-	// interval is Config.PollInterval, retention Config.StatsRetention.
+	// interval is Config.PollInterval or maintainEvery, whichever is
+	// shorter; retention is Config.StatsRetention.
 	interval, retention time.Duration
 	log                 *slog.Logger
 	// lastPrune is when stats were last pruned.
@@ -41,7 +47,7 @@ func (e *engine) newUpkeeper() *upkeeper {
 	if m == nil && sr == nil {
 		return nil
 	}
-	return &upkeeper{store: m, stats: sr, interval: e.cfg.PollInterval, retention: e.cfg.StatsRetention, log: e.c.log}
+	return &upkeeper{store: m, stats: sr, interval: min(e.cfg.PollInterval, maintainEvery), retention: e.cfg.StatsRetention, log: e.c.log}
 }
 
 // run calls step every interval until ctx ends.
