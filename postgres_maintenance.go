@@ -8,6 +8,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -104,9 +105,48 @@ func vacuumDue(dead, live int64, sinceLast time.Duration) bool {
 	return dead >= vacuumMinDead && dead*vacuumLivePerDead >= live && (sinceLast < 0 || sinceLast >= vacuumMinGap)
 }
 
-// vacuumState remembers whether vacuuming is possible at all.
+// vacuumState remembers whether vacuuming is possible at all, and when a
+// vacuum that removed little makes the next one wait.
 type vacuumState struct {
 	denied atomic.Bool
+
+	mu sync.Mutex
+	// notBefore holds vacuums back after one that could not remove most
+	// dead rows: a transaction older than them pins the horizon (a long
+	// report, a forgotten idle-in-transaction session), and vacuuming
+	// again every vacuumMinGap would scan the swollen table and its
+	// indexes over and over for nothing. backoff is the wait after the
+	// next such vacuum.
+	notBefore time.Time
+	backoff   time.Duration
+}
+
+// Backoff after a vacuum that removed less than half the dead rows it
+// found: vacuumPinnedMin, doubling to vacuumPinnedMax while it lasts.
+const (
+	vacuumPinnedMin = 2 * time.Second
+	vacuumPinnedMax = 30 * time.Second
+)
+
+// held reports whether vacuums are held back at now.
+func (v *vacuumState) held(now time.Time) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return now.Before(v.notBefore)
+}
+
+// vacuumed records the outcome of a vacuum that found before dead rows
+// and left after: one that removed less than half of them holds the next
+// back, longer each time in a row; one that removed more ends that.
+func (v *vacuumState) vacuumed(before, after int64, now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if after*2 < before {
+		v.notBefore, v.backoff = time.Time{}, 0
+		return
+	}
+	v.backoff = min(max(2*v.backoff, vacuumPinnedMin), vacuumPinnedMax)
+	v.notBefore = now.Add(v.backoff)
 }
 
 // Maintain implements Maintainer: it vacuums the jobs table when dead rows
@@ -115,7 +155,7 @@ type vacuumState struct {
 // it), Maintain returns that error once and then stops trying; autovacuum
 // alone is left to do the job.
 func (b *PostgresBackend) Maintain(ctx context.Context) error {
-	if b.vacuum.denied.Load() {
+	if b.vacuum.denied.Load() || b.vacuum.held(time.Now()) {
 		return nil
 	}
 	var (
@@ -157,6 +197,12 @@ func (b *PostgresBackend) Maintain(ctx context.Context) error {
 			b.vacuum.denied.Store(true)
 		}
 		return dbErr("vacuum jobs table", err)
+	}
+	// The vacuum just set the table's dead-row count to what it could
+	// not remove.
+	var after int64
+	if err := conn.QueryRow(ctx, b.q.VacuumCheck, table).Scan(&after, &live, &since); err == nil {
+		b.vacuum.vacuumed(dead, after, time.Now())
 	}
 	return nil
 }
