@@ -26,3 +26,38 @@ func TestVacuumDueDuringADrainNotOnlyPastHalfDead(t *testing.T) {
 		}
 	}
 }
+
+// After a vacuum, the next waits vacuumDuty times its duration; a vacuum
+// that removed less than half its dead rows adds a backoff that doubles
+// while it lasts and ends with one that removed more.
+func TestVacuumStateHoldsTheNextVacuumBack(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	var v vacuumState
+	v.vacuumed(100000, 1000, 50*time.Millisecond, now)
+	if !v.held(now.Add(499*time.Millisecond)) || v.held(now.Add(501*time.Millisecond)) {
+		t.Fatalf("a productive 50 ms vacuum should hold the next back 500 ms (notBefore %v after now)", v.notBefore.Sub(now))
+	}
+	v.vacuumed(100000, 90000, 50*time.Millisecond, now)
+	if got := v.notBefore.Sub(now); got != vacuumPinnedMin {
+		t.Fatalf("a vacuum that removed a tenth should hold the next back %v, got %v", vacuumPinnedMin, got)
+	}
+	v.vacuumed(100000, 90000, 50*time.Millisecond, now)
+	if got := v.notBefore.Sub(now); got != 2*vacuumPinnedMin {
+		t.Fatalf("a second one in a row should double the wait to %v, got %v", 2*vacuumPinnedMin, got)
+	}
+	for range 10 {
+		v.vacuumed(100000, 90000, 50*time.Millisecond, now)
+	}
+	if got := v.notBefore.Sub(now); got != vacuumPinnedMax {
+		t.Fatalf("the wait should stop growing at %v, got %v", vacuumPinnedMax, got)
+	}
+	v.vacuumed(100000, 1000, 3*time.Second, now)
+	if got := v.notBefore.Sub(now); got != 30*time.Second {
+		t.Fatalf("a productive vacuum ends the backoff; a 3 s one holds the next back 30 s, got %v", got)
+	}
+	v.vacuumed(100000, 1000, 10*time.Millisecond, now)
+	if v.held(now.Add(101 * time.Millisecond)) {
+		t.Fatal("a quick productive vacuum holds the next back only ten times its duration")
+	}
+}

@@ -105,8 +105,8 @@ func vacuumDue(dead, live int64, sinceLast time.Duration) bool {
 	return dead >= vacuumMinDead && dead*vacuumLivePerDead >= live && (sinceLast < 0 || sinceLast >= vacuumMinGap)
 }
 
-// vacuumState remembers whether vacuuming is possible at all, and when a
-// vacuum that removed little makes the next one wait.
+// vacuumState remembers whether vacuuming is possible at all, and how
+// long the last vacuum makes the next one wait.
 type vacuumState struct {
 	denied atomic.Bool
 
@@ -135,18 +135,29 @@ func (v *vacuumState) held(now time.Time) bool {
 	return now.Before(v.notBefore)
 }
 
-// vacuumed records the outcome of a vacuum that found before dead rows
-// and left after: one that removed less than half of them holds the next
-// back, longer each time in a row; one that removed more ends that.
-func (v *vacuumState) vacuumed(before, after int64, now time.Time) {
+// vacuumDuty bounds the share of time this client spends vacuuming: after
+// a vacuum that took d, the next waits at least vacuumDuty*d. A small
+// table (a busy queue's, between bursts) is vacuumed in tens of
+// milliseconds and so as often as vacuumMinGap allows; one swollen by a
+// pinned horizon takes longer, and vacuuming it every vacuumMinGap would
+// keep a core busy scanning its indexes.
+const vacuumDuty = 10
+
+// vacuumed records the outcome of a vacuum that took took, found before
+// dead rows and left after: the next waits vacuumDuty times as long, and
+// one that removed less than half of them holds the next back longer,
+// each time in a row; one that removed more ends that.
+func (v *vacuumState) vacuumed(before, after int64, took time.Duration, now time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	wait := vacuumDuty * took
 	if after*2 < before {
-		v.notBefore, v.backoff = time.Time{}, 0
-		return
+		v.backoff = 0
+	} else {
+		v.backoff = min(max(2*v.backoff, vacuumPinnedMin), vacuumPinnedMax)
+		wait = max(wait, v.backoff)
 	}
-	v.backoff = min(max(2*v.backoff, vacuumPinnedMin), vacuumPinnedMax)
-	v.notBefore = now.Add(v.backoff)
+	v.notBefore = now.Add(wait)
 }
 
 // Maintain implements Maintainer: it vacuums the jobs table when dead rows
@@ -191,6 +202,7 @@ func (b *PostgresBackend) Maintain(ctx context.Context) error {
 		defer cancel()
 		_, _ = conn.Exec(unlockCtx, b.q.VacuumUnlock, b.vacuumKey())
 	}()
+	start := time.Now()
 	if _, err := conn.Exec(ctx, b.q.Vacuum); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42501" {
@@ -202,7 +214,7 @@ func (b *PostgresBackend) Maintain(ctx context.Context) error {
 	// not remove.
 	var after int64
 	if err := conn.QueryRow(ctx, b.q.VacuumCheck, table).Scan(&after, &live, &since); err == nil {
-		b.vacuum.vacuumed(dead, after, time.Now())
+		b.vacuum.vacuumed(dead, after, time.Since(start), time.Now())
 	}
 	return nil
 }
