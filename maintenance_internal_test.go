@@ -34,9 +34,9 @@ func TestVacuumStateHoldsTheNextVacuumBack(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
 	var v vacuumState
-	v.vacuumed(100000, 1000, 50*time.Millisecond, now)
-	if !v.held(now.Add(499*time.Millisecond)) || v.held(now.Add(501*time.Millisecond)) {
-		t.Fatalf("a productive 50 ms vacuum should hold the next back 500 ms (notBefore %v after now)", v.notBefore.Sub(now))
+	v.vacuumed(100000, 1000, 300*time.Millisecond, now)
+	if got := v.notBefore.Sub(now); got != vacuumDuty*300*time.Millisecond {
+		t.Fatalf("a productive 300 ms vacuum should hold the next back %v, got %v", vacuumDuty*300*time.Millisecond, got)
 	}
 	v.vacuumed(100000, 90000, 50*time.Millisecond, now)
 	if got := v.notBefore.Sub(now); got != vacuumPinnedMin {
@@ -53,11 +53,11 @@ func TestVacuumStateHoldsTheNextVacuumBack(t *testing.T) {
 		t.Fatalf("the wait should stop growing at %v, got %v", vacuumPinnedMax, got)
 	}
 	v.vacuumed(100000, 1000, 3*time.Second, now)
-	if got := v.notBefore.Sub(now); got != 30*time.Second {
-		t.Fatalf("a productive vacuum ends the backoff; a 3 s one holds the next back 30 s, got %v", got)
+	if got := v.notBefore.Sub(now); got != vacuumDuty*3*time.Second {
+		t.Fatalf("a productive vacuum ends the backoff; a 3 s one holds the next back %v, got %v", vacuumDuty*3*time.Second, got)
 	}
 	v.vacuumed(100000, 1000, 10*time.Millisecond, now)
-	if v.held(now.Add(101 * time.Millisecond)) {
-		t.Fatal("a quick productive vacuum holds the next back only ten times its duration")
+	if v.held(now.Add(vacuumDuty*10*time.Millisecond + time.Millisecond)) {
+		t.Fatal("a quick productive vacuum holds the next back only vacuumDuty times its duration")
 	}
 }
