@@ -48,10 +48,7 @@ type livenessKeeper struct {
 	// bound is closed when the liveness is first bound, ended when run
 	// returns (KeepAlive could not bind it, or ctx ended).
 	bound, ended chan struct{}
-
-	mu      sync.Mutex
-	isBound bool   // bound was closed
-	onBound func() // run (in a goroutine of its own) when first bound
+	boundOnce    sync.Once
 }
 
 func newLivenessKeeper(store LivenessKeeper, clientID string, pooled bool, log *slog.Logger) *livenessKeeper {
@@ -88,18 +85,7 @@ func (k *livenessKeeper) waitBound() bool {
 func (k *livenessKeeper) run(ctx context.Context) {
 	defer close(k.ended)
 	failures := &failureLog{log: k.log, msg: "pgqueue: liveness connection failed; binding it again", every: time.Minute}
-	bound := func() {
-		k.mu.Lock()
-		first, f := !k.isBound, k.onBound
-		k.isBound = true
-		k.mu.Unlock()
-		if first {
-			close(k.bound)
-			if f != nil {
-				go f()
-			}
-		}
-	}
+	bound := func() { k.boundOnce.Do(func() { close(k.bound) }) }
 	err := k.store.KeepAlive(ctx, LivenessParams{ClientID: k.clientID, Pooled: k.pooled, Report: failures.report, Bound: bound})
 	switch {
 	case errors.Is(err, ErrUnsupported):
@@ -306,24 +292,17 @@ func (e *engine) bindLiveness() {
 		e.registrar.setLiveness()
 		return
 	}
-	k.onBoundLate(func() {
-		if e.registrar.setLiveness() {
-			e.registrar.register(e.bgCtx)
+	// Declared when it is bound after all, by registering again; nothing
+	// to declare if KeepAlive gives up first.
+	go func() {
+		select {
+		case <-k.bound:
+			if e.registrar.setLiveness() {
+				e.registrar.register(e.bgCtx)
+			}
+		case <-k.ended:
 		}
-	})
-}
-
-// onBoundLate sets f to run when the liveness is first bound, or runs it
-// now if it already is.
-func (k *livenessKeeper) onBoundLate(f func()) {
-	k.mu.Lock()
-	if !k.isBound {
-		k.onBound = f
-		k.mu.Unlock()
-		return
-	}
-	k.mu.Unlock()
-	f()
+	}()
 }
 
 // startLiveness starts the absence watch when the backend has liveness
