@@ -7,7 +7,6 @@ package pgqueue
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -347,19 +346,20 @@ func (a *Admin) Job(ctx context.Context, id int64) (*JobInfo, error) {
 
 // job reads one job of the Postgres queue table.
 func (b *PostgresBackend) job(ctx context.Context, id int64) (*JobInfo, error) {
-	var (
-		info  JobInfo
-		state string
-	)
-	err := scanJobColumns(b.pool.QueryRow(ctx, b.q.JobGet, id), &info.JobRow, &state, &info.ClaimedBy)
-	if errors.Is(err, pgx.ErrNoRows) {
+	var state, claimedBy string
+	rows, _ := b.pool.Query(ctx, b.q.JobGet, id)
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, dbErr("get job", err)
+		}
 		return nil, fmt.Errorf("%w: %d", ErrJobNotFound, id)
 	}
+	j, err := newJobScanner(nil, &state, &claimedBy).scan(rows)
 	if err != nil {
 		return nil, dbErr("get job", err)
 	}
-	info.State = State(state)
-	return &info, nil
+	return &JobInfo{JobRow: *j, State: State(state), ClaimedBy: claimedBy}, nil
 }
 
 // FindJob returns a job in any state the store keeps, dead letters

@@ -105,42 +105,34 @@ func (b *PostgresBackend) ListJobs(ctx context.Context, q JobQuery) ([]*JobInfo,
 	err = b.bounded(ctx, "list jobs", func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, stmt, args...)
 		var err error
-		out, err = pgx.CollectRows(rows, scanJobInfo)
+		out, err = pgx.CollectRows(rows, newJobInfoScanner())
 		return dbErr("list jobs", err)
 	})
 	return out, err
 }
 
-// scanJobInfo reads one row of jobs_list_*: the job columns, its state,
-// holder, finish time, output and progress.
-func scanJobInfo(row pgx.CollectableRow) (*JobInfo, error) {
+// newJobInfoScanner returns a reader of jobs_list_* rows: the job
+// columns, then its state, holder, finish time, output and progress.
+func newJobInfoScanner() pgx.RowToFunc[*JobInfo] {
 	var (
-		info                       JobInfo
-		prio                       int16
-		errs                       []byte
-		runAt, attempt, lease, fin pgtype.Timestamptz
-		workflow                   pgtype.Int8
-		state                      string
-		output, progress           []byte
+		state, claimedBy string
+		fin              pgtype.Timestamptz
+		output, progress []byte
 	)
-	j := &info.JobRow
-	if err := row.Scan(&j.ID, &j.Kind, &j.Queue, &prio, &j.Args, &j.Attempt, &j.MaxAttempts,
-		&errs, &j.CreatedAt, &runAt, &attempt, &lease, &j.Token, &j.Metadata, &workflow, &state, &info.ClaimedBy, &fin,
-		&output, &progress); err != nil {
-		return nil, err
+	s := newJobScanner(nil, &state, &claimedBy, &fin, &output, &progress)
+	return func(row pgx.CollectableRow) (*JobInfo, error) {
+		output, progress = nil, nil
+		j, err := s.scan(row)
+		if err != nil {
+			return nil, err
+		}
+		info := &JobInfo{JobRow: *j, State: State(state), ClaimedBy: claimedBy, FinishedAt: fin.Time}
+		if output != nil {
+			info.Output = json.RawMessage(output)
+		}
+		info.Progress, err = decodeProgress(j.ID, progress)
+		return info, err
 	}
-	j.Priority, j.WorkflowID = int(prio), workflow.Int64
-	j.RunAt, j.AttemptedAt, j.LeaseUntil, info.FinishedAt = runAt.Time, attempt.Time, lease.Time, fin.Time
-	info.State = State(state)
-	if output != nil {
-		info.Output = json.RawMessage(output)
-	}
-	var err error
-	if info.Progress, err = decodeProgress(j.ID, progress); err != nil {
-		return nil, err
-	}
-	j.Errors, err = decodeErrors(j.ID, errs)
-	return &info, err
 }
 
 // CountJobs implements JobLister: exact counts over both tables, bounded
