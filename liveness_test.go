@@ -18,7 +18,6 @@ import (
 
 	"github.com/pgqueue/pgqueue"
 	"github.com/pgqueue/pgqueue/internal/pgtest"
-	"github.com/pgqueue/pgqueue/memqueue"
 )
 
 const (
@@ -317,59 +316,4 @@ func TestKeepAliveRefusesPooledWithoutDirectConnection(t *testing.T) {
 	err := b.KeepAlive(ctx, pgqueue.LivenessParams{ClientID: "x", Pooled: true})
 	require.True(t, errors.Is(err, pgqueue.ErrUnsupported), "want ErrUnsupported, got %v", err)
 	require.ErrorContains(t, err, "LivenessConnConfig")
-}
-
-// A client that declared its liveness in the registry (every client of
-// this version binds it before its first claim) is trusted dead when its
-// liveness is gone, though no rescuer ever saw it alive: a worker killed
-// right after its start. One that did not declare it (an older version,
-// or liveness off) and was never seen alive is left to its lease.
-func TestDeclaredClientNeverSeenAliveIsRescuedWithinSeconds(t *testing.T) {
-	t.Parallel()
-	backends := map[string]pgqueue.Backend{"postgres": pgtest.Backend(t), "memqueue": memqueue.New()}
-	for name, b := range backends {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			enq, err := pgqueue.New(b, pgqueue.Config{})
-			require.NoError(t, err)
-			held := map[string]int64{}
-			reg := b.(pgqueue.ClientRegistry)
-			for _, ghost := range []struct {
-				id       string
-				liveness bool
-			}{{"ghost-declared", true}, {"ghost-undeclared", false}} {
-				id, err := enq.Enqueue(ctx, pingArgs{}, nil)
-				require.NoError(t, err)
-				rows, err := b.Claim(ctx, pgqueue.ClaimParams{Queue: pgqueue.DefaultQueue, Kinds: []string{"ping"}, Limit: 1, Lease: 30 * time.Second, ClientID: ghost.id})
-				require.NoError(t, err)
-				require.Len(t, rows, 1, "%s claims its job", ghost.id)
-				require.Equal(t, id, rows[0].ID)
-				held[ghost.id] = id
-				require.NoError(t, reg.RegisterClient(ctx, pgqueue.ClientInfo{ID: ghost.id, Host: "h", PID: 1, Version: "v", Liveness: ghost.liveness}))
-			}
-			started := time.Now()
-			reran := make(chan *pgqueue.Job[pingArgs], 2)
-			startClient(t, b, pgqueue.Config{ID: "watcher"}, func(ctx context.Context, j *pgqueue.Job[pingArgs]) error {
-				reran <- j
-				return nil
-			})
-			select {
-			case j := <-reran:
-				took := time.Since(started)
-				require.Equal(t, held["ghost-declared"], j.ID, "the first job to run again is the declared client's, not the undeclared one's (still under its 30s lease)")
-				require.LessOrEqual(t, took, 6*time.Second, "a declared client's jobs run again within LivenessGrace and a few rescue intervals")
-				require.Len(t, j.Errors, 1)
-				require.Equal(t, "client_gone", j.Errors[0].Kind, "the rescue names the holder's death")
-				t.Logf("the job of a client never seen alive ran again %v after the watcher started", took.Round(time.Millisecond))
-			case <-time.After(10 * time.Second):
-				t.Fatal("the job of a client that declared its liveness but never bound it while watched did not run again within 10s (lease 30s)")
-			}
-			select {
-			case j := <-reran:
-				t.Fatalf("job %d of the undeclared client, never seen alive, ran again before its lease ended", j.ID)
-			case <-time.After(3 * time.Second):
-			}
-		})
-	}
 }

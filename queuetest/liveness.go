@@ -17,6 +17,7 @@ import (
 func livenessBehaviours() []behaviour {
 	return []behaviour{
 		{"RescueGoneFreesOnlyGoneClientsOldClaims", testRescueGoneFreesOnlyGoneClientsOldClaims},
+		{"DeclaredClientNeverSeenAliveIsRescuedWithinSeconds", testDeclaredClientNeverSeenAliveIsRescued},
 	}
 }
 
@@ -74,4 +75,62 @@ func testRescueGoneFreesOnlyGoneClientsOldClaims(t *testing.T, b pgqueue.Backend
 	lost, err := b.Heartbeat(ctx, []pgqueue.JobRef{alive[0].Ref()}, longLease)
 	require.NoError(t, err)
 	require.Empty(t, lost, "the live client's claim is untouched")
+}
+
+type declaredArgs struct{}
+
+func (declaredArgs) Kind() string { return "queuetest.declared" }
+
+// A client that declared its liveness in the registry (every client of
+// this version binds it before its first claim) is trusted dead when its
+// liveness is gone, though no rescuer ever saw it alive: a worker killed
+// right after its start. One that did not declare it (an older version,
+// or liveness off) and was never seen alive is left to its lease.
+func testDeclaredClientNeverSeenAliveIsRescued(t *testing.T, b pgqueue.Backend) {
+	_, keeps := b.(pgqueue.LivenessKeeper)
+	reg, registers := b.(pgqueue.ClientRegistry)
+	if !keeps || !registers {
+		t.Skip("queuetest: the backend has no LivenessKeeper or no ClientRegistry; its clients' jobs are rescued by lease expiry alone")
+	}
+	ctx := context.Background()
+	const ghostLease = 30 * time.Second
+	held := map[string]int64{}
+	for _, ghost := range []struct {
+		id       string
+		liveness bool
+	}{{"queuetest-ghost-declared", true}, {"queuetest-ghost-undeclared", false}} {
+		id := insert(t, b, job(declaredArgs{}.Kind()))[0]
+		rows, err := b.Claim(ctx, pgqueue.ClaimParams{Queue: pgqueue.DefaultQueue, Kinds: []string{declaredArgs{}.Kind()}, Limit: 1, Lease: ghostLease, ClientID: ghost.id})
+		require.NoError(t, err)
+		require.Equal(t, []int64{id}, rowIDs(rows), "%s claims its job", ghost.id)
+		held[ghost.id] = id
+		require.NoError(t, reg.RegisterClient(ctx, pgqueue.ClientInfo{ID: ghost.id, Host: "h", PID: 1, Version: "v", Liveness: ghost.liveness}))
+	}
+	started := time.Now()
+	reran := make(chan *pgqueue.Job[declaredArgs], 2)
+	cfg := fastConfig(t)
+	cfg.ID = "queuetest-watcher"
+	c := newClient(t, b, cfg)
+	register(t, c, func(ctx context.Context, j *pgqueue.Job[declaredArgs]) error {
+		reran <- j
+		return nil
+	})
+	start(t, c)
+	select {
+	case j := <-reran:
+		took := time.Since(started)
+		require.Equal(t, held["queuetest-ghost-declared"], j.ID,
+			"the first job to run again is the declared client's, not the undeclared one's (still under its %v lease)", ghostLease)
+		require.LessOrEqual(t, took, 6*time.Second, "a declared client's jobs run again within LivenessGrace and a few rescue intervals")
+		require.Len(t, j.Errors, 1, "the rescue records one error on the job")
+		require.Equal(t, "client_gone", j.Errors[0].Kind, "the rescue names the holder's death")
+		t.Logf("the job of a client never seen alive ran again %v after the watcher started", took.Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the job of a client that declared its liveness but never bound it while watched did not run again within 10s (lease %v)", ghostLease)
+	}
+	select {
+	case j := <-reran:
+		t.Fatalf("job %d of the undeclared client, never seen alive, ran again before its lease ended", j.ID)
+	case <-time.After(3 * time.Second):
+	}
 }
