@@ -291,25 +291,15 @@ func TestCrashSuite(t *testing.T) {
 	}
 
 	// Drain, watching that no job stays running past the rescue bound.
-	drainStart := time.Now()
 	var stuck []string
-	for {
-		var left, stale int
-		err := observer.QueryRow(ctx, `SELECT count(*),
-			count(*) FILTER (WHERE state = 'running' AND lease_until < now() - $1::bigint * interval '1 millisecond')
-			FROM chaos.pgqueue_jobs`, rescueBound.Milliseconds()).Scan(&left, &stale)
+	drained := waitDrained(t, ctx, observer, 500*time.Millisecond, func() {
+		var stale int
+		err := observer.QueryRow(ctx, `SELECT count(*) FROM chaos.pgqueue_jobs
+			WHERE state = 'running' AND lease_until < now() - $1::bigint * interval '1 millisecond'`, rescueBound.Milliseconds()).Scan(&stale)
 		if err == nil && stale > 0 && len(stuck) == 0 {
 			stuck = dumpJobs(ctx, observer, `state = 'running' AND lease_until < now() - $1::bigint * interval '1 millisecond'`, rescueBound.Milliseconds())
 		}
-		if err == nil && left == 0 {
-			break
-		}
-		if time.Since(drainStart) > drainTimeout {
-			t.Fatalf("the queue did not drain within %v: %d jobs left:\n%s", drainTimeout, left, strings.Join(dumpJobs(ctx, observer, "true"), "\n"))
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	drained := time.Since(drainStart)
+	})
 	// Every worker has its listener back, whatever was done to it.
 	var listeners int
 	for end := time.Now().Add(15 * time.Second); ; {
@@ -731,6 +721,29 @@ func netLoop(ctx context.Context, poolProxy, listenProxy *tcpproxy.Proxy, faults
 			faults.mu.Unlock()
 			faults.event("proxy: blackholed %d listener connection(s) of slot 1", n)
 		}
+	}
+}
+
+// waitDrained polls every interval until the chaos schema's jobs table is
+// empty, calling each (when not nil) before every count, and returns how
+// long that took; the test fails, listing what is left, if it takes
+// longer than drainTimeout.
+func waitDrained(t *testing.T, ctx context.Context, db *pgxpool.Pool, interval time.Duration, each func()) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		if each != nil {
+			each()
+		}
+		var left int
+		err := db.QueryRow(ctx, `SELECT count(*) FROM chaos.pgqueue_jobs`).Scan(&left)
+		if err == nil && left == 0 {
+			return time.Since(start)
+		}
+		if time.Since(start) > drainTimeout {
+			t.Fatalf("the queue did not drain within %v: %d jobs left:\n%s", drainTimeout, left, strings.Join(dumpJobs(ctx, db, "true"), "\n"))
+		}
+		time.Sleep(interval)
 	}
 }
 

@@ -111,19 +111,7 @@ func TestRecoveryScenario(t *testing.T) {
 	wg.Wait()
 	faults.event("enqueueing and faults over")
 
-	drainStart := time.Now()
-	for {
-		var left int
-		err := observer.QueryRow(ctx, `SELECT count(*) FROM chaos.pgqueue_jobs`).Scan(&left)
-		if err == nil && left == 0 {
-			break
-		}
-		if time.Since(drainStart) > drainTimeout {
-			t.Fatalf("the queue did not drain within %v: %d jobs left:\n%s", drainTimeout, left, strings.Join(dumpJobs(ctx, observer, "true"), "\n"))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	drained := time.Since(drainStart)
+	drained := waitDrained(t, ctx, observer, 200*time.Millisecond, nil)
 	res, rr, liveRescued := conclude(t, ctx, observer, fl, bk, faults)
 	bound := faults.bound()
 	liveDup := liveClientDuplicates(t, ctx, observer, faults)
