@@ -41,10 +41,10 @@ const InsertChunk = 1000
 // ListDead.
 //
 // On a plain or failover client, one-job Inserts without a unique key
-// that arrive while another is in flight wait for it and are then stored
-// together in one script call, each under its own ID, so that concurrent
-// Enqueues cost Redis less per job; a call that finds none in flight is
-// sent at once.
+// that arrive while another is in flight are queued and then stored
+// together in one script call (at most two such calls are in flight at
+// once), each under its own ID, so that concurrent Enqueues cost Redis
+// less per job; a call that finds none in flight is sent at once.
 //
 // A batch is stored in chunks of InsertChunk jobs, in the order given,
 // one after the other, so that no single script blocks Redis for long.
