@@ -134,7 +134,10 @@
 // again job by job so that each caller gets its own job's answer, and a
 // call that finds none in flight is sent at once. The queued calls are
 // taken after one yield of the processor, so that callers just answered
-// can queue their next job in time to join.
+// can queue their next job in time to join. At most two such calls are in
+// flight: a sender that finds eight or more queued while no other call is
+// out sends half and a second sender the rest, so that Redis runs one
+// call while the client answers the other's callers.
 // A cluster cannot run one script across slots, so
 // there Insert allocates IDs and queue indexes with alloc.lua on {P}, then
 // writes each queue's jobs with insert.lua on {P:Q}, all queues pipelined:

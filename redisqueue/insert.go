@@ -41,10 +41,10 @@ const InsertChunk = 1000
 // ListDead.
 //
 // On a plain or failover client, one-job Inserts without a unique key
-// that arrive while another is in flight wait for it and are then stored
-// together in one script call, each under its own ID, so that concurrent
-// Enqueues cost Redis less per job; a call that finds none in flight is
-// sent at once.
+// that arrive while another is in flight are queued and then stored
+// together in one script call (at most two such calls are in flight at
+// once), each under its own ID, so that concurrent Enqueues cost Redis
+// less per job; a call that finds none in flight is sent at once.
 //
 // A batch is stored in chunks of InsertChunk jobs, in the order given,
 // one after the other, so that no single script blocks Redis for long.
@@ -263,13 +263,34 @@ func (b *Backend) insertOneTrip(ctx context.Context, jobs []pgqueue.InsertParams
 // trip, the script's start, the guard, the PUBLISH) once for several jobs
 // rather than once per job. A call that finds none in flight is sent at
 // once, alone, so an idle backend adds no wait.
+//
+// Up to two calls are in flight at once. With one, the client and Redis
+// take turns: while Redis runs a call every caller in it waits, and while
+// those callers prepare their next jobs Redis has nothing to do. So a
+// sender that finds at least 2*splitAt inserts queued and no other call
+// in flight sends half of them and starts a second flight with the rest:
+// Redis runs the second call while the client answers the first one's
+// callers and gathers their next jobs, and the two flights go on in
+// turns. Fewer queued inserts all go in one call: a round trip's fixed
+// costs (system calls and wake-ups on both sides) exceed those of storing
+// a few jobs, so smaller calls would lose more than the overlap gains.
 type coalescer struct {
 	mu sync.Mutex
-	// busy is true while a one-job insert is in flight or queued ones are
-	// being sent.
-	busy    bool
+	// flights counts the flights: a lone insert sent by its caller, or a
+	// sender goroutine (sendPending) with the call it has out.
+	flights int
 	pending []*pendingInsert
 }
+
+const (
+	// maxFlights bounds the coalesced calls in flight at once. A third
+	// would split the callers into batches too small to pay for their
+	// round trips.
+	maxFlights = 2
+	// splitAt is the fewest inserts each of two flights carries when a
+	// sender splits what is queued.
+	splitAt = 4
+)
 
 // pendingInsert is one queued one-job insert and, once a value arrives on
 // done, its outcome. They are pooled (see pendingPool): under a stream of
@@ -310,8 +331,8 @@ func (p *pendingInsert) release() {
 func (b *Backend) insertSingle(ctx context.Context, job *pgqueue.InsertParams, meta string) (int64, error) {
 	c := &b.co
 	c.mu.Lock()
-	if !c.busy {
-		c.busy = true
+	if c.flights == 0 {
+		c.flights = 1
 		c.mu.Unlock()
 		id, err := b.runLean(ctx, 1, func(int) (*pgqueue.InsertParams, string) { return job, meta })
 		b.handOff()
@@ -340,7 +361,7 @@ func (b *Backend) insertSingle(ctx context.Context, job *pgqueue.InsertParams, m
 	}
 }
 
-// handOff ends a one-job insert's turn: inserts queued meanwhile are sent
+// handOff ends a lone insert's flight: inserts queued meanwhile are sent
 // by a goroutine of their own, so that the caller returns with its own
 // outcome and does not wait for others' calls.
 func (b *Backend) handOff() {
@@ -348,39 +369,55 @@ func (b *Backend) handOff() {
 	c.mu.Lock()
 	idle := len(c.pending) == 0
 	if idle {
-		c.busy = false
+		c.flights--
 	}
 	c.mu.Unlock()
 	if !idle {
-		go b.sendPending()
+		go b.sendPending(true)
 	}
 }
 
-// sendPending sends the queued one-job inserts, up to InsertChunk per
-// call, until none is left.
+// sendPending is a flight that sends the queued one-job inserts, up to
+// InsertChunk per call, until none is left. When it is the only flight and
+// finds at least 2*splitAt queued, it sends half and starts a second
+// flight with the rest (see coalescer).
 //
-// Before taking each batch it yields the processor once. The callers the
-// previous call just answered are then runnable, and under a steady stream
-// of Enqueues they are about to queue their next job: letting them run
-// first lets that job join this call rather than wait for the next one.
-// Larger calls cost both sides less per job (Redis's per-call work, the
-// round trip's system calls), which matters most when the client and Redis
-// share cores. A yield is not a timed wait: with nothing else runnable it
+// With yield set, and always after its first call, it yields the
+// processor once before taking a batch. The callers the previous call
+// just answered are then runnable, and under a steady stream of Enqueues
+// they are about to queue their next job: letting them run first lets
+// that job join this call rather than wait for the next one. Larger calls
+// cost both sides less per job (Redis's per-call work, the round trip's
+// system calls), which matters most when the client and Redis share
+// cores. A yield is not a timed wait: with nothing else runnable it
 // returns at once.
-func (b *Backend) sendPending() {
+func (b *Backend) sendPending(yield bool) {
 	c := &b.co
 	for {
-		runtime.Gosched()
+		if yield {
+			runtime.Gosched()
+		}
+		yield = true
 		c.mu.Lock()
 		if len(c.pending) == 0 {
-			c.busy = false
+			c.flights--
 			c.mu.Unlock()
 			return
 		}
 		n := min(len(c.pending), InsertChunk)
+		split := c.flights < maxFlights && n >= 2*splitAt
+		if split {
+			n = (n + 1) / 2
+			c.flights++
+		}
 		batch := c.pending[:n:n]
 		c.pending = slices.Clone(c.pending[n:])
 		c.mu.Unlock()
+		if split {
+			// The rest is queued already: the second flight takes it
+			// without a yield, while this one's call is on its way.
+			go b.sendPending(false)
+		}
 		b.sendBatch(batch)
 	}
 }

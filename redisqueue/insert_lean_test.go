@@ -193,15 +193,23 @@ func TestInsertOneFailsWithNothingStored(t *testing.T) {
 	}
 }
 
-// queueInserts starts one Insert of one job per element of jobs while the
-// backend is kept busy, as if another one-job insert were in flight, and
-// returns once all of them are queued; sendPending then sends them.
-func queueInserts(t *testing.T, b *Backend, jobs []pgqueue.InsertParams) (ids []int64, errs []error, wait func()) {
+// holdFlights marks every flight of b's coalescer taken, as if that many
+// calls were in flight, so that one-job Inserts queue and no call starts
+// until the test calls sendPending, which takes one of them over.
+func holdFlights(t *testing.T, b *Backend) {
 	t.Helper()
 	b.co.mu.Lock()
-	require.False(t, b.co.busy)
-	b.co.busy = true
-	b.co.mu.Unlock()
+	defer b.co.mu.Unlock()
+	require.Zero(t, b.co.flights)
+	b.co.flights = maxFlights
+}
+
+// queueInserts starts one Insert of one job per element of jobs while the
+// backend's flights are held (holdFlights), and returns once all of them
+// are queued; sendPending then sends them.
+func queueInserts(t *testing.T, b *Backend, jobs []pgqueue.InsertParams) (ids []int64, errs []error, wait func()) {
+	t.Helper()
+	holdFlights(t, b)
 	ids, errs = make([]int64, len(jobs)), make([]error, len(jobs))
 	var wg sync.WaitGroup
 	for i, j := range jobs {
@@ -237,8 +245,9 @@ func TestConcurrentInsertsShareACall(t *testing.T) {
 	jobs[5].RunAt = time.Now().Add(time.Hour)
 
 	ids, errs, wait := queueInserts(t, b, jobs)
-	b.sendPending()
+	b.sendPending(false)
 	wait()
+	releaseFlights(t, b)
 	for i := range jobs {
 		require.NoError(t, errs[i])
 	}
@@ -256,7 +265,7 @@ func TestConcurrentInsertsShareACall(t *testing.T) {
 	require.NoError(t, c.Set(ctx, b.queue("qbad").avail("k"), "not a zset", 0).Err())
 	jobs[2].Queue = "qbad"
 	ids, errs, wait = queueInserts(t, b, jobs)
-	b.sendPending()
+	b.sendPending(false)
 	wait()
 	for i, j := range jobs {
 		if i == 2 {
@@ -269,9 +278,18 @@ func TestConcurrentInsertsShareACall(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, string(j.Args), args)
 	}
+	releaseFlights(t, b)
+}
+
+// releaseFlights ends the flights holdFlights took that no sendPending
+// took over, checking that those that did ended, with nothing queued.
+func releaseFlights(t *testing.T, b *Backend) {
+	t.Helper()
 	b.co.mu.Lock()
 	defer b.co.mu.Unlock()
-	require.False(t, b.co.busy, "the sender ends when nothing is queued")
+	require.Empty(t, b.co.pending)
+	require.Equal(t, maxFlights-1, b.co.flights, "the sender ends when nothing is queued")
+	b.co.flights = 0
 }
 
 // A caller whose context ends while its job is queued returns at once,
@@ -279,9 +297,7 @@ func TestConcurrentInsertsShareACall(t *testing.T) {
 func TestQueuedInsertCancelled(t *testing.T) {
 	t.Parallel()
 	b, c := oneServerBackend(t, "coalesce-cancel")
-	b.co.mu.Lock()
-	b.co.busy = true
-	b.co.mu.Unlock()
+	holdFlights(t, b)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -295,7 +311,8 @@ func TestQueuedInsertCancelled(t *testing.T) {
 	}, 5*time.Second, time.Millisecond)
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
-	b.sendPending()
+	b.sendPending(false)
+	releaseFlights(t, b)
 	n, err := c.Exists(context.Background(), b.queue("q").avail("k")).Result()
 	require.NoError(t, err)
 	require.Zero(t, n, "the cancelled job is not stored")
@@ -345,4 +362,43 @@ func TestConcurrentInsertsStress(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, n, "queue q%d holds each of its jobs once", q)
 	}
+}
+
+// A sender that is the only flight and finds 2*splitAt inserts queued
+// sends half of them and starts a second flight with the rest: two calls,
+// each atomic, each caller with its own job's ID.
+func TestSplitFlight(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, c := oneServerBackend(t, "coalesce-split")
+	jobs := make([]pgqueue.InsertParams, 2*splitAt)
+	for i := range jobs {
+		jobs[i] = pgqueue.InsertParams{Kind: "k", Queue: "q", Args: []byte(`{"n":` + strconv.Itoa(i) + `}`), MaxAttempts: 1}
+	}
+	ids, errs, wait := queueInserts(t, b, jobs)
+	b.co.mu.Lock()
+	b.co.flights = 1 // the sender below is the only flight
+	b.co.mu.Unlock()
+	b.sendPending(false)
+	wait()
+	for i := range jobs {
+		require.NoError(t, errs[i])
+	}
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	require.Equal(t, len(sorted), len(slices.Compact(sorted)), "IDs given twice: %v", ids)
+	guards, err := c.Keys(ctx, b.k.tag+":insert:*").Result()
+	require.NoError(t, err)
+	require.Len(t, guards, 2, "two calls, each with its retry guard")
+	for i, j := range jobs {
+		args, err := c.HGet(ctx, b.queue(j.Queue).tag+":job:"+strconv.FormatInt(ids[i], 10), "args").Result()
+		require.NoError(t, err)
+		require.Equal(t, string(j.Args), args, "caller %d got its own job's ID", i)
+	}
+	// The callers have their IDs before the second sender looks for more.
+	require.Eventually(t, func() bool {
+		b.co.mu.Lock()
+		defer b.co.mu.Unlock()
+		return len(b.co.pending) == 0 && b.co.flights == 0
+	}, 5*time.Second, time.Millisecond, "both flights end when nothing is queued")
 }
