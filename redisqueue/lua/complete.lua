@@ -22,27 +22,9 @@ local bad = check_zsets({ KEYS[1] })
 if bad then
   return bad
 end
--- Every job is read before the first write (see lib.lua). A job whose key
--- holds another type is not held by anyone: it is reported lost, and
--- rescue dead-letters it when its lease ends.
-local jobs = {}
-for i = 3, #ARGV, 2 do
-  jobs[#jobs + 1] = { pos = (i - 1) / 2, id = ARGV[i], token = ARGV[i + 1],
-    f = read_hash(job_key(tag, ARGV[i]), { 'state', 'token', 'unique_key' }) }
+local held = held_jobs(tag, 3, 2, { 'state', 'token', 'unique_key' })
+for _, job in ipairs(held) do
+  release_unique(tag, job.id, job.f[3])
+  redis.call('DEL', job.key)
 end
-local done = {}
-local gone = {}
-for _, job in ipairs(jobs) do
-  local f = job.f
-  if f and f[1] == 'running' and f[2] == job.token then
-    release_unique(tag, job.id, f[3])
-    redis.call('DEL', job_key(tag, job.id))
-    gone[#gone + 1] = member(job.id)
-    done[#done + 1] = job.pos
-  end
-end
-if #gone > 0 then
-  zrem_many(KEYS[1], gone)
-end
-redis.call('SET', KEYS[2], table.concat(done, ','), 'PX', ARGV[2])
-return done
+return answer_completed(KEYS[1], KEYS[2], ARGV[2], held)

@@ -19,37 +19,20 @@ local bad = check_zsets({ KEYS[1], KEYS[3] })
 if bad then
   return bad
 end
--- Every job is read before the first write (see lib.lua).
-local jobs = {}
-for i = 3, #ARGV, 4 do
-  jobs[#jobs + 1] = { pos = (i + 1) / 4, id = ARGV[i], token = ARGV[i + 1],
-    output = ARGV[i + 2], keep = tonumber(ARGV[i + 3]),
-    f = read_hash(job_key(tag, ARGV[i]), { 'state', 'token', 'unique_key' }) }
-end
-local done = {}
-local gone = {}
+local held = held_jobs(tag, 3, 4, { 'state', 'token', 'unique_key' })
 local now = int(now_us())
-for _, job in ipairs(jobs) do
-  local f = job.f
-  if f and f[1] == 'running' and f[2] == job.token then
-    release_unique(tag, job.id, f[3])
-    local key = job_key(tag, job.id)
-    if job.keep > 0 then
-      redis.call('HDEL', key, 'lease_until', 'claimed_by')
-      redis.call('HSET', key, 'state', 'completed', 'finished_at', now)
-      if job.output ~= '' then
-        redis.call('HSET', key, 'output', job.output)
-      end
-      redis.call('ZADD', KEYS[3], int(now + job.keep), member(job.id))
-    else
-      redis.call('DEL', key)
+for _, job in ipairs(held) do
+  release_unique(tag, job.id, job.f[3])
+  local output, keep = ARGV[job.at + 2], tonumber(ARGV[job.at + 3])
+  if keep > 0 then
+    redis.call('HDEL', job.key, 'lease_until', 'claimed_by')
+    redis.call('HSET', job.key, 'state', 'completed', 'finished_at', now)
+    if output ~= '' then
+      redis.call('HSET', job.key, 'output', output)
     end
-    gone[#gone + 1] = member(job.id)
-    done[#done + 1] = job.pos
+    redis.call('ZADD', KEYS[3], int(now + keep), member(job.id))
+  else
+    redis.call('DEL', job.key)
   end
 end
-if #gone > 0 then
-  zrem_many(KEYS[1], gone)
-end
-redis.call('SET', KEYS[2], table.concat(done, ','), 'PX', ARGV[2])
-return done
+return answer_completed(KEYS[1], KEYS[2], ARGV[2], held)

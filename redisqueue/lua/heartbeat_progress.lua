@@ -12,22 +12,15 @@ if bad then
   return bad
 end
 local lease_until = int(now_us() + tonumber(ARGV[2]))
-local jobs = {}
-for i = 3, #ARGV, 3 do
-  jobs[#jobs + 1] = { pos = i / 3, id = ARGV[i], token = ARGV[i + 1], progress = ARGV[i + 2],
-    f = read_hash(job_key(tag, ARGV[i]), { 'state', 'token' }) }
-end
-local held = {}
-for _, job in ipairs(jobs) do
-  local f = job.f
-  if f and f[1] == 'running' and f[2] == job.token then
-    local key = job_key(tag, job.id)
-    redis.call('HSET', key, 'lease_until', lease_until)
-    if job.progress ~= '' then
-      redis.call('HSET', key, 'progress', job.progress)
-    end
-    redis.call('ZADD', KEYS[1], lease_until, member(job.id))
-    held[#held + 1] = job.pos
+local held = held_jobs(tag, 3, 3, { 'state', 'token' })
+local out = {}
+for _, job in ipairs(held) do
+  redis.call('HSET', job.key, 'lease_until', lease_until)
+  local progress = ARGV[job.at + 2]
+  if progress ~= '' then
+    redis.call('HSET', job.key, 'progress', progress)
   end
+  redis.call('ZADD', KEYS[1], lease_until, member(job.id))
+  out[#out + 1] = job.pos
 end
-return held
+return out

@@ -385,6 +385,48 @@ local function select_dead(dead_key, before, after, limit, newest_first)
   return redis.call('ZRANGEBYSCORE', dead_key, lo, hi, 'LIMIT', 0, limit)
 end
 
+-- held_jobs reads every job named in ARGV from index first on, stride
+-- values per job (its ID, its token, then the caller's own), all before
+-- the caller's first write (see read_hash), and returns those still
+-- running under their token, in order, each as { pos (its 1-based place
+-- among the jobs named), id, at (the ARGV index of its ID), key, f (the
+-- fields names asks for, which start with 'state' and 'token') }. A job
+-- whose key holds another type is not held by anyone: it is left out, so
+-- its caller reports it lost, and rescue dead-letters it when its lease
+-- ends.
+local function held_jobs(tag, first, stride, names)
+  local jobs = {}
+  for i = first, #ARGV, stride do
+    local key = job_key(tag, ARGV[i])
+    jobs[#jobs + 1] = { pos = (i - first) / stride + 1, id = ARGV[i], token = ARGV[i + 1], at = i, key = key,
+      f = read_hash(key, names) }
+  end
+  local held = {}
+  for _, job in ipairs(jobs) do
+    if job.f and job.f[1] == 'running' and job.f[2] == job.token then
+      held[#held + 1] = job
+    end
+  end
+  return held
+end
+
+-- answer_completed ends complete.lua and complete_recorded.lua once the
+-- held jobs are finished: they leave the running set, and the batch's
+-- retry guard keeps the answer, their positions, for a resend (see
+-- complete.lua).
+local function answer_completed(running, guard, expiry_ms, held)
+  local done, gone = {}, {}
+  for _, job in ipairs(held) do
+    done[#done + 1] = job.pos
+    gone[#gone + 1] = member(job.id)
+  end
+  if #gone > 0 then
+    zrem_many(running, gone)
+  end
+  redis.call('SET', guard, table.concat(done, ','), 'PX', expiry_ms)
+  return done
+end
+
 -- guarded_answer returns the answer (positions) that the first run of a
 -- batch left in its retry guard key, or nil when there is none: a resent
 -- batch then gets the first run's answer (see complete.lua).
