@@ -50,7 +50,8 @@ func (b *Backend) DeadLetterRecorded(ctx context.Context, ref pgqueue.JobRef, in
 }
 
 // HeartbeatProgress implements pgqueue.RunRecorder: heartbeat.lua's
-// lease extension with each job's new progress, one script per queue.
+// lease extension with each job's new progress (three values per job),
+// one script per queue.
 func (b *Backend) HeartbeatProgress(ctx context.Context, refs []pgqueue.JobRef, progress []json.RawMessage, lease time.Duration) ([]pgqueue.JobRef, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -62,7 +63,7 @@ func (b *Backend) HeartbeatProgress(ctx context.Context, refs []pgqueue.JobRef, 
 		return nil, nil
 	}
 	return b.refScript(ctx, "heartbeat", refCall{
-		s: heartbeatProgress, lead: []any{max(lease, 0).Microseconds()},
+		s: heartbeatScript, lead: []any{max(lease, 0).Microseconds(), 3},
 		perRef: func(i int) []any { return []any{string(progress[i])} },
 	}, refs)
 }

@@ -62,7 +62,7 @@ func (b *Backend) Heartbeat(ctx context.Context, refs []pgqueue.JobRef, lease ti
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	return b.leaseScript(ctx, "heartbeat", heartbeatScript, 0, refs, max(lease, 0).Microseconds())
+	return b.leaseScript(ctx, "heartbeat", heartbeatScript, 0, refs, max(lease, 0).Microseconds(), 2)
 }
 
 // leaseScript groups refs by queue and runs s once per queue, in one round

@@ -26,7 +26,6 @@ var (
 	claimScript       = loadScript("claim")
 	completeScript    = loadScript("complete")
 	completeRecScript = loadScript("complete_recorded")
-	heartbeatProgress = loadScript("heartbeat_progress")
 	historyPrune      = loadScript("history_prune")
 	heartbeatScript   = loadScript("heartbeat")
 	rescheduleScript  = loadScript("reschedule")
