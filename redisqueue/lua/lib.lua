@@ -427,6 +427,20 @@ local function answer_completed(running, guard, expiry_ms, held)
   return done
 end
 
+-- rescued ends rescue.lua and liveness_rescue.lua: the queue is woken if
+-- any job was made available again, and the answer says, beside the
+-- counts, whether the batch was full (seen >= batch: more may wait).
+local function rescued(channel, queue, requeued, dead, seen, batch)
+  if requeued > 0 then
+    redis.call('PUBLISH', channel, queue)
+  end
+  local full = 0
+  if seen >= batch then
+    full = 1
+  end
+  return { requeued, dead, full }
+end
+
 -- guarded_answer returns the answer (positions) that the first run of a
 -- batch left in its retry guard key, or nil when there is none: a resent
 -- batch then gets the first run's answer (see complete.lua).

@@ -68,11 +68,4 @@ for _, job in ipairs(picked) do
     dead = dead + 1
   end
 end
-if requeued > 0 then
-  redis.call('PUBLISH', channel, queue)
-end
-local full = 0
-if #picked >= batch then
-  full = 1
-end
-return { requeued, dead, full }
+return rescued(channel, queue, requeued, dead, #picked, batch)

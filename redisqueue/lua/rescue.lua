@@ -70,11 +70,4 @@ for _, job in ipairs(jobs) do
   end
   -- Any other state means the member was stale: removing it is all to do.
 end
-if requeued > 0 then
-  redis.call('PUBLISH', channel, queue)
-end
-local full = 0
-if #expired >= batch then
-  full = 1
-end
-return { requeued, dead, full }
+return rescued(channel, queue, requeued, dead, #expired, batch)
