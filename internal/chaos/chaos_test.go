@@ -350,8 +350,8 @@ func conclude(t *testing.T, ctx context.Context, db *pgxpool.Pool, fl *fleet, bk
 		t.Errorf("data race in a worker process: %s", r)
 	}
 	res := verify(t, ctx, db, bk)
-	rr := measureReruns(t, ctx, db, faults)
-	liveRescued := checkGoneRescues(t, fl.logPaths(), faults)
+	liveRescued, rescued := checkGoneRescues(t, fl.logPaths(), faults)
+	rr := measureReruns(t, ctx, db, faults, rescued)
 	if bound := faults.bound(); res.duplicates > bound {
 		t.Errorf("%d duplicate runs, more than the %d the faults can explain (jobs held at kills %d + slots live at Postgres outages %d + terminated worker backends %d + reset worker connections %d)",
 			res.duplicates, bound, faults.killHeld, faults.pgInFlight, faults.termWorker, faults.resetConns)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -33,7 +34,7 @@ type rerunStats struct {
 // that had not declared its liveness (killRec.undeclared) is left out of
 // those figures and held to undeclaredRerunMax: its jobs wait for their
 // lease.
-func measureReruns(t *testing.T, ctx context.Context, db *pgxpool.Pool, faults *faultLog) rerunStats {
+func measureReruns(t *testing.T, ctx context.Context, db *pgxpool.Pool, faults *faultLog, rescued map[string]goneRescue) rerunStats {
 	t.Helper()
 	faults.mu.Lock()
 	recs := slices.Clone(faults.killRecs)
@@ -90,9 +91,13 @@ func measureReruns(t *testing.T, ctx context.Context, db *pgxpool.Pool, faults *
 				t.Errorf("the jobs of %s, SIGKILLed before it declared its liveness, took %v to run again, over the lease bound %v", k.id, slowest, undeclaredRerunMax)
 			}
 		}
-		faults.event("rerun after SIGKILL %s at %s: %d jobs, slowest %v (undeclared=%v)", k.id, k.at.Format("15:04:05.000"), len(k.jobs), slowest.Round(time.Millisecond), k.undeclared)
+		how := "no rescue by liveness in the worker logs"
+		if r, ok := rescued[k.id]; ok {
+			how = fmt.Sprintf("rescued by liveness %v after the kill, by %s", r.at.Sub(k.at).Round(time.Millisecond), r.by)
+		}
+		faults.event("rerun after SIGKILL %s at %s: %d jobs, slowest %v (undeclared=%v; %s)", k.id, k.at.Format("15:04:05.000"), len(k.jobs), slowest.Round(time.Millisecond), k.undeclared, how)
 		if testing.Verbose() {
-			t.Logf("chaos: SIGKILL %s: its %d jobs ran again within %v", k.id, len(k.jobs), slowest.Round(time.Millisecond))
+			t.Logf("chaos: SIGKILL %s: its %d jobs ran again within %v (%s)", k.id, len(k.jobs), slowest.Round(time.Millisecond), how)
 		}
 	}
 	if len(all) == 0 {
@@ -121,12 +126,21 @@ func maxTime(a, b time.Time) time.Time {
 // (liveness.go's absenceWatch).
 var goneRescueLine = regexp.MustCompile(`^time=(\S+) .*msg="pgqueue: rescued the jobs of gone clients" clients="?\[([^\]]*)\]`)
 
+// goneRescue is the first rescue by liveness that named a client: when,
+// and by which worker.
+type goneRescue struct {
+	at time.Time
+	by string
+}
+
 // checkGoneRescues reads every worker's log for the rescues made because
 // a client's liveness was gone, and fails the test for each one that
 // named a client that had not been SIGKILLed by then: a live client's
 // job was taken from it (its liveness connection was terminated, or cut
-// by Postgres restarting). It returns how many such rescues it found.
-func checkGoneRescues(t *testing.T, logs []string, faults *faultLog) int {
+// by Postgres restarting). It returns how many such rescues it found,
+// and the first rescue that named each client (so that a slow rerun
+// says whether the rescue or the pickup was late).
+func checkGoneRescues(t *testing.T, logs []string, faults *faultLog) (int, map[string]goneRescue) {
 	t.Helper()
 	faults.mu.Lock()
 	killedAt := map[string]time.Time{}
@@ -135,6 +149,7 @@ func checkGoneRescues(t *testing.T, logs []string, faults *faultLog) int {
 	}
 	faults.mu.Unlock()
 	bad, rescues := 0, 0
+	first := map[string]goneRescue{}
 	for _, path := range logs {
 		f, err := os.Open(path)
 		if err != nil {
@@ -155,6 +170,9 @@ func checkGoneRescues(t *testing.T, logs []string, faults *faultLog) int {
 				continue
 			}
 			for _, id := range strings.Fields(m[2]) {
+				if r, seen := first[id]; !seen || at.Before(r.at) {
+					first[id] = goneRescue{at: at, by: strings.TrimSuffix(filepath.Base(path), ".log")}
+				}
 				k, ok := killedAt[id]
 				if ok && !k.After(at) {
 					continue
@@ -166,7 +184,7 @@ func checkGoneRescues(t *testing.T, logs []string, faults *faultLog) int {
 		f.Close()
 	}
 	faults.event("rescues by liveness in the worker logs: %d", rescues)
-	return bad
+	return bad, first
 }
 
 func describeKill(at time.Time, ok bool) string {
