@@ -115,6 +115,12 @@ type absenceWatch struct {
 	// was last looked up and found undeclared.
 	registry ClientRegistry
 	asked    map[string]time.Time
+
+	// self is this client's ID: a client that observes is alive, so its
+	// own liveness found missing means its connection blinked, and its
+	// jobs are never rescued by its own watch (other clients' watches
+	// keep the grace rule for it).
+	self string
 }
 
 // declaredRecheck is how often a holder found undeclared in the registry
@@ -204,7 +210,7 @@ func (w *absenceWatch) observe(ctx context.Context) []string {
 	w.lookUpDeclared(ctx, holders, now)
 	var gone []string
 	for id, live := range holders {
-		if live {
+		if live || id == w.self {
 			w.seen[id] = now
 			continue
 		}
@@ -313,6 +319,7 @@ func (e *engine) startLiveness() {
 		return
 	}
 	w := newAbsenceWatch(lk, e.cfg.RescueInterval, e.cfg.LivenessGrace, e.wakeQueues, e.c.log)
+	w.self = e.cfg.ID
 	if reg, ok := e.backend.(ClientRegistry); ok {
 		w.registry = reg
 	}

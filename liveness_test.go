@@ -317,3 +317,62 @@ func TestKeepAliveRefusesPooledWithoutDirectConnection(t *testing.T) {
 	require.True(t, errors.Is(err, pgqueue.ErrUnsupported), "want ErrUnsupported, got %v", err)
 	require.ErrorContains(t, err, "LivenessConnConfig")
 }
+
+// A client never takes its own jobs for a dead client's: with its
+// liveness connection terminated over and over for several graces (its
+// lock missing at most observations), a client alone on its schema runs
+// each of its jobs once. Its own absence watch would otherwise requeue
+// them after the grace and claim them again while the first runs go on.
+func TestClientNeverRescuesItsOwnJobs(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Backend(t)
+	ctx := context.Background()
+	release := make(chan struct{})
+	var mu sync.Mutex
+	runs := map[int64]int{}
+	cfg := pgqueue.Config{ID: "solo", LivenessGrace: 200 * time.Millisecond, RescueInterval: 50 * time.Millisecond}
+	c := startClient(t, b, cfg, func(ctx context.Context, j *pgqueue.Job[pingArgs]) error {
+		mu.Lock()
+		runs[j.ID]++
+		mu.Unlock()
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	})
+	const n = 3
+	for i := range n {
+		_, err := c.Enqueue(ctx, pingArgs{Seq: i}, nil)
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(runs) == n
+	}, 10*time.Second, 10*time.Millisecond, "the client never started its %d jobs", n)
+	livenessBound(t, b, "solo")
+	terminated := 0
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		var k int
+		require.NoError(t, b.Pool().QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE application_name = $1 AND pid <> pg_backend_pid()) AS t`, b.LivenessName()).Scan(&k))
+		terminated += k
+	}
+	require.Positive(t, terminated, "the test must have terminated the client's liveness session")
+	mu.Lock()
+	again := fmt.Sprint(runs)
+	mu.Unlock()
+	close(release)
+	jobs := pgx.Identifier{b.Schema(), "pgqueue_jobs"}.Sanitize()
+	require.Eventually(t, func() bool {
+		var left int
+		return b.Pool().QueryRow(ctx, "SELECT count(*) FROM "+jobs).Scan(&left) == nil && left == 0
+	}, 10*time.Second, 20*time.Millisecond, "the client's jobs did not complete")
+	mu.Lock()
+	defer mu.Unlock()
+	for id, k := range runs {
+		require.Equal(t, 1, k, "job %d ran %d times on the only client, whose liveness session was terminated %d times over 3s (runs when the terminations ended: %s)", id, k, terminated, again)
+	}
+}
