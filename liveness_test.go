@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -132,34 +133,15 @@ func TestLiveClientsTerminatedLivenessConnectionNeverRerunsItsJobs(t *testing.T)
 	t.Parallel()
 	b := pgtest.Backend(t)
 	ctx := context.Background()
-	release := make(chan struct{})
-	var mu sync.Mutex
-	runsBy := map[string]map[int64]int{"holder": {}, "watcher": {}}
-	work := func(who string) func(context.Context, *pgqueue.Job[pingArgs]) error {
-		return func(ctx context.Context, j *pgqueue.Job[pingArgs]) error {
-			mu.Lock()
-			runsBy[who][j.ID]++
-			mu.Unlock()
-			select {
-			case <-release:
-				return nil
-			case <-ctx.Done():
-				return context.Cause(ctx)
-			}
-		}
-	}
-	holder := startClient(t, b, pgqueue.Config{ID: "holder"}, work("holder"))
+	h := newHeldRuns()
+	holder := startClient(t, b, pgqueue.Config{ID: "holder"}, h.work("holder"))
 	const n = 5
 	for i := range n {
 		_, err := holder.Enqueue(ctx, pingArgs{Seq: i}, nil)
 		require.NoError(t, err)
 	}
-	require.Eventually(t, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(runsBy["holder"]) == n
-	}, 10*time.Second, 10*time.Millisecond, "the holder never started its %d jobs", n)
-	startClient(t, b, pgqueue.Config{ID: "watcher"}, work("watcher"))
+	h.waitStarted(t, "holder", n)
+	startClient(t, b, pgqueue.Config{ID: "watcher"}, h.work("watcher"))
 
 	terminated := 0
 	for end := time.Now().Add(8 * time.Second); time.Now().Before(end); {
@@ -173,20 +155,11 @@ func TestLiveClientsTerminatedLivenessConnectionNeverRerunsItsJobs(t *testing.T)
 	livenessBound(t, b, "holder")
 	// Past every grace period and rescue of the last termination.
 	time.Sleep(3 * time.Second)
-	mu.Lock()
-	watcherRuns := len(runsBy["watcher"])
-	holderRuns := fmt.Sprint(runsBy["holder"])
-	mu.Unlock()
+	watcherRuns := len(h.runs("watcher"))
+	holderRuns := fmt.Sprint(h.runs("holder"))
 	require.Zero(t, watcherRuns, "the watcher ran %d of the live holder's jobs after %d terminations of its liveness connection", watcherRuns, terminated)
-	close(release)
-	jobs := pgx.Identifier{b.Schema(), "pgqueue_jobs"}.Sanitize()
-	require.Eventually(t, func() bool {
-		var left int
-		return b.Pool().QueryRow(ctx, "SELECT count(*) FROM "+jobs).Scan(&left) == nil && left == 0
-	}, 10*time.Second, 20*time.Millisecond, "the holder's jobs did not complete")
-	mu.Lock()
-	defer mu.Unlock()
-	for id, k := range runsBy["holder"] {
+	h.finish(t, b)
+	for id, k := range h.runs("holder") {
 		require.Equal(t, 1, k, "job %d ran %d times on the holder (runs %s)", id, k, holderRuns)
 	}
 	t.Logf("%d terminations of a live client's liveness session over 8s: its %d jobs ran once each", terminated, n)
@@ -327,31 +300,15 @@ func TestClientNeverRescuesItsOwnJobs(t *testing.T) {
 	t.Parallel()
 	b := pgtest.Backend(t)
 	ctx := context.Background()
-	release := make(chan struct{})
-	var mu sync.Mutex
-	runs := map[int64]int{}
+	h := newHeldRuns()
 	cfg := pgqueue.Config{ID: "solo", LivenessGrace: 200 * time.Millisecond, RescueInterval: 50 * time.Millisecond}
-	c := startClient(t, b, cfg, func(ctx context.Context, j *pgqueue.Job[pingArgs]) error {
-		mu.Lock()
-		runs[j.ID]++
-		mu.Unlock()
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	})
+	c := startClient(t, b, cfg, h.work("solo"))
 	const n = 3
 	for i := range n {
 		_, err := c.Enqueue(ctx, pingArgs{Seq: i}, nil)
 		require.NoError(t, err)
 	}
-	require.Eventually(t, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(runs) == n
-	}, 10*time.Second, 10*time.Millisecond, "the client never started its %d jobs", n)
+	h.waitStarted(t, "solo", n)
 	livenessBound(t, b, "solo")
 	terminated := 0
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
@@ -361,18 +318,65 @@ func TestClientNeverRescuesItsOwnJobs(t *testing.T) {
 		terminated += k
 	}
 	require.Positive(t, terminated, "the test must have terminated the client's liveness session")
-	mu.Lock()
-	again := fmt.Sprint(runs)
-	mu.Unlock()
-	close(release)
+	again := fmt.Sprint(h.runs("solo"))
+	h.finish(t, b)
+	for id, k := range h.runs("solo") {
+		require.Equal(t, 1, k, "job %d ran %d times on the only client, whose liveness session was terminated %d times over 3s (runs when the terminations ended: %s)", id, k, terminated, again)
+	}
+}
+
+// heldRuns counts the runs of ping jobs per client and holds each run
+// until release: the jobs stay running (and held) while a test cuts the
+// holder's liveness.
+type heldRuns struct {
+	mu      sync.Mutex
+	by      map[string]map[int64]int
+	release chan struct{}
+}
+
+func newHeldRuns() *heldRuns {
+	return &heldRuns{by: map[string]map[int64]int{}, release: make(chan struct{})}
+}
+
+// work is the handler of client who.
+func (h *heldRuns) work(who string) func(context.Context, *pgqueue.Job[pingArgs]) error {
+	h.mu.Lock()
+	h.by[who] = map[int64]int{}
+	h.mu.Unlock()
+	return func(ctx context.Context, j *pgqueue.Job[pingArgs]) error {
+		h.mu.Lock()
+		h.by[who][j.ID]++
+		h.mu.Unlock()
+		select {
+		case <-h.release:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// runs returns how many runs client who started of each job.
+func (h *heldRuns) runs(who string) map[int64]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return maps.Clone(h.by[who])
+}
+
+// waitStarted waits until client who has started n distinct jobs.
+func (h *heldRuns) waitStarted(t *testing.T, who string, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool { return len(h.runs(who)) == n }, 10*time.Second, 10*time.Millisecond,
+		"%s never started its %d jobs", who, n)
+}
+
+// finish lets every run end and waits until b's jobs table is empty.
+func (h *heldRuns) finish(t *testing.T, b *pgqueue.PostgresBackend) {
+	t.Helper()
+	close(h.release)
 	jobs := pgx.Identifier{b.Schema(), "pgqueue_jobs"}.Sanitize()
 	require.Eventually(t, func() bool {
 		var left int
-		return b.Pool().QueryRow(ctx, "SELECT count(*) FROM "+jobs).Scan(&left) == nil && left == 0
-	}, 10*time.Second, 20*time.Millisecond, "the client's jobs did not complete")
-	mu.Lock()
-	defer mu.Unlock()
-	for id, k := range runs {
-		require.Equal(t, 1, k, "job %d ran %d times on the only client, whose liveness session was terminated %d times over 3s (runs when the terminations ended: %s)", id, k, terminated, again)
-	}
+		return b.Pool().QueryRow(context.Background(), "SELECT count(*) FROM "+jobs).Scan(&left) == nil && left == 0
+	}, 10*time.Second, 20*time.Millisecond, "the held jobs did not complete once released")
 }
