@@ -355,7 +355,7 @@ func (b *PostgresBackend) job(ctx context.Context, id int64) (*JobInfo, error) {
 		}
 		return nil, fmt.Errorf("%w: %d", ErrJobNotFound, id)
 	}
-	j, err := newJobScanner(nil, &state, &claimedBy).scan(rows)
+	j, err := newJobScanner("", nil, &state, &claimedBy).scan(rows)
 	if err != nil {
 		return nil, dbErr("get job", err)
 	}

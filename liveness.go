@@ -146,8 +146,8 @@ func clientGoneError() AttemptError {
 	return AttemptError{At: time.Now().UTC(), Kind: "client_gone", Error: "the client holding the job is gone: its liveness in the store vanished (the process died or lost its connection) and stayed gone for the grace period"}
 }
 
-func newAbsenceWatch(store LivenessKeeper, interval, grace time.Duration, wake func(...string), log *slog.Logger) *absenceWatch {
-	return &absenceWatch{store: store, interval: interval, grace: grace, wake: wake, log: log,
+func newAbsenceWatch(store LivenessKeeper, self string, interval, grace time.Duration, wake func(...string), log *slog.Logger) *absenceWatch {
+	return &absenceWatch{store: store, self: self, interval: interval, grace: grace, wake: wake, log: log,
 		seen: map[string]time.Time{}, gone: map[string]*goneRun{}, asked: map[string]time.Time{}}
 }
 
@@ -318,8 +318,7 @@ func (e *engine) startLiveness() {
 	if !ok || e.cfg.LivenessGrace < 0 {
 		return
 	}
-	w := newAbsenceWatch(lk, e.cfg.RescueInterval, e.cfg.LivenessGrace, e.wakeQueues, e.c.log)
-	w.self = e.cfg.ID
+	w := newAbsenceWatch(lk, e.cfg.ID, e.cfg.RescueInterval, e.cfg.LivenessGrace, e.wakeQueues, e.c.log)
 	if reg, ok := e.backend.(ClientRegistry); ok {
 		w.registry = reg
 	}

@@ -35,7 +35,7 @@ func (b *PostgresBackend) Claim(ctx context.Context, p ClaimParams) ([]*JobRow, 
 	var out []*JobRow
 	batch.Queue(claim, p.Queue, p.Kinds, p.Limit, micros(p.Lease), p.ClientID).Query(func(rows pgx.Rows) error {
 		var err error
-		out, err = newJobScanner(append([]string{p.Queue}, p.Kinds...)).scanAll(rows, p.Limit)
+		out, err = newJobScanner(p.Queue, p.Kinds).scanAll(rows, p.Limit)
 		return err
 	})
 	batch.Queue("COMMIT")

@@ -69,11 +69,12 @@ func isRowError(err error) bool {
 // ten allocations per job (the targets escape through Scan's arguments,
 // and json.RawMessage and the kind and queue strings were each allocated),
 // a fifth of the client's CPU per drained job with the collector's share.
-// A row's kind and queue that equal one of known (a claim's queue and
-// kinds: every row claimed is of that queue and one of those kinds) are
-// that string, shared, not a copy.
+// A row's queue equal to queue, and kind equal to one of kinds (a claim's:
+// every row claimed is of that queue and one of those kinds), are that
+// string, shared, not a copy.
 type jobScanner struct {
-	known       []string
+	queueName   string
+	kinds       []string
 	id, token   int64
 	kind, queue pgtype.DriverBytes
 	prio        int16
@@ -90,9 +91,10 @@ type jobScanner struct {
 }
 
 // newJobScanner returns a scanner of the job-row columns followed by
-// extra columns, scanned into extra's targets.
-func newJobScanner(known []string, extra ...any) *jobScanner {
-	s := &jobScanner{known: known}
+// extra columns, scanned into extra's targets; queue and kinds are the
+// strings to share (empty and nil: none).
+func newJobScanner(queue string, kinds []string, extra ...any) *jobScanner {
+	s := &jobScanner{queueName: queue, kinds: kinds}
 	// The order of sql/job_columns.sql.
 	s.dest = append([]any{&s.id, &s.kind, &s.queue, &s.prio, &s.args, &s.attempt, &s.maxAttempts,
 		&s.errs, &s.created, &s.runAt, &s.attempted, &s.lease, &s.token, &s.meta, &s.workflow}, extra...)
@@ -125,7 +127,7 @@ func (s *jobScanner) scan(rows pgx.CollectableRow) (*JobRow, error) {
 		return nil, err
 	}
 	j := &JobRow{
-		ID: s.id, Kind: shared(s.kind, s.known...), Queue: shared(s.queue, s.known...),
+		ID: s.id, Kind: shared(s.kind, s.kinds...), Queue: shared(s.queue, s.queueName),
 		Priority: int(s.prio), Attempt: int(s.attempt), MaxAttempts: int(s.maxAttempts),
 		CreatedAt: s.created, RunAt: s.runAt.Time, AttemptedAt: s.attempted.Time, LeaseUntil: s.lease.Time,
 		Token: s.token, WorkflowID: s.workflow.Int64,

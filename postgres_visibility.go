@@ -119,7 +119,7 @@ func newJobInfoScanner() pgx.RowToFunc[*JobInfo] {
 		fin              pgtype.Timestamptz
 		output, progress []byte
 	)
-	s := newJobScanner(nil, &state, &claimedBy, &fin, &output, &progress)
+	s := newJobScanner("", nil, &state, &claimedBy, &fin, &output, &progress)
 	return func(row pgx.CollectableRow) (*JobInfo, error) {
 		output, progress = nil, nil
 		j, err := s.scan(row)
