@@ -61,7 +61,7 @@ func CensusStep(ctx context.Context, store KindCensus, queues, kinds []string, i
 // FetchStep runs one fetch of queue with max free slots and returns what
 // it handed over and whether it saw a backlog.
 func FetchStep(ctx context.Context, b Backend, queue string, kinds []string, max, ahead int) ([]*JobRow, bool) {
-	q := &queueFetcher{name: queue, max: max, ahead: ahead, interval: time.Hour, backend: b, claimCtx: ctx, log: slog.New(slog.DiscardHandler),
+	q := &queueFetcher{name: queue, max: max, ahead: ahead, aheadCap: ahead, interval: time.Hour, backend: b, claimCtx: ctx, log: slog.New(slog.DiscardHandler),
 		claim: ClaimParams{Queue: queue, Kinds: kinds, Lease: time.Minute, ClientID: "test"}, claimed: func(*JobRow) {},
 		wake: make(chan struct{}, 1), jobs: make(chan *JobRow, max+ahead)}
 	q.step(ctx)
@@ -114,4 +114,10 @@ const MaxPendingStatsRows = maxPendingStatsRows
 func PruneStatsStep(ctx context.Context, store StatsRecorder, retention time.Duration, now time.Time) (int, error) {
 	u := &upkeeper{stats: store, retention: retention, log: slog.New(slog.DiscardHandler)}
 	return u.pruneStats(ctx, now)
+}
+
+// XactCommitted is PostgresBackend.xactCommitted: whether transaction
+// xact (as pg_current_xact_id returns it) committed.
+func XactCommitted(ctx context.Context, b *PostgresBackend, xact int64) (bool, error) {
+	return b.xactCommitted(ctx, xact)
 }

@@ -19,8 +19,11 @@ type queueFetcher struct {
 	// max is the queue's MaxWorkers: its worker slots on this client.
 	max int
 	// ahead is how many jobs may be claimed ahead of free worker slots,
-	// waiting in jobs with their leases kept alive (see claimAhead).
-	ahead int
+	// waiting in jobs with their leases kept alive (see claimAhead): the
+	// floor of the allowance, which grows up to aheadCap while the
+	// queue's jobs finish fast (see allowance).
+	ahead    int
+	aheadCap int
 	// interval is how often the queue is polled without a wake-up (see
 	// pollInterval).
 	interval time.Duration
@@ -35,13 +38,21 @@ type queueFetcher struct {
 	// claimed is called once per claimed job before it is handed over.
 	claimed func(*JobRow)
 
-	active  atomic.Int64
-	wake    chan struct{}
-	backlog atomic.Bool
+	active atomic.Int64
+	// finished counts the queue's jobs whose run ended, for the pace.
+	finished atomic.Int64
+	wake     chan struct{}
+	backlog  atomic.Bool
+	// pace is the jobs finished per second over the last measured window,
+	// which began at paceAt with paceFinished finished; only the fetcher's
+	// own goroutine reads and writes them.
+	pace         float64
+	paceAt       time.Time
+	paceFinished int64
 	// jobs feeds the queue's max long-lived worker goroutines. Reusing
 	// goroutines keeps their grown stacks: a fresh goroutine per job spent
 	// a quarter of the client's CPU growing its stack while decoding args.
-	// Its buffer holds max+ahead rows, so handing over never blocks.
+	// Its buffer holds max+aheadCap rows, so handing over never blocks.
 	jobs chan *JobRow
 }
 
@@ -64,16 +75,50 @@ func claimAhead(cfg Config, queue string, max int) int {
 	return max
 }
 
+// claimAheadGrowth is how many times its floor (claimAhead) a queue's
+// claim-ahead allowance grows to at most while its jobs finish fast:
+// Postgres claims a row for less the more rows one claim takes, so a
+// drain of quick jobs runs faster in claims of several hundred rows.
+const claimAheadGrowth = 8
+
+// claimAheadHorizon bounds that growth by time: the allowance grows past
+// its floor only to what the queue, at its recent pace, starts within
+// this long. So a job claimed ahead waits about this long at most for a
+// worker, and a higher-priority job enqueued meanwhile waits no longer
+// behind the jobs claimed before it.
+const claimAheadHorizon = 25 * time.Millisecond
+
+// paceWindow is the shortest span over which a fetcher measures its
+// queue's pace (jobs finished per second).
+const paceWindow = 100 * time.Millisecond
+
 // newQueueFetcher returns the fetcher of queue name for e, with max worker
 // slots.
 func (e *engine) newQueueFetcher(name string, max int) *queueFetcher {
 	ahead := claimAhead(e.cfg, name, max)
 	return &queueFetcher{
-		name: name, max: max, ahead: ahead, interval: pollInterval(e.cfg, name),
+		name: name, max: max, ahead: ahead, aheadCap: claimAheadGrowth * ahead, interval: pollInterval(e.cfg, name),
 		claim:   ClaimParams{Queue: name, Kinds: e.kinds, Lease: e.cfg.LeaseDuration, ClientID: e.cfg.ID},
 		backend: e.backend, claimCtx: e.bgCtx, log: e.c.log, claimed: e.claimed,
-		wake: make(chan struct{}, 1), jobs: make(chan *JobRow, max+ahead),
+		wake: make(chan struct{}, 1), jobs: make(chan *JobRow, max+claimAheadGrowth*ahead),
 	}
+}
+
+// allowance is how many jobs the queue may claim ahead now: what it
+// starts within claimAheadHorizon at the pace of its last window of at
+// least paceWindow, but never under the floor (ahead) nor over aheadCap.
+// The first window runs from the zero time, so a fetcher starts at its
+// floor, and a queue that was idle returns to it.
+func (q *queueFetcher) allowance(now time.Time) int {
+	if q.ahead == 0 {
+		return 0
+	}
+	if span := now.Sub(q.paceAt); span >= paceWindow {
+		done := q.finished.Load()
+		q.pace = float64(done-q.paceFinished) / span.Seconds()
+		q.paceAt, q.paceFinished = now, done
+	}
+	return min(max(int(q.pace*claimAheadHorizon.Seconds()), q.ahead), q.aheadCap)
 }
 
 // claimed records a job the fetcher claimed, before it reaches a worker:
@@ -113,9 +158,10 @@ func (q *queueFetcher) run(ctx context.Context) {
 // small claim per finished job. A failed claim is logged and retried at
 // the next wake-up or poll.
 func (q *queueFetcher) step(ctx context.Context) {
+	ahead := q.allowance(time.Now())
 	for ctx.Err() == nil {
-		free := q.max + q.ahead - int(q.active.Load())
-		if free <= 0 || (q.ahead > 0 && free < q.ahead/2) {
+		free := q.max + ahead - int(q.active.Load())
+		if free <= 0 || (ahead > 0 && free < ahead/2) {
 			q.backlog.Store(true)
 			return
 		}

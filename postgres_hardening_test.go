@@ -295,3 +295,45 @@ func FuzzErrorTextIsStoredAndReadBack(f *testing.F) {
 		require.Equal(t, storedText(text), d.Errors[1].Stack, "the dead letter's stack, read back")
 	})
 }
+
+// After a COMMIT that got no answer, the client reads the transaction's
+// fate by its ID: committed, rolled back, or still running (it waits).
+func TestCommitOutcomeIsReadByTransactionID(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Backend(t)
+	pool := b.Pool()
+	ctx := context.Background()
+	xactOf := func(tx pgx.Tx) int64 {
+		var xact int64
+		require.NoError(t, tx.QueryRow(ctx, "SELECT pg_current_xact_id()::text::bigint").Scan(&xact))
+		return xact
+	}
+
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	committed := xactOf(tx)
+	require.NoError(t, tx.Commit(ctx))
+	ok, err := pgqueue.XactCommitted(ctx, b, committed)
+	require.NoError(t, err, "reading the status of a committed transaction")
+	require.True(t, ok, "transaction %d committed, and its status should say so", committed)
+
+	tx, err = pool.Begin(ctx)
+	require.NoError(t, err)
+	rolledBack := xactOf(tx)
+	require.NoError(t, tx.Rollback(ctx))
+	ok, err = pgqueue.XactCommitted(ctx, b, rolledBack)
+	require.NoError(t, err, "reading the status of a rolled-back transaction")
+	require.False(t, ok, "transaction %d rolled back, and its status should say it did not commit", rolledBack)
+
+	// Still open: the check waits for it and sees its commit.
+	tx, err = pool.Begin(ctx)
+	require.NoError(t, err)
+	open := xactOf(tx)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		_ = tx.Commit(ctx)
+	}()
+	ok, err = pgqueue.XactCommitted(ctx, b, open)
+	require.NoError(t, err, "reading the status of a transaction that commits while the check waits")
+	require.True(t, ok, "transaction %d committed 50 ms after the check began, which should wait for it", open)
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -199,7 +200,9 @@ func (b *PostgresBackend) xactCommitted(ctx context.Context, xact int64) (bool, 
 	defer cancel()
 	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
 		var status *string
-		err := b.pool.QueryRow(ctx, b.q.XactStatus, xact).Scan(&status)
+		// The statement takes the ID as text (it casts it to xid8, which
+		// has no binary form in pgx): an int64 has no text encoding.
+		err := b.pool.QueryRow(ctx, b.q.XactStatus, strconv.FormatInt(xact, 10)).Scan(&status)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return false, err
 		}

@@ -31,6 +31,7 @@ func (e *engine) execute(q *queueFetcher, row *JobRow) {
 		e.running.remove(row.Ref())
 		cancel(nil)
 		q.active.Add(-1)
+		q.finished.Add(1)
 		if q.backlog.Load() {
 			q.poke()
 		}
