@@ -49,6 +49,9 @@ type queueFetcher struct {
 	pace         float64
 	paceAt       time.Time
 	paceFinished int64
+	// claimTook is how long the last claim took, round trip included; only
+	// the fetcher's own goroutine reads and writes it.
+	claimTook time.Duration
 	// jobs feeds the queue's max long-lived worker goroutines. Reusing
 	// goroutines keeps their grown stacks: a fresh goroutine per job spent
 	// a quarter of the client's CPU growing its stack while decoding args.
@@ -83,7 +86,10 @@ const claimAheadGrowth = 8
 
 // claimAheadHorizon bounds that growth by time: the allowance grows past
 // its floor only to what the queue, at its recent pace, starts within
-// this long. So a job claimed ahead waits about this long at most for a
+// this long, or within twice the last claim's round trip when that is
+// longer (the next claim starts when half the allowance is free, and the
+// half still waiting must last until its rows arrive, or the workers
+// idle). So a job claimed ahead waits about that long at most for a
 // worker, and a higher-priority job enqueued meanwhile waits no longer
 // behind the jobs claimed before it.
 const claimAheadHorizon = 25 * time.Millisecond
@@ -105,10 +111,11 @@ func (e *engine) newQueueFetcher(name string, max int) *queueFetcher {
 }
 
 // allowance is how many jobs the queue may claim ahead now: what it
-// starts within claimAheadHorizon at the pace of its last window of at
-// least paceWindow, but never under the floor (ahead) nor over aheadCap.
-// The first window runs from the zero time, so a fetcher starts at its
-// floor, and a queue that was idle returns to it.
+// starts, at the pace of its last window of at least paceWindow, within
+// claimAheadHorizon or twice the last claim's round trip, whichever is
+// longer; but never under the floor (ahead) nor over aheadCap. The first
+// window runs from the zero time, so a fetcher starts at its floor, and a
+// queue that was idle returns to it.
 func (q *queueFetcher) allowance(now time.Time) int {
 	if q.ahead == 0 {
 		return 0
@@ -118,7 +125,8 @@ func (q *queueFetcher) allowance(now time.Time) int {
 		q.pace = float64(done-q.paceFinished) / span.Seconds()
 		q.paceAt, q.paceFinished = now, done
 	}
-	return min(max(int(q.pace*claimAheadHorizon.Seconds()), q.ahead), q.aheadCap)
+	within := max(claimAheadHorizon, 2*q.claimTook)
+	return min(max(int(q.pace*within.Seconds()), q.ahead), q.aheadCap)
 }
 
 // claimed records a job the fetcher claimed, before it reaches a worker:
@@ -168,7 +176,9 @@ func (q *queueFetcher) step(ctx context.Context) {
 		p := q.claim
 		p.Limit = free
 		cctx, cancel := context.WithTimeout(q.claimCtx, 10*time.Second)
+		began := time.Now()
 		rows, err := q.backend.Claim(cctx, p)
+		q.claimTook = time.Since(began)
 		cancel()
 		if err != nil {
 			q.log.Warn("pgqueue: claim failed; will retry at the next poll", "queue", q.name, "err", err)

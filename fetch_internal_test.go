@@ -34,6 +34,14 @@ func TestClaimAheadAllowanceFollowsThePace(t *testing.T) {
 	if got := q.allowance(start.Add(300 * time.Millisecond)); got != claimAheadGrowth*100 {
 		t.Fatalf("a fast queue claims at most %d× its floor ahead (%d), got %d", claimAheadGrowth, claimAheadGrowth*100, got)
 	}
+	// Slow claims stretch the horizon: at 12,000 jobs/s with claims of
+	// 20 ms, the half of the allowance still waiting when the next claim
+	// starts must last 20 ms: 480 jobs.
+	q.pace, q.paceAt, q.claimTook = 12000, start.Add(300*time.Millisecond), 20*time.Millisecond
+	if got := q.allowance(start.Add(350 * time.Millisecond)); got != 480 {
+		t.Fatalf("at 12,000 jobs/s with claims taking 20 ms the allowance covers two claims, 480; got %d", got)
+	}
+	q.claimTook = 0
 	// After an idle spell the pace falls back, and so does the allowance.
 	if got := q.allowance(start.Add(time.Minute)); got != 100 {
 		t.Fatalf("after a minute without finished jobs the allowance is back at its floor of 100, got %d", got)
