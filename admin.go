@@ -242,10 +242,12 @@ func (a *Admin) estimateOver(ctx context.Context, exact int64, explain string, a
 	return Count{N: max(int64(plan[0].Plan.Rows), exact), Estimated: true}, nil
 }
 
-// newestTable and newestColumn name a column the newest migration adds:
-// a schema without it is not migrated far enough for this version's
-// statements (the client registry writes it at Start, for one), and a
-// client on it would fail there instead of once at Start.
+// newestTable and newestColumn name the column that the newest migration
+// adding a column adds (00013): a schema without it is not migrated far
+// enough for this version's statements (the client registry writes it at
+// Start, for one), and a client on it would fail there instead of once at
+// Start. sql/schema_check.sql also checks what the newest migration
+// (00014) sets.
 const (
 	newestTable  = "pgqueue_clients"
 	newestColumn = "liveness"
