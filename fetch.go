@@ -87,12 +87,18 @@ const claimAheadGrowth = 8
 // claimAheadHorizon bounds that growth by time: the allowance grows past
 // its floor only to what the queue, at its recent pace, starts within
 // this long, or within twice the last claim's round trip when that is
-// longer (the next claim starts when half the allowance is free, and the
+// longer, up to claimAheadHorizonMax (the next claim starts when half the allowance is free, and the
 // half still waiting must last until its rows arrive, or the workers
 // idle). So a job claimed ahead waits about that long at most for a
 // worker, and a higher-priority job enqueued meanwhile waits no longer
 // behind the jobs claimed before it.
 const claimAheadHorizon = 25 * time.Millisecond
+
+// claimAheadHorizonMax caps the stretch by slow claims: a claim slowed by
+// a fault (a cut connection, a restarting server) says nothing about the
+// next, and must not let a queue hoard jobs that its workers start only
+// seconds later, or that a crash would strand with it.
+const claimAheadHorizonMax = 100 * time.Millisecond
 
 // paceWindow is the shortest span over which a fetcher measures its
 // queue's pace (jobs finished per second).
@@ -113,7 +119,8 @@ func (e *engine) newQueueFetcher(name string, max int) *queueFetcher {
 // allowance is how many jobs the queue may claim ahead now: what it
 // starts, at the pace of its last window of at least paceWindow, within
 // claimAheadHorizon or twice the last claim's round trip, whichever is
-// longer; but never under the floor (ahead) nor over aheadCap. The first
+// longer, but no longer than claimAheadHorizonMax; and never under the
+// floor (ahead) nor over aheadCap. The first
 // window runs from the zero time, so a fetcher starts at its floor, and a
 // queue that was idle returns to it.
 func (q *queueFetcher) allowance(now time.Time) int {
@@ -125,7 +132,7 @@ func (q *queueFetcher) allowance(now time.Time) int {
 		q.pace = float64(done-q.paceFinished) / span.Seconds()
 		q.paceAt, q.paceFinished = now, done
 	}
-	within := max(claimAheadHorizon, 2*q.claimTook)
+	within := min(max(claimAheadHorizon, 2*q.claimTook), claimAheadHorizonMax)
 	return min(max(int(q.pace*within.Seconds()), q.ahead), q.aheadCap)
 }
 

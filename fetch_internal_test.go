@@ -41,6 +41,17 @@ func TestClaimAheadAllowanceFollowsThePace(t *testing.T) {
 	if got := q.allowance(start.Add(350 * time.Millisecond)); got != 480 {
 		t.Fatalf("at 12,000 jobs/s with claims taking 20 ms the allowance covers two claims, 480; got %d", got)
 	}
+	// A claim slowed by a fault stretches it no further than
+	// claimAheadHorizonMax: at 1,000 jobs/s with a claim of 2 s, 100 jobs,
+	// not 4,000.
+	q.pace, q.claimTook = 1000, 2*time.Second
+	if got := q.allowance(start.Add(360 * time.Millisecond)); got != 100 {
+		t.Fatalf("a 2 s claim at 1,000 jobs/s may stretch the horizon only to %v (100 jobs, the floor); got %d", claimAheadHorizonMax, got)
+	}
+	q.pace, q.claimTook = 4000, 2*time.Second
+	if got := q.allowance(start.Add(370 * time.Millisecond)); got != 400 {
+		t.Fatalf("a 2 s claim at 4,000 jobs/s may stretch the horizon only to %v: 400 jobs; got %d", claimAheadHorizonMax, got)
+	}
 	q.claimTook = 0
 	// After an idle spell the pace falls back, and so does the allowance.
 	if got := q.allowance(start.Add(time.Minute)); got != 100 {
