@@ -84,9 +84,15 @@ func TestPgBouncerTransactionPoolingPollOnly(t *testing.T) {
 			t.Fatalf("through PgBouncer, only jobs %v completed of 0, 1 and 3", got)
 		}
 	}
-	dead, err := b.ListDead(ctx, pgqueue.DeadFilter{})
-	require.NoError(t, err)
-	require.Len(t, dead, 1, "the permanent failure is dead-lettered")
+	// The failing job is dead-lettered by its own write, which may land
+	// after the other three completed: wait for it.
+	var dead []*pgqueue.DeadJob
+	require.Eventually(t, func() bool {
+		var err error
+		dead, err = b.ListDead(ctx, pgqueue.DeadFilter{})
+		require.NoError(t, err)
+		return len(dead) == 1
+	}, 15*time.Second, 20*time.Millisecond, "the permanent failure is dead-lettered")
 
 	// An expired lease is rescued through the pooler.
 	_, err = direct.Insert(ctx, []pgqueue.InsertParams{{Kind: "other", Queue: pgqueue.DefaultQueue, Priority: 5, Args: []byte(`{}`), MaxAttempts: 3}})
