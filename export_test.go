@@ -61,9 +61,9 @@ func CensusStep(ctx context.Context, store KindCensus, queues, kinds []string, i
 // FetchStep runs one fetch of queue with max free slots and returns what
 // it handed over and whether it saw a backlog.
 func FetchStep(ctx context.Context, b Backend, queue string, kinds []string, max, ahead int) ([]*JobRow, bool) {
-	q := &queueFetcher{name: queue, max: max, ahead: ahead, aheadCap: ahead, interval: time.Hour, backend: b, claimCtx: ctx, log: slog.New(slog.DiscardHandler),
+	q := &queueFetcher{name: queue, max: max, ahead: ahead, interval: time.Hour, backend: b, claimCtx: ctx, log: slog.New(slog.DiscardHandler),
 		claim: ClaimParams{Queue: queue, Kinds: kinds, Lease: time.Minute, ClientID: "test"}, claimed: func(*JobRow) {},
-		wake: make(chan struct{}, 1), jobs: make(chan *JobRow, max+ahead)}
+		wake: make(chan struct{}, 1), jobs: make(chan *JobRow, fetchBuffer(max, ahead))}
 	q.step(ctx)
 	close(q.jobs)
 	var out []*JobRow

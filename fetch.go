@@ -20,10 +20,9 @@ type queueFetcher struct {
 	max int
 	// ahead is how many jobs may be claimed ahead of free worker slots,
 	// waiting in jobs with their leases kept alive (see claimAhead): the
-	// floor of the allowance, which grows up to aheadCap while the
-	// queue's jobs finish fast (see allowance).
-	ahead    int
-	aheadCap int
+	// floor of the allowance, which grows up to claimAheadGrowth times
+	// that while the queue's jobs finish fast (see allowance).
+	ahead int
 	// interval is how often the queue is polled without a wake-up (see
 	// pollInterval).
 	interval time.Duration
@@ -55,7 +54,8 @@ type queueFetcher struct {
 	// jobs feeds the queue's max long-lived worker goroutines. Reusing
 	// goroutines keeps their grown stacks: a fresh goroutine per job spent
 	// a quarter of the client's CPU growing its stack while decoding args.
-	// Its buffer holds max+aheadCap rows, so handing over never blocks.
+	// Its buffer holds fetchBuffer(max, ahead) rows, so handing over
+	// never blocks.
 	jobs chan *JobRow
 }
 
@@ -87,11 +87,11 @@ const claimAheadGrowth = 8
 // claimAheadHorizon bounds that growth by time: the allowance grows past
 // its floor only to what the queue, at its recent pace, starts within
 // this long, or within twice the last claim's round trip when that is
-// longer, up to claimAheadHorizonMax (the next claim starts when half the allowance is free, and the
-// half still waiting must last until its rows arrive, or the workers
-// idle). So a job claimed ahead waits about that long at most for a
-// worker, and a higher-priority job enqueued meanwhile waits no longer
-// behind the jobs claimed before it.
+// longer, up to claimAheadHorizonMax (the next claim starts when half the
+// allowance is free, and the half still waiting must last until its rows
+// arrive, or the workers idle). So a job claimed ahead waits about that
+// long at most for a worker, and a higher-priority job enqueued meanwhile
+// waits no longer behind the jobs claimed before it.
 const claimAheadHorizon = 25 * time.Millisecond
 
 // claimAheadHorizonMax caps the stretch by slow claims: a claim slowed by
@@ -109,20 +109,26 @@ const paceWindow = 100 * time.Millisecond
 func (e *engine) newQueueFetcher(name string, max int) *queueFetcher {
 	ahead := claimAhead(e.cfg, name, max)
 	return &queueFetcher{
-		name: name, max: max, ahead: ahead, aheadCap: claimAheadGrowth * ahead, interval: pollInterval(e.cfg, name),
+		name: name, max: max, ahead: ahead, interval: pollInterval(e.cfg, name),
 		claim:   ClaimParams{Queue: name, Kinds: e.kinds, Lease: e.cfg.LeaseDuration, ClientID: e.cfg.ID},
 		backend: e.backend, claimCtx: e.bgCtx, log: e.c.log, claimed: e.claimed,
-		wake: make(chan struct{}, 1), jobs: make(chan *JobRow, max+claimAheadGrowth*ahead),
+		wake: make(chan struct{}, 1), jobs: make(chan *JobRow, fetchBuffer(max, ahead)),
 	}
 }
+
+// fetchBuffer is the size of the hand-over buffer of a queue with max
+// worker slots and a claim-ahead floor of ahead: room for every job the
+// fetcher may hold at once, running or claimed ahead at the largest
+// allowance.
+func fetchBuffer(max, ahead int) int { return max + claimAheadGrowth*ahead }
 
 // allowance is how many jobs the queue may claim ahead now: what it
 // starts, at the pace of its last window of at least paceWindow, within
 // claimAheadHorizon or twice the last claim's round trip, whichever is
 // longer, but no longer than claimAheadHorizonMax; and never under the
-// floor (ahead) nor over aheadCap. The first
-// window runs from the zero time, so a fetcher starts at its floor, and a
-// queue that was idle returns to it.
+// floor (ahead) nor over claimAheadGrowth times it. The first window runs
+// from the zero time, so a fetcher starts at its floor, and a queue that
+// was idle returns to it.
 func (q *queueFetcher) allowance(now time.Time) int {
 	if q.ahead == 0 {
 		return 0
@@ -133,7 +139,7 @@ func (q *queueFetcher) allowance(now time.Time) int {
 		q.paceAt, q.paceFinished = now, done
 	}
 	within := min(max(claimAheadHorizon, 2*q.claimTook), claimAheadHorizonMax)
-	return min(max(int(q.pace*within.Seconds()), q.ahead), q.aheadCap)
+	return min(max(int(q.pace*within.Seconds()), q.ahead), claimAheadGrowth*q.ahead)
 }
 
 // claimed records a job the fetcher claimed, before it reaches a worker:

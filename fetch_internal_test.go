@@ -10,7 +10,7 @@ import (
 // claimAheadHorizon when its jobs finish fast, and never past the cap.
 func TestClaimAheadAllowanceFollowsThePace(t *testing.T) {
 	t.Parallel()
-	q := &queueFetcher{max: 100, ahead: 100, aheadCap: claimAheadGrowth * 100}
+	q := &queueFetcher{max: 100, ahead: 100}
 	start := time.Unix(1_700_000_000, 0)
 	if got := q.allowance(start); got != 100 {
 		t.Fatalf("a fetcher that has measured no pace claims its floor of 100 ahead, got %d", got)
