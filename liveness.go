@@ -128,6 +128,16 @@ type absenceWatch struct {
 // read at every observation.
 const declaredRecheck = ClientSeenInterval
 
+// observeTries is how many times one observation (or one rescue of
+// gone clients) asks the store before it counts as failed, waiting
+// observeRetryWait after the first failure and twice as long after each
+// later one: enough to get past the dead connections a pool kept after
+// every session it held was terminated at once.
+const (
+	observeTries     = 6
+	observeRetryWait = 10 * time.Millisecond
+)
+
 // goneRun is a client's unbroken run of observations finding its
 // liveness gone: since is the observation before the first of them when
 // that one saw it bound (the last sighting), else the first of them.
@@ -163,7 +173,15 @@ func (w *absenceWatch) step(ctx context.Context) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	res, err := w.store.RescueGone(cctx, gone, w.grace, clientGoneError())
+	// Asked again like the observation: RescueGone moves jobs in one
+	// transaction, so a try that failed moved nothing, and the next one
+	// checks every condition afresh.
+	var res RescueResult
+	err := retryWithBackoff(cctx, observeTries, observeRetryWait, nil, func(int) error {
+		var err error
+		res, err = w.store.RescueGone(cctx, gone, w.grace, clientGoneError())
+		return err
+	})
 	if err != nil {
 		if ctx.Err() == nil {
 			w.log.Warn("pgqueue: rescue of gone clients' jobs failed; their leases will end", "clients", gone, "err", err)
@@ -176,8 +194,17 @@ func (w *absenceWatch) step(ctx context.Context) {
 // observe asks the store which holders are alive, updates the watch's
 // memory, and returns the clients gone for the grace period, sorted.
 func (w *absenceWatch) observe(ctx context.Context) []string {
+	// A query that fails on a pooled connection cut under it (a
+	// terminated session, a pooler or server restart) is asked again on
+	// another: counting the blink as a failed observation would restart
+	// the grace of every gone client. Holders only reads.
 	cctx, cancel := context.WithTimeout(ctx, max(w.grace, 2*w.interval))
-	holders, err := w.store.Holders(cctx)
+	var holders map[string]bool
+	err := retryWithBackoff(cctx, observeTries, observeRetryWait, nil, func(int) error {
+		var err error
+		holders, err = w.store.Holders(cctx)
+		return err
+	})
 	cancel()
 	now := time.Now()
 	if err != nil {

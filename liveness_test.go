@@ -70,10 +70,79 @@ func TestLivenessChild(t *testing.T) {
 func TestSIGKILLedClientsJobRunsAgainWithinSeconds(t *testing.T) {
 	t.Parallel()
 	b := pgtest.Backend(t)
+	const n = 3
+	ids, child := startHoldingChild(t, b, n)
+	runs := startSurvivor(t, b, n)
+	require.NoError(t, child.Process.Signal(syscall.SIGKILL), "kill -9 the worker process")
+	_, _ = child.Process.Wait()
+	killed := time.Now()
+	requireRerunWithinSeconds(t, runs, ids, killed)
+}
+
+// A watcher whose own pooled connections are terminated again and again
+// (pg_terminate_backend every 300 ms, a pooler or server restarting
+// under it) still rescues a SIGKILLed client's jobs within seconds: a
+// query that fails on a cut connection is asked again on a new one, so
+// the cut does not restart the grace of every gone client.
+func TestDeadClientIsRescuedWhileTheWatchersConnectionsAreCut(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Backend(t)
+	const n = 3
+	ids, child := startHoldingChild(t, b, n)
+	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
+	require.NoError(t, err)
+	watcherPool := fmt.Sprintf("watcher-pool-%08x", rand.Uint32()) // unique per run, under application_name's 63 bytes
+	cfg.ConnConfig.RuntimeParams["application_name"] = watcherPool
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	wb, err := pgqueue.NewPostgres(pool, &pgqueue.PostgresOptions{Schema: b.Schema()})
+	require.NoError(t, err)
+	runs := startSurvivor(t, wb, n)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var cuts sync.WaitGroup
+	cuts.Add(1)
+	terminated := 0
+	go func() {
+		defer cuts.Done()
+		for ctx.Err() == nil {
+			var k int
+			if err := b.Pool().QueryRow(ctx, `SELECT count(*) FILTER (WHERE ok) FROM (
+				SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1) t`, watcherPool).Scan(&k); err == nil {
+				terminated += k
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}()
+	require.NoError(t, child.Process.Signal(syscall.SIGKILL), "kill -9 the worker process")
+	_, _ = child.Process.Wait()
+	killed := time.Now()
+	requireRerunWithinSeconds(t, runs, ids, killed)
+	cancel()
+	cuts.Wait()
+	require.Positive(t, terminated, "the watcher's pooled connections were never terminated: the test did not cut anything")
+	t.Logf("%d of the watcher's pooled connections were terminated meanwhile", terminated)
+}
+
+// heldRun is one run of a job that a SIGKILLed child held.
+type heldRun struct {
+	id   int64
+	at   time.Time
+	errs []pgqueue.AttemptError
+}
+
+// startHoldingChild enqueues n jobs in b, starts a worker process
+// (TestLivenessChild, default settings: a 30 s lease) that claims and
+// holds them, and returns once it holds all n with its liveness bound.
+func startHoldingChild(t *testing.T, b *pgqueue.PostgresBackend, n int) (map[int64]bool, *exec.Cmd) {
+	t.Helper()
 	ctx := context.Background()
 	enq, err := pgqueue.New(b, pgqueue.Config{})
 	require.NoError(t, err)
-	const n = 3
 	ids := map[int64]bool{}
 	for i := range n {
 		id, err := enq.Enqueue(ctx, pingArgs{Seq: i}, nil)
@@ -91,28 +160,32 @@ func TestSIGKILLedClientsJobRunsAgainWithinSeconds(t *testing.T) {
 		return err == nil && held == n
 	}, 30*time.Second, 20*time.Millisecond, "the child worker process never claimed the %d jobs", n)
 	livenessBound(t, b, liveChildID)
+	return ids, child
+}
 
-	type run struct {
-		id   int64
-		at   time.Time
-		errs []pgqueue.AttemptError
-	}
-	runs := make(chan run, n)
+// startSurvivor starts a client over b that records each run, and checks
+// for 3 s that it leaves the live child's jobs alone.
+func startSurvivor(t *testing.T, b pgqueue.Backend, n int) chan heldRun {
+	t.Helper()
+	runs := make(chan heldRun, n)
 	startClient(t, b, pgqueue.Config{ID: "survivor"}, func(ctx context.Context, j *pgqueue.Job[pingArgs]) error {
-		runs <- run{id: j.ID, at: time.Now(), errs: j.Errors}
+		runs <- heldRun{id: j.ID, at: time.Now(), errs: j.Errors}
 		return nil
 	})
-	// The survivor sees the child alive and leaves its jobs alone.
 	select {
 	case r := <-runs:
 		t.Fatalf("job %d ran on the survivor at %v while the child was alive", r.id, r.at)
 	case <-time.After(3 * time.Second):
 	}
+	return runs
+}
 
-	require.NoError(t, child.Process.Signal(syscall.SIGKILL), "kill -9 the worker process")
-	_, _ = child.Process.Wait()
-	killed := time.Now()
-	for range n {
+// requireRerunWithinSeconds checks that each of the jobs in ids, held by
+// a child SIGKILLed at killed, runs again within 5 s of the kill, with
+// the holder's death as its recorded error.
+func requireRerunWithinSeconds(t *testing.T, runs chan heldRun, ids map[int64]bool, killed time.Time) {
+	t.Helper()
+	for range ids {
 		select {
 		case r := <-runs:
 			took := r.at.Sub(killed)

@@ -122,7 +122,7 @@ func TestFetcherClaimsAheadInLargeBatches(t *testing.T) {
 }
 
 // Jobs claimed ahead wait for a worker with their leases kept alive: with
-// a lease far shorter than the wait, none is rescued and run twice.
+// a lease shorter than their wait, none is rescued and run twice.
 func TestJobsClaimedAheadKeepTheirLeases(t *testing.T) {
 	t.Parallel()
 	b := pgtest.Backend(t)
@@ -131,7 +131,10 @@ func TestJobsClaimedAheadKeepTheirLeases(t *testing.T) {
 	runs := map[int]int{}
 	cfg := pgqueue.Config{
 		Queues:        map[string]pgqueue.QueueConfig{pgqueue.DefaultQueue: {MaxWorkers: workers}},
-		LeaseDuration: 300 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond, RescueInterval: 50 * time.Millisecond,
+		// Ten heartbeats per lease: a heartbeat late by most of a second
+		// on a loaded machine (the race detector, parallel packages)
+		// still renews it in time.
+		LeaseDuration: time.Second, HeartbeatInterval: 100 * time.Millisecond, RescueInterval: 50 * time.Millisecond,
 	}
 	other, err := pgqueue.New(b, pgqueue.Config{})
 	require.NoError(t, err)
@@ -143,7 +146,7 @@ func TestJobsClaimedAheadKeepTheirLeases(t *testing.T) {
 		mu.Lock()
 		runs[j.Args.Seq]++
 		mu.Unlock()
-		time.Sleep(400 * time.Millisecond) // longer than the lease: the jobs behind wait past it
+		time.Sleep(1200 * time.Millisecond) // longer than the lease: the jobs behind wait past it
 		return nil
 	})
 	require.Eventually(t, func() bool {
@@ -151,7 +154,7 @@ func TestJobsClaimedAheadKeepTheirLeases(t *testing.T) {
 		defer mu.Unlock()
 		return len(runs) == jobs
 	}, 30*time.Second, 20*time.Millisecond, "every job should run")
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(1200 * time.Millisecond) // a lease lost at the end would show as a second run by now
 	mu.Lock()
 	defer mu.Unlock()
 	for seq, n := range runs {

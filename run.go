@@ -234,12 +234,18 @@ func (e *engine) finishFailed(ctx context.Context, row *JobRow, st *jobState, un
 
 // reschedule puts the job back by p and returns record's result.
 func (e *engine) reschedule(row *JobRow, p RescheduleParams) error {
+	// The store counts the delay from when it writes the job, so the
+	// promoter's kick counts from before the write, not after its round
+	// trip: a slow write must not delay the retry by its own duration. A
+	// kick that comes early costs one pass; the promoter then waits for
+	// the due time the store reports.
+	sent := time.Now()
 	werr := e.record(row, "reschedule", func(ctx context.Context) error {
 		return e.backend.Reschedule(ctx, row.Ref(), p)
 	})
 	if werr == nil && p.Delay > 0 {
 		// Promote it on time instead of at the next poll.
-		e.promoter.kickAfter(p.Delay)
+		e.promoter.kickAfter(p.Delay - time.Since(sent))
 	}
 	return werr
 }
