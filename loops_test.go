@@ -130,7 +130,7 @@ func TestJobsClaimedAheadKeepTheirLeases(t *testing.T) {
 	var mu sync.Mutex
 	runs := map[int]int{}
 	cfg := pgqueue.Config{
-		Queues:        map[string]pgqueue.QueueConfig{pgqueue.DefaultQueue: {MaxWorkers: workers}},
+		Queues: map[string]pgqueue.QueueConfig{pgqueue.DefaultQueue: {MaxWorkers: workers}},
 		// Ten heartbeats per lease: a heartbeat late by most of a second
 		// on a loaded machine (the race detector, parallel packages)
 		// still renews it in time.
