@@ -128,14 +128,15 @@ type absenceWatch struct {
 // read at every observation.
 const declaredRecheck = ClientSeenInterval
 
-// observeTries is how many times one observation (or one rescue of
-// gone clients) asks the store before it counts as failed, waiting
+// observeTries is how many times one observation asks the store before
+// it counts as failed (rescueGoneTries, one rescue of gone clients), waiting
 // observeRetryWait after the first failure and twice as long after each
 // later one: enough to get past the dead connections a pool kept after
 // every session it held was terminated at once.
 const (
 	observeTries     = 6
 	observeRetryWait = 10 * time.Millisecond
+	rescueGoneTries  = 2
 )
 
 // goneRun is a client's unbroken run of observations finding its
@@ -173,11 +174,14 @@ func (w *absenceWatch) step(ctx context.Context) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	// Asked again like the observation: RescueGone moves jobs in one
+	// Asked once more if it fails: RescueGone moves jobs in one
 	// transaction, so a try that failed moved nothing, and the next one
-	// checks every condition afresh.
+	// checks every condition afresh. Once, not observeTries times: the
+	// observation just before cleared the pool of cut connections, and a
+	// rescue refused by a job's own data would fail every time (that job
+	// is left to its lease).
 	var res RescueResult
-	err := retryWithBackoff(cctx, observeTries, observeRetryWait, nil, func(int) error {
+	err := retryWithBackoff(cctx, rescueGoneTries, observeRetryWait, nil, func(int) error {
 		var err error
 		res, err = w.store.RescueGone(cctx, gone, w.grace, clientGoneError())
 		return err
