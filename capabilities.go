@@ -100,6 +100,20 @@ type ListenReporter interface {
 	ListenReporting(ctx context.Context, wake func(queue string), report func(error)) error
 }
 
+// Releaser is an optional Backend interface for stores that put back many
+// unstarted jobs in one call. At Stop, the jobs a client claimed ahead
+// that no worker started yet are released through it: each as Reschedule
+// with RefundAttempt and no delay would (available now, the claim's
+// attempt given back), each queue woken once. Without it, the client
+// releases them one Reschedule at a time.
+type Releaser interface {
+	// Release puts back the jobs of refs still held under their tokens
+	// and returns their IDs; a job whose lease was lost meanwhile is left
+	// as it is and not returned. It returns an error wrapping ErrDatabase
+	// when the store fails, having released none of them.
+	Release(ctx context.Context, refs []JobRef) ([]int64, error)
+}
+
 // SchemaChecker is an optional Backend interface for stores that must be
 // prepared before use, such as a Postgres schema that must be migrated.
 type SchemaChecker interface {

@@ -240,6 +240,7 @@ func (c *Client) Stop(ctx context.Context) error {
 func (e *engine) stop(ctx context.Context) error {
 	e.cancelLoops()
 	e.loopsWG.Wait()
+	e.releaseUnstarted()
 	// No more claims: let the worker goroutines end once their queue's
 	// jobs are done.
 	for _, q := range e.queues {

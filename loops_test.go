@@ -163,10 +163,22 @@ func TestJobsClaimedAheadKeepTheirLeases(t *testing.T) {
 }
 
 // Stop puts back the jobs claimed ahead without running them, and without
-// spending their attempt.
+// spending their attempt, each with its EventReleased: on memqueue one
+// Reschedule at a time, on Postgres (a Releaser) in one call.
 func TestStopReleasesJobsClaimedAheadUnrun(t *testing.T) {
 	t.Parallel()
-	b := memqueue.New()
+	for name, newBackend := range map[string]func(t *testing.T) pgqueue.Backend{
+		"memqueue": func(*testing.T) pgqueue.Backend { return memqueue.New() },
+		"postgres": func(t *testing.T) pgqueue.Backend { return pgtest.Backend(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			stopReleasesClaimedAhead(t, newBackend(t))
+		})
+	}
+}
+
+func stopReleasesClaimedAhead(t *testing.T, b pgqueue.Backend) {
 	const workers = 8
 	c, err := pgqueue.New(b, pgqueue.Config{Queues: map[string]pgqueue.QueueConfig{pgqueue.DefaultQueue: {MaxWorkers: workers}}})
 	require.NoError(t, err)
@@ -186,6 +198,8 @@ func TestStopReleasesJobsClaimedAheadUnrun(t *testing.T) {
 		_, err := c.Enqueue(ctx, pingArgs{Seq: i}, nil)
 		require.NoError(t, err)
 	}
+	events := c.Subscribe(100)
+	defer events.Close()
 	require.NoError(t, c.Start(ctx))
 	ran.Wait()
 	stopped := make(chan error, 1)
@@ -200,4 +214,15 @@ func TestStopReleasesJobsClaimedAheadUnrun(t *testing.T) {
 	for _, r := range rows {
 		require.Equal(t, 1, r.Attempt, "job %d: a job put back unrun keeps its attempt", r.ID)
 	}
+	released := 0
+	for len(events.C) > 0 {
+		ev := <-events.C
+		require.NotEqual(t, pgqueue.EventLeaseLost, ev.Kind, "job %d: releasing a job still held must not report a lost lease: %v", ev.Job.ID, ev.Err)
+		if ev.Kind == pgqueue.EventReleased {
+			released++
+		}
+	}
+	// 16 claimed at the start: 8 ran, 8 waited ahead (the allowance's
+	// floor); the other 8 were never claimed.
+	require.Equal(t, workers, released, "each job claimed ahead and put back unrun has its EventReleased")
 }

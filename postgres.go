@@ -90,6 +90,7 @@ var (
 	_ StatsHistoryReader   = (*PostgresBackend)(nil)
 	_ ListenReporter       = (*PostgresBackend)(nil)
 	_ SchemaChecker        = (*PostgresBackend)(nil)
+	_ Releaser             = (*PostgresBackend)(nil)
 	_ LivenessKeeper       = (*PostgresBackend)(nil)
 	_ RunRecorder          = (*PostgresBackend)(nil)
 	_ TxRunRecorder        = (*PostgresBackend)(nil)

@@ -132,6 +132,25 @@ func (b *PostgresBackend) Reschedule(ctx context.Context, ref JobRef, p Reschedu
 	return nil
 }
 
+// Release implements Releaser, in one statement with one NOTIFY per
+// queue (sql/release.sql).
+func (b *PostgresBackend) Release(ctx context.Context, refs []JobRef) ([]int64, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	ids := make([]int64, len(refs))
+	tokens := make([]int64, len(refs))
+	for i, r := range refs {
+		ids[i], tokens[i] = r.ID, r.Token
+	}
+	var released []int64
+	var woke int64
+	if err := b.pool.QueryRow(ctx, b.q.Release, ids, tokens, b.channel).Scan(&released, &woke); err != nil {
+		return nil, dbErr("release jobs", err)
+	}
+	return released, nil
+}
+
 // DeadLetter implements Backend. A job that the dead-letter table cannot
 // take as it is (see dead_quarantine.sql) is moved there by the
 // quarantine path, with the storage error in its history.

@@ -49,15 +49,7 @@ func (e *engine) execute(q *queueFetcher, row *JobRow) {
 	if e.loopsCtx.Err() != nil {
 		// Stop began while the job waited for a worker (it was claimed
 		// ahead): put it back unstarted, without spending its attempt.
-		werr := e.record(row, "release unstarted on shutdown", func(ctx context.Context) error {
-			return e.backend.Reschedule(ctx, row.Ref(), RescheduleParams{RefundAttempt: true})
-		})
-		ev := Event{Kind: EventReleased}
-		if werr != nil {
-			ev = Event{Kind: EventLeaseLost, Err: werr}
-		}
-		ev.Job, ev.At = metaOf(row), time.Now()
-		e.publish(row, ev, false)
+		e.publish(row, releasedEvent(row, e.releaseOne(row)), false)
 		return
 	}
 	timeout := e.cfg.JobTimeout

@@ -81,6 +81,7 @@ type queries struct {
 	LimitedQueues       string `sql:"limited_queues"`
 	Complete            string `sql:"complete"`
 	Reschedule          string `sql:"reschedule"`
+	Release             string `sql:"release"`
 	DeadLetter          string `sql:"dead_letter"`
 	DeadQuarantine      string `sql:"dead_quarantine"`
 	Heartbeat           string `sql:"heartbeat"`
