@@ -78,6 +78,9 @@ CREATE TABLE chaos.runs (
     token   bigint NOT NULL,
     pid     int    NOT NULL,
     worker  text   NOT NULL,
+    -- why the run happened again: the kind of the job's last recorded
+    -- error ('' on a first run), e.g. client_gone or lease_expired
+    why     text   NOT NULL DEFAULT '',
     at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (job_id, attempt, token, pid)
 );

@@ -62,8 +62,10 @@ func measureReruns(t *testing.T, ctx context.Context, db *pgxpool.Pool, faults *
 			continue
 		}
 		var slowest time.Duration
+		whys := map[string]int{}
 		for _, id := range k.jobs {
 			var at *time.Time
+			var why *string
 			var dead, completedByKilled bool
 			// The held jobs are read 200 ms after the kill: a completion
 			// the killed process had sent before it died can still reach
@@ -71,8 +73,9 @@ func measureReruns(t *testing.T, ctx context.Context, db *pgxpool.Pool, faults *
 			// through the fault proxy). Such a job was completed once, by
 			// its own run, and has nothing to run again.
 			err := db.QueryRow(ctx, `SELECT (SELECT min(at) FROM chaos.runs WHERE job_id = $1 AND at > $2),
+				(SELECT why FROM chaos.runs WHERE job_id = $1 AND at > $2 ORDER BY at LIMIT 1),
 				EXISTS (SELECT 1 FROM chaos.pgqueue_dead_jobs WHERE id = $1),
-				EXISTS (SELECT 1 FROM chaos.ledger WHERE job_id = $1 AND worker = $3)`, id, k.at, k.id).Scan(&at, &dead, &completedByKilled)
+				EXISTS (SELECT 1 FROM chaos.ledger WHERE job_id = $1 AND worker = $3)`, id, k.at, k.id).Scan(&at, &why, &dead, &completedByKilled)
 			if err != nil {
 				t.Errorf("rerun of job %d of %s: %v", id, k.id, err)
 				continue
@@ -85,6 +88,9 @@ func measureReruns(t *testing.T, ctx context.Context, db *pgxpool.Pool, faults *
 					t.Errorf("job %d, held by %s when it was SIGKILLed at %s, never ran again", id, k.id, k.at.Format("15:04:05.000"))
 				}
 				continue
+			}
+			if why != nil {
+				whys[*why]++
 			}
 			d := at.Sub(from(k.at, *at))
 			slowest = max(slowest, d)
@@ -104,6 +110,10 @@ func measureReruns(t *testing.T, ctx context.Context, db *pgxpool.Pool, faults *
 		if r, ok := rescued[k.id]; ok {
 			how = fmt.Sprintf("rescued by liveness %v after the kill, by %s", r.at.Sub(k.at).Round(time.Millisecond), r.by)
 		}
+		// What the reruns' recorded errors say brought them back
+		// (client_gone, lease_expired, ...), so that a slow rerun tells
+		// which path freed it.
+		how += fmt.Sprintf("; reruns' last errors %v", whys)
 		faults.event("rerun after SIGKILL %s at %s: %d jobs, slowest %v (undeclared=%v; %s)", k.id, k.at.Format("15:04:05.000"), len(k.jobs), slowest.Round(time.Millisecond), k.undeclared, how)
 		if testing.Verbose() {
 			t.Logf("chaos: SIGKILL %s: its %d jobs ran again within %v (%s)", k.id, len(k.jobs), slowest.Round(time.Millisecond), how)

@@ -163,8 +163,8 @@ func (w *worker) work(ctx context.Context, job *pgqueue.Job[chaosJob]) error {
 	// Idempotent, so a retried insert whose first commit was in doubt does
 	// not count the run twice.
 	err := w.retry(ctx, func(ctx context.Context) error {
-		_, err := w.pool.Exec(ctx, `INSERT INTO chaos.runs (job_id, seq, attempt, token, pid, worker)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, job.ID, job.Args.Seq, job.Attempt, token, w.pid, w.id)
+		_, err := w.pool.Exec(ctx, `INSERT INTO chaos.runs (job_id, seq, attempt, token, pid, worker, why)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, job.ID, job.Args.Seq, job.Attempt, token, w.pid, w.id, lastErrorKind(job))
 		return err
 	})
 	if err != nil {
@@ -258,6 +258,15 @@ func failedBefore(errs []pgqueue.AttemptError) bool {
 		}
 	}
 	return false
+}
+
+// lastErrorKind is the kind of the job's last recorded error ("" on a
+// first run): what made the store run it again.
+func lastErrorKind(job *pgqueue.Job[chaosJob]) string {
+	if len(job.Errors) == 0 {
+		return ""
+	}
+	return job.Errors[len(job.Errors)-1].Kind
 }
 
 // leaseToken reads the fencing token of the job's claim, which pgqueue does
