@@ -233,6 +233,12 @@ type RescheduleParams struct {
 	// RefundAttempt gives back the attempt the claim counted, for runs
 	// that must not use one up (snooze, release on shutdown).
 	RefundAttempt bool
+	// KeepRunAt, with Delay 0 or less, puts the job back available at its
+	// own run time instead of now: its place in the queue and its
+	// Job.ScheduledAt stay as they were, for a job released without
+	// having run (Stop, an unknown kind). Default false: a retry or
+	// snooze counts from now.
+	KeepRunAt bool
 }
 
 // AttemptError records why one attempt failed. It is stored as JSON in the

@@ -103,8 +103,9 @@ type ListenReporter interface {
 // Releaser is an optional Backend interface for stores that put back many
 // unstarted jobs in one call. At Stop, the jobs a client claimed ahead
 // that no worker started yet are released through it: each as Reschedule
-// with RefundAttempt and no delay would (available now, the claim's
-// attempt given back), each queue woken once. Without it, the client
+// with RefundAttempt and KeepRunAt and no delay would (available at once
+// at its own run time, the claim's attempt given back), each queue woken
+// once. Without it, the client
 // releases them one Reschedule at a time.
 type Releaser interface {
 	// Release puts back the jobs of refs still held under their tokens

@@ -112,7 +112,7 @@ func (b *PostgresBackend) Reschedule(ctx context.Context, ref JobRef, p Reschedu
 		}
 	}
 	var n, woke int64
-	err := b.pool.QueryRow(ctx, b.q.Reschedule, ref.ID, ref.Token, micros(p.Delay), errJSON, p.RefundAttempt, b.channel).Scan(&n, &woke)
+	err := b.pool.QueryRow(ctx, b.q.Reschedule, ref.ID, ref.Token, micros(p.Delay), errJSON, p.RefundAttempt, b.channel, p.KeepRunAt).Scan(&n, &woke)
 	if isRowError(err) {
 		note := storageError("recording the attempt's error", err)
 		if p.Error != nil {
@@ -121,7 +121,7 @@ func (b *PostgresBackend) Reschedule(ctx context.Context, ref JobRef, p Reschedu
 		if errJSON, err = encodeAttemptError(note); err != nil {
 			return err
 		}
-		err = b.pool.QueryRow(ctx, b.q.Reschedule, ref.ID, ref.Token, micros(p.Delay), errJSON, p.RefundAttempt, b.channel).Scan(&n, &woke)
+		err = b.pool.QueryRow(ctx, b.q.Reschedule, ref.ID, ref.Token, micros(p.Delay), errJSON, p.RefundAttempt, b.channel, p.KeepRunAt).Scan(&n, &woke)
 	}
 	if err != nil {
 		return dbErr("reschedule job", err)

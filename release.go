@@ -79,7 +79,7 @@ func (q *queueFetcher) takeBuffered() []*JobRow {
 // spending its attempt, and returns record's result.
 func (e *engine) releaseOne(row *JobRow) error {
 	return e.record(row, "release unstarted on shutdown", func(ctx context.Context) error {
-		return e.backend.Reschedule(ctx, row.Ref(), RescheduleParams{RefundAttempt: true})
+		return e.backend.Reschedule(ctx, row.Ref(), RescheduleParams{RefundAttempt: true, KeepRunAt: true})
 	})
 }
 

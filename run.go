@@ -42,7 +42,7 @@ func (e *engine) execute(q *queueFetcher, row *JobRow) {
 		// Claim filters on our kinds, so this means a backend bug; put the
 		// job back untouched rather than burn its attempt.
 		e.record(row, "release unknown kind", func(ctx context.Context) error {
-			return e.backend.Reschedule(ctx, row.Ref(), RescheduleParams{RefundAttempt: true})
+			return e.backend.Reschedule(ctx, row.Ref(), RescheduleParams{RefundAttempt: true, KeepRunAt: true})
 		})
 		return
 	}

@@ -353,7 +353,8 @@ func (b *Backend) Complete(ctx context.Context, refs []pgqueue.JobRef) (lost []p
 // Reschedule puts the running job ref names back in its queue: available
 // at once (run-at now) when p.Delay <= 0, else scheduled p.Delay from now.
 // p.Error, when set, is appended to the job's errors; p.RefundAttempt takes
-// back the attempt its claim counted. The lease is cleared; the token is
+// back the attempt its claim counted; p.KeepRunAt keeps the job's run time
+// when it goes back available. The lease is cleared; the token is
 // kept, so the next claim gets a new one. The queue is woken when the job
 // became available. It returns an error matching pgqueue.ErrLeaseLost, and
 // changes nothing, when the job is not running under ref's token.
@@ -379,7 +380,9 @@ func (b *Backend) Reschedule(ctx context.Context, ref pgqueue.JobRef, p pgqueue.
 	var woken []string
 	if p.Delay <= 0 {
 		j.state = pgqueue.StateAvailable
-		j.row.RunAt = now
+		if !p.KeepRunAt {
+			j.row.RunAt = now
+		}
 		b.available.push(j)
 		woken = []string{j.row.Queue}
 	} else {

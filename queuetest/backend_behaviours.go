@@ -592,6 +592,19 @@ func testReschedule(t *testing.T, b pgqueue.Backend) {
 	require.Equal(t, id, r4.ID)
 	require.Equal(t, 3, r4.Attempt, "third run")
 	require.Len(t, r4.Errors, 1, "a delayed Reschedule without Error adds nothing to the history")
+
+	// KeepRunAt: a job released without having run keeps its run time
+	// (its place in the queue, its ScheduledAt); without it, a job put
+	// back at once is due from now.
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, b.Reschedule(ctx, r4.Ref(), pgqueue.RescheduleParams{RefundAttempt: true, KeepRunAt: true}))
+	r5 := claimOne(t, b, longLease, kindA)
+	require.Equal(t, id, r5.ID)
+	require.True(t, r5.RunAt.Equal(r4.RunAt), "Reschedule with KeepRunAt must keep the job's run time: it was %v, it is %v", r4.RunAt, r5.RunAt)
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, b.Reschedule(ctx, r5.Ref(), pgqueue.RescheduleParams{RefundAttempt: true}))
+	r6 := claimOne(t, b, longLease, kindA)
+	require.True(t, r6.RunAt.After(r5.RunAt), "Reschedule without KeepRunAt and no delay makes the job due from now: run time %v, before %v", r6.RunAt, r5.RunAt)
 }
 
 // DeadLetter moves a job to the dead-letter store with every attempt's

@@ -180,7 +180,8 @@ func (b *Backend) refQueue(ctx context.Context, ref pgqueue.JobRef) (q queueKeys
 // Reschedule puts a running job back in its queue: available at once (and
 // its queue woken) when p.Delay <= 0, else scheduled p.Delay from now on the
 // Redis server's clock. p.Error, when set, is appended to its history; with
-// p.RefundAttempt the attempt the claim counted is given back. It returns
+// p.RefundAttempt the attempt the claim counted is given back; with
+// p.KeepRunAt a job put back available keeps its run time. It returns
 // an error wrapping pgqueue.ErrLeaseLost, changing nothing, if the job is
 // not held under ref's token or its key no longer holds a hash (rescue
 // dead-letters it when its lease ends). A held job whose hash lacks the
@@ -209,8 +210,12 @@ func (b *Backend) Reschedule(ctx context.Context, ref pgqueue.JobRef, p pgqueue.
 	if p.RefundAttempt {
 		refund = "1"
 	}
+	keep := "0"
+	if p.KeepRunAt {
+		keep = "1"
+	}
 	n, err := rescheduleScript.run(ctx, b, []string{q.running, q.sched},
-		q.tag, b.channel, q.name, ref.ID, ref.Token, p.Delay.Microseconds(), errJSON, refund, errorStamp()).Int64()
+		q.tag, b.channel, q.name, ref.ID, ref.Token, p.Delay.Microseconds(), errJSON, refund, errorStamp(), keep).Int64()
 	if err != nil {
 		return wrapErr("reschedule job", err)
 	}

@@ -1,6 +1,7 @@
 -- Put back, in one statement, jobs this client claimed ahead and never
 -- started (Stop began while they waited for a worker): what reschedule.sql
--- does for one job with no delay and the attempt given back, for many,
+-- does for one job with no delay, the attempt given back and its run_at
+-- kept (its place in the queue and its scheduled time), for many,
 -- with one NOTIFY per queue rather than one per job (NOTIFY serialises
 -- committing transactions, so a release per job made Stop wait for
 -- hundreds of them in a row). A job whose lease was lost meanwhile is
@@ -9,7 +10,6 @@
 WITH back AS (
     UPDATE {{jobs}} AS j
     SET state       = 'available',
-        run_at      = now(),
         attempt     = greatest(j.attempt - 1, 0),
         lease_until = NULL,
         claimed_by  = NULL
