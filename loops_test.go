@@ -2,6 +2,7 @@ package pgqueue_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -164,12 +165,16 @@ func TestJobsClaimedAheadKeepTheirLeases(t *testing.T) {
 
 // Stop puts back the jobs claimed ahead without running them, and without
 // spending their attempt, each with its EventReleased: on memqueue one
-// Reschedule at a time, on Postgres (a Releaser) in one call.
+// Reschedule at a time, on Postgres (a Releaser) in one call, and, when
+// that call fails, one at a time by the workers.
 func TestStopReleasesJobsClaimedAheadUnrun(t *testing.T) {
 	t.Parallel()
 	for name, newBackend := range map[string]func(t *testing.T) pgqueue.Backend{
 		"memqueue": func(*testing.T) pgqueue.Backend { return memqueue.New() },
 		"postgres": func(t *testing.T) pgqueue.Backend { return pgtest.Backend(t) },
+		"postgres, batch release failing": func(t *testing.T) pgqueue.Backend {
+			return failingReleaser{pgtest.Backend(t)}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -225,4 +230,12 @@ func stopReleasesClaimedAhead(t *testing.T, b pgqueue.Backend) {
 	// 16 claimed at the start: 8 ran, 8 waited ahead (the allowance's
 	// floor); the other 8 were never claimed.
 	require.Equal(t, workers, released, "each job claimed ahead and put back unrun has its EventReleased")
+}
+
+// failingReleaser is a real Postgres backend whose batch Release fails, as
+// it would with the server gone for that one call.
+type failingReleaser struct{ *pgqueue.PostgresBackend }
+
+func (failingReleaser) Release(context.Context, []pgqueue.JobRef) ([]int64, error) {
+	return nil, fmt.Errorf("%w: release jobs: injected failure", pgqueue.ErrDatabase)
 }

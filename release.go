@@ -39,11 +39,12 @@ func (e *engine) releaseUnstarted() {
 			return err
 		})
 		if err != nil {
-			// Left to the one-by-one path, which retries and, failing
-			// that, leaves each job to its lease.
-			e.c.log.Warn("pgqueue: releasing the jobs claimed ahead failed; releasing them one by one", "queue", q.name, "jobs", len(rows), "err", err)
+			// Back into the buffer (it has room: they came out of it), so
+			// that the queue's workers release them one by one, in
+			// parallel, as on a backend without Releaser.
+			e.c.log.Warn("pgqueue: releasing the jobs claimed ahead failed; the workers release them one by one", "queue", q.name, "jobs", len(rows), "err", err)
 			for _, row := range rows {
-				e.endUnstarted(q, row, e.releaseOne(row))
+				q.jobs <- row
 			}
 			continue
 		}

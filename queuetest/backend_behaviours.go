@@ -35,6 +35,7 @@ func backendBehaviours() []behaviour {
 		{"RescueDeadLettersExhaustedJobs", testRescueDeadLettersExhaustedJobs},
 		{"ConcurrentRescuesCountEachJobOnce", testConcurrentRescuesCountEachJobOnce},
 		{"Reschedule", testReschedule},
+		{"ReleasePutsBackOnlyJobsStillHeld", testReleasePutsBackOnlyJobsStillHeld},
 		{"DeadLetterKeepsErrorHistory", testDeadLetterKeepsErrorHistory},
 		{"ListDeadFilters", testListDeadFilters},
 		{"ListDeadDefaultLimit", testListDeadDefaultLimit},
@@ -605,6 +606,35 @@ func testReschedule(t *testing.T, b pgqueue.Backend) {
 	require.NoError(t, b.Reschedule(ctx, r5.Ref(), pgqueue.RescheduleParams{RefundAttempt: true}))
 	r6 := claimOne(t, b, longLease, kindA)
 	require.True(t, r6.RunAt.After(r5.RunAt), "Reschedule without KeepRunAt and no delay makes the job due from now: run time %v, before %v", r6.RunAt, r5.RunAt)
+}
+
+// A Releaser puts back, in one call, the jobs still held under their
+// tokens, as Reschedule with RefundAttempt and KeepRunAt would: available
+// again, the attempt given back, the run time kept. A stale token's job is
+// left alone and not returned. Backends without Releaser skip it.
+func testReleasePutsBackOnlyJobsStillHeld(t *testing.T, b pgqueue.Backend) {
+	rel, ok := b.(pgqueue.Releaser)
+	if !ok {
+		t.Skipf("%T does not implement pgqueue.Releaser", b)
+	}
+	ctx := context.Background()
+	insert(t, b, job(kindA), job(kindA))
+	rows := claim(t, b, pgqueue.DefaultQueue, 10, longLease, kindA)
+	require.Len(t, rows, 2, "both jobs claimed")
+	held, stale := rows[0].Ref(), rows[1].Ref()
+	stale.Token++ // a ref from another claim of the job
+
+	released, err := rel.Release(ctx, []pgqueue.JobRef{held, stale})
+	require.NoError(t, err)
+	require.Equal(t, []int64{held.ID}, released, "only the job still held under its token is released")
+	again := claimOne(t, b, longLease, kindA)
+	require.Equal(t, held.ID, again.ID, "the released job is available again; the other still runs under its claim")
+	require.Equal(t, 1, again.Attempt, "a released job gets its attempt back: claimed again, it is on attempt 1")
+	require.True(t, again.RunAt.Equal(rows[0].RunAt), "a released job keeps its run time: it was %v, it is %v", rows[0].RunAt, again.RunAt)
+
+	none, err := rel.Release(ctx, nil)
+	require.NoError(t, err, "releasing nothing is no error")
+	require.Empty(t, none)
 }
 
 // DeadLetter moves a job to the dead-letter store with every attempt's
