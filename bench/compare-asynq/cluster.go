@@ -77,7 +77,7 @@ func clusterRound(ctx context.Context, o options, c *rediscluster.Cluster, queue
 	var rs []result
 	for _, w := range []string{"enqueue", "batch", "drain", "continuous"} {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-		r, err := runWorkload(rctx, w, sys, o)
+		r, err := runWorkload(rctx, w, sys, o, cpuMeter{})
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", w, err)

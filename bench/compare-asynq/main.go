@@ -38,6 +38,7 @@ type options struct {
 	rate         float64
 	goroutines   int
 	only         string
+	rounds       int
 	cluster      bool
 	clusterQueue int
 }
@@ -54,6 +55,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long continuous and latency run")
 	fs.Float64Var(&o.rate, "rate", 200, "jobs per second in latency")
 	fs.IntVar(&o.goroutines, "goroutines", 8, "concurrent callers in the one-per-call enqueue workload")
+	fs.IntVar(&o.rounds, "rounds", 1, "times each system runs each workload, in a rotated order each round; the table shows medians")
 	fs.StringVar(&o.only, "only", "", "comma-separated workloads (default all: "+strings.Join(workloadNames, ",")+")")
 	fs.BoolVar(&o.cluster, "cluster", false, "compare pgqueue on 3 cluster primaries with 1 instead (starts both clusters)")
 	fs.IntVar(&o.clusterQueue, "queues", 12, "queues the --cluster workload spreads its jobs over")
@@ -63,7 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	if o.jobs <= 0 || o.enqueueJobs <= 0 || o.duration <= 0 || o.rate <= 0 || o.goroutines <= 0 || o.clusterQueue <= 0 {
+	if o.jobs <= 0 || o.enqueueJobs <= 0 || o.duration <= 0 || o.rate <= 0 || o.goroutines <= 0 || o.clusterQueue <= 0 || o.rounds <= 0 {
 		return o, errors.New("all sizes, durations and counts must be positive")
 	}
 	for _, w := range o.selected() {
@@ -144,25 +146,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}()
 	fmt.Fprintf(stdout, "Redis %s at %s; pgqueue prefix %s, asynq queue %s\n", version, ropts.Addr, prefix, queue)
 
+	meter := cpuMeter{rdb: rdb}
 	var results []result
 	failed := false
 	for _, w := range opts.selected() {
 		fmt.Fprintf(stdout, "\n== %s\n", w)
-		for _, sys := range systems {
-			rctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-			r, err := runWorkload(rctx, w, sys, opts)
-			cancel()
-			if ctx.Err() != nil {
-				fmt.Fprintln(stderr, "compare-asynq: interrupted")
-				return 130
+		for round := range opts.rounds {
+			for _, sys := range rotated(systems, round) {
+				rctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+				r, err := runWorkload(rctx, w, sys, opts, meter)
+				cancel()
+				if ctx.Err() != nil {
+					fmt.Fprintln(stderr, "compare-asynq: interrupted")
+					return 130
+				}
+				if err != nil {
+					fmt.Fprintf(stdout, "%-16s %-18s FAILED: %v\n", w, sys.name, err)
+					failed = true
+					continue
+				}
+				fmt.Fprintln(stdout, r)
+				results = append(results, r)
 			}
-			if err != nil {
-				fmt.Fprintf(stdout, "%-16s %-18s FAILED: %v\n", w, sys.name, err)
-				failed = true
-				continue
-			}
-			fmt.Fprintln(stdout, r)
-			results = append(results, r)
 		}
 	}
 	fmt.Fprintln(stdout)
@@ -173,10 +178,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func runWorkload(ctx context.Context, w string, sys system, o options) (result, error) {
+// rotated is systems starting at the round's turn: round r runs
+// systems[r mod n] first. Whoever runs first meets a colder process (no
+// pooled connections, no loaded script) and a Redis without the others'
+// keys; taking turns spreads that, and the machine's drift, over all.
+func rotated(systems []system, round int) []system {
+	k := round % len(systems)
+	return append(slices.Clone(systems[k:]), systems[:k]...)
+}
+
+func runWorkload(ctx context.Context, w string, sys system, o options, m cpuMeter) (result, error) {
 	switch w {
 	case "enqueue":
-		return enqueueEach(ctx, sys, o.enqueueJobs, o.goroutines)
+		return enqueueEach(ctx, sys, o.enqueueJobs, o.goroutines, m)
 	case "batch":
 		return enqueueBatches(ctx, sys, o.enqueueJobs, 100)
 	case "drain":
@@ -208,17 +222,25 @@ func randomSuffix() string {
 	return hex.EncodeToString(b[:])
 }
 
-// writeTable prints one row per workload: each system's figure and
-// pgqueue's ratio to each other system. systems[0] is pgqueue.
+// writeTable prints one row per workload: each system's figure (the
+// median of its rounds) and pgqueue's ratio to each other system, then the
+// CPU per job of the rows that measured it. systems[0] is pgqueue.
 func writeTable(w io.Writer, systems []system, results []result, o options) {
-	byKey := map[string]map[string]result{}
+	rounds := map[string]map[string][]result{}
 	var keys []string
 	for _, r := range results {
-		if byKey[r.workload] == nil {
-			byKey[r.workload] = map[string]result{}
+		if rounds[r.workload] == nil {
+			rounds[r.workload] = map[string][]result{}
 			keys = append(keys, r.workload)
 		}
-		byKey[r.workload][r.system] = r
+		rounds[r.workload][r.system] = append(rounds[r.workload][r.system], r)
+	}
+	byKey := map[string]map[string]result{}
+	for k, bySys := range rounds {
+		byKey[k] = map[string]result{}
+		for name, rs := range bySys {
+			byKey[k][name] = medianOf(rs)
+		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	header := []string{"workload"}
@@ -243,9 +265,43 @@ func writeTable(w io.Writer, systems []system, results []result, o options) {
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(w, "\nOne run. Throughput rows: jobs/s, a ratio above 1 means pgqueue is faster.\n"+
+	for _, k := range keys {
+		for _, s := range systems {
+			if r, ok := byKey[k][s.name]; ok && r.cpu {
+				fmt.Fprintf(w, "%s CPU per job, %s: Redis %s + client %.1fµs\n", k, s.name, cpuCell(r.redisCPU), r.clientCPU)
+			}
+		}
+	}
+	what := "One run"
+	if o.rounds > 1 {
+		what = fmt.Sprintf("One run, median of %d rounds (each round in a rotated order)", o.rounds)
+	}
+	fmt.Fprintf(w, "\n%s. Throughput rows: jobs/s, a ratio above 1 means pgqueue is faster.\n"+
 		"Latency row (pickup at %.0f jobs/s, from the enqueue call to the worker starting the job): p50 / p99 in ms,\n"+
-		"and the ratio of each; below 1 means pgqueue picks jobs up sooner.\n", o.rate)
+		"and the ratio of each; below 1 means pgqueue picks jobs up sooner.\n", what, o.rate)
+}
+
+// medianOf is one result whose figures are the medians of rs's (the
+// rounds of one system on one workload); a note, if any, is kept.
+func medianOf(rs []result) result {
+	m := rs[0]
+	pick := func(f func(result) float64) float64 {
+		xs := make([]float64, len(rs))
+		for i, r := range rs {
+			xs[i] = f(r)
+		}
+		slices.Sort(xs)
+		if n := len(xs); n%2 == 0 {
+			return (xs[n/2-1] + xs[n/2]) / 2
+		}
+		return xs[len(xs)/2]
+	}
+	m.perSec = pick(func(r result) float64 { return r.perSec })
+	m.p50 = pick(func(r result) float64 { return r.p50 })
+	m.p99 = pick(func(r result) float64 { return r.p99 })
+	m.redisCPU = pick(func(r result) float64 { return r.redisCPU })
+	m.clientCPU = pick(func(r result) float64 { return r.clientCPU })
+	return m
 }
 
 func cell(r result, ok bool) string {

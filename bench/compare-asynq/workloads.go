@@ -19,6 +19,10 @@ type result struct {
 	// p50 and p99 are pickup latencies in ms (latency only).
 	p50, p99 float64
 	latency  bool
+	// cpu is set when redisCPU and clientCPU hold the µs of CPU per job
+	// of the Redis server (-1: unknown) and of this process.
+	cpu                 bool
+	redisCPU, clientCPU float64
 	// note replaces the figure when the system has no such API.
 	note string
 }
@@ -31,21 +35,33 @@ func (r result) String() string {
 	if r.latency {
 		s += fmt.Sprintf("   pickup p50 %.2fms p99 %.2fms", r.p50, r.p99)
 	}
+	if r.cpu {
+		s += fmt.Sprintf("   CPU/job: Redis %s, client %.1fµs", cpuCell(r.redisCPU), r.clientCPU)
+	}
 	return s
+}
+
+func cpuCell(us float64) string {
+	if us < 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.1fµs", us)
 }
 
 func throughput(workload, system string, n int64, d time.Duration) result {
 	return result{workload: workload, system: system, jobs: n, seconds: d.Seconds(), perSec: float64(n) / d.Seconds()}
 }
 
-// enqueueEach stores n jobs one per call from g goroutines.
-func enqueueEach(ctx context.Context, sys system, n int64, g int) (result, error) {
+// enqueueEach stores n jobs one per call from g goroutines, and measures
+// the CPU both sides spend per job.
+func enqueueEach(ctx context.Context, sys system, n int64, g int, m cpuMeter) (result, error) {
 	if err := sys.reset(ctx); err != nil {
 		return result{}, err
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, g)
+	cpu0 := m.sample(ctx)
 	start := time.Now()
 	for range g {
 		wg.Add(1)
@@ -65,12 +81,15 @@ func enqueueEach(ctx context.Context, sys system, n int64, g int) (result, error
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu1 := m.sample(ctx)
 	select {
 	case err := <-errs:
 		return result{}, err
 	default:
 	}
-	return throughput(fmt.Sprintf("enqueue×%d", g), sys.name, n, elapsed), nil
+	r := throughput(fmt.Sprintf("enqueue×%d", g), sys.name, n, elapsed)
+	r.perJob(cpu0, cpu1, n)
+	return r, nil
 }
 
 // enqueueBatches stores n jobs in calls of size jobs each, from one
