@@ -219,9 +219,12 @@ func testRunsJobWithArgsAndMetadata(t *testing.T, b pgqueue.Backend) {
 func testRetriesWithGrowingBackoffThenDeadLetters(t *testing.T, b pgqueue.Backend) {
 	const attempts = 4
 	cfg := fastConfig(t)
-	// Waits of 100, 200 and 400ms: far enough apart that scheduling noise
-	// on a loaded machine cannot reorder them.
-	cfg.Retry = pgqueue.RetryPolicy{Base: 100 * time.Millisecond, Max: time.Second, NoJitter: true}
+	// Waits of 250, 500 and 1000ms: each at least 250ms longer than the
+	// one before, so that a pickup or a write delayed by a loaded machine
+	// (CI has seen a first retry run 180ms after its due time, under the
+	// race detector with every package's tests at once) cannot reorder
+	// them.
+	cfg.Retry = pgqueue.RetryPolicy{Base: 250 * time.Millisecond, Max: 2 * time.Second, NoJitter: true}
 	c := newClient(t, b, cfg)
 	var fail atomic.Bool
 	fail.Store(true)
