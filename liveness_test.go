@@ -201,7 +201,9 @@ func requireRerunWithinSeconds(t *testing.T, runs chan heldRun, ids map[int64]bo
 }
 
 // A live client whose liveness connection is terminated again and again
-// binds it again each time, and none of its jobs runs a second time.
+// binds it again each time, and none of its jobs runs a second time, as
+// long as each binding lasts longer than the watch's dense samples are
+// apart (a tenth of LivenessGrace: 200ms by default).
 func TestLiveClientsTerminatedLivenessConnectionNeverRerunsItsJobs(t *testing.T) {
 	t.Parallel()
 	b := pgtest.Backend(t)
@@ -217,25 +219,34 @@ func TestLiveClientsTerminatedLivenessConnectionNeverRerunsItsJobs(t *testing.T)
 	startClient(t, b, pgqueue.Config{ID: "watcher"}, h.work("watcher"))
 
 	terminated := 0
+	var slowest time.Duration // from a termination to the next binding
 	for end := time.Now().Add(8 * time.Second); time.Now().Before(end); {
 		pid := livenessBound(t, b, "holder")
 		var ok bool
 		require.NoError(t, b.Pool().QueryRow(ctx, "SELECT pg_terminate_backend($1)", pid).Scan(&ok))
 		require.True(t, ok, "terminate the holder's liveness session %d", pid)
 		terminated++
-		time.Sleep(time.Duration(300+rand.IntN(600)) * time.Millisecond)
+		cut := time.Now()
+		for livenessBound(t, b, "holder") == pid {
+			time.Sleep(5 * time.Millisecond)
+		}
+		slowest = max(slowest, time.Since(cut))
+		// Each binding lasts 400-900ms before it is cut again: longer than
+		// the watch's samples are apart while it sees a client gone (a
+		// tenth of the 2s grace) plus a round trip, however slowly the
+		// holder binds again.
+		time.Sleep(time.Duration(400+rand.IntN(500)) * time.Millisecond)
 	}
-	livenessBound(t, b, "holder")
 	// Past every grace period and rescue of the last termination.
 	time.Sleep(3 * time.Second)
 	watcherRuns := len(h.runs("watcher"))
 	holderRuns := fmt.Sprint(h.runs("holder"))
-	require.Zero(t, watcherRuns, "the watcher ran %d of the live holder's jobs after %d terminations of its liveness connection", watcherRuns, terminated)
+	require.Zero(t, watcherRuns, "the watcher ran %d of the live holder's jobs after %d terminations of its liveness connection (the slowest binding again took %v; LivenessGrace is 2s)", watcherRuns, terminated, slowest)
 	h.finish(t, b)
 	for id, k := range h.runs("holder") {
 		require.Equal(t, 1, k, "job %d ran %d times on the holder (runs %s)", id, k, holderRuns)
 	}
-	t.Logf("%d terminations of a live client's liveness session over 8s: its %d jobs ran once each", terminated, n)
+	t.Logf("%d terminations of a live client's liveness session over 8s, bound again within %v each: its %d jobs ran once each", terminated, slowest, n)
 }
 
 // A client that never binds its liveness (disabled, or PollOnly with no
