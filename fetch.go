@@ -4,7 +4,6 @@ package pgqueue
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -193,9 +192,6 @@ func (q *queueFetcher) step(ctx context.Context) {
 		began := time.Now()
 		rows, err := q.backend.Claim(cctx, p)
 		q.claimTook = time.Since(began)
-		if err != nil && errors.Is(err, ErrDatabase) {
-			rows, err = q.claimAgain(cctx, p)
-		}
 		cancel()
 		if err != nil {
 			q.log.Warn("pgqueue: claim failed; will retry at the next poll", "queue", q.name, "err", err)
@@ -211,25 +207,6 @@ func (q *queueFetcher) step(ctx context.Context) {
 			return
 		}
 	}
-}
-
-// claimAgain asks again for a claim that failed with ErrDatabase, up to
-// observeTries-1 more times within about 300ms: a pool whose sessions were
-// all terminated at once (pg_terminate_backend, a pooler or server
-// restart, a failover) fails one query per dead connection it kept, and
-// waiting for the next poll or wake-up after each would leave the jobs,
-// among them those just rescued from a dead client, waiting for seconds.
-// Asking again is safe: the failed claim handed no job over, and the next
-// one claims afresh. (Jobs a claim whose reply was lost did take wait for
-// their lease, with or without asking again.)
-func (q *queueFetcher) claimAgain(ctx context.Context, p ClaimParams) ([]*JobRow, error) {
-	var rows []*JobRow
-	err := retryWithBackoff(ctx, observeTries-1, observeRetryWait, func(err error) bool { return !errors.Is(err, ErrDatabase) }, func(int) error {
-		var err error
-		rows, err = q.backend.Claim(ctx, p)
-		return err
-	})
-	return rows, err
 }
 
 // pollInterval is how often a queue is polled. A queue with global limits

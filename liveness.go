@@ -33,13 +33,6 @@ import (
 //     (a store outage, or this process stalling, starts the count again);
 //   - and the store, as it moves each job, finds the liveness still gone
 //     and the job claimed more than LivenessGrace ago.
-// Observations are RescueInterval apart while no client is seen gone, but
-// a tenth of the grace apart (probeInterval) while one is: point samples
-// a second apart could both fall in the moments a client that is
-// terminated again and again spends binding again, though it was bound
-// in between. With dense samples, any binding that lasts longer than a
-// tenth of the grace (plus one observation's round trip) is seen and
-// starts the count again.
 // A live client that could not bind its liveness again within the grace
 // loses its jobs as it would on a lease expiry: fencing discards whatever
 // its runs try to record, and its next heartbeat cancels them.
@@ -128,19 +121,6 @@ type absenceWatch struct {
 	// jobs are never rescued by its own watch (other clients' watches
 	// keep the grace rule for it).
 	self string
-
-	// lastRescue is when the watch last asked the store to rescue: while
-	// the dense samples go on, a client the store will not rescue yet (its
-	// job claimed less than the grace ago) is asked for once per interval,
-	// not at every sample.
-	lastRescue time.Time
-}
-
-// probeInterval is how far apart observations are while some client's run
-// of gone observations is open: a tenth of the grace, at least 20ms, at
-// most the interval.
-func (w *absenceWatch) probeInterval() time.Duration {
-	return min(w.interval, max(w.grace/10, 20*time.Millisecond))
 }
 
 // declaredRecheck is how often a holder found undeclared in the registry
@@ -182,37 +162,16 @@ func newAbsenceWatch(store LivenessKeeper, self string, interval, grace time.Dur
 		seen: map[string]time.Time{}, gone: map[string]*goneRun{}, asked: map[string]time.Time{}}
 }
 
-// run observes every interval, or every probeInterval while a client is
-// seen gone, until ctx ends. Each wait counts from the start of the
-// observation before it, so a slow store does not spread the samples.
-func (w *absenceWatch) run(ctx context.Context) {
-	next := time.Now().Add(w.interval)
-	for {
-		t := time.NewTimer(time.Until(next))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		start := time.Now()
-		w.step(ctx)
-		if len(w.gone) > 0 {
-			next = start.Add(w.probeInterval())
-		} else {
-			next = start.Add(w.interval)
-		}
-	}
-}
+// run watches every interval until ctx ends.
+func (w *absenceWatch) run(ctx context.Context) { onTicker(ctx, w.interval, w.step) }
 
 // step makes one observation, and rescues the jobs of the clients gone
 // for the grace period.
 func (w *absenceWatch) step(ctx context.Context) {
 	gone := w.observe(ctx)
-	if len(gone) == 0 || time.Since(w.lastRescue) < w.interval {
+	if len(gone) == 0 {
 		return
 	}
-	w.lastRescue = time.Now()
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	// Asked once more if it fails: RescueGone moves jobs in one

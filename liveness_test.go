@@ -201,9 +201,7 @@ func requireRerunWithinSeconds(t *testing.T, runs chan heldRun, ids map[int64]bo
 }
 
 // A live client whose liveness connection is terminated again and again
-// binds it again each time, and none of its jobs runs a second time, as
-// long as each binding lasts longer than the watch's dense samples are
-// apart (a tenth of LivenessGrace: 200ms by default).
+// binds it again each time, and none of its jobs runs a second time.
 func TestLiveClientsTerminatedLivenessConnectionNeverRerunsItsJobs(t *testing.T) {
 	t.Parallel()
 	b := pgtest.Backend(t)
@@ -231,11 +229,11 @@ func TestLiveClientsTerminatedLivenessConnectionNeverRerunsItsJobs(t *testing.T)
 			time.Sleep(5 * time.Millisecond)
 		}
 		slowest = max(slowest, time.Since(cut))
-		// Each binding lasts 400-900ms before it is cut again: longer than
-		// the watch's samples are apart while it sees a client gone (a
-		// tenth of the 2s grace) plus a round trip, however slowly the
-		// holder binds again.
-		time.Sleep(time.Duration(400+rand.IntN(500)) * time.Millisecond)
+		// Each binding lasts 600-1200ms before it is cut again, however
+		// slowly the holder bound it: the watch samples every
+		// RescueInterval (1s), and a client cut again the moment it binds
+		// looks to it like one that never binds (README, "Liveness").
+		time.Sleep(time.Duration(600+rand.IntN(600)) * time.Millisecond)
 	}
 	// Past every grace period and rescue of the last termination.
 	time.Sleep(3 * time.Second)
