@@ -182,7 +182,6 @@ func requireFinished(t testing.TB, b pgqueue.Backend, lease time.Duration, kinds
 // and is completed.
 func testRunsJobWithArgsAndMetadata(t *testing.T, b pgqueue.Backend) {
 	cfg := fastConfig(t)
-	cfg.LeaseDuration = 500 * time.Millisecond
 	c := newClient(t, b, cfg)
 	runs := make(chan run, 10)
 	register(t, c, func(ctx context.Context, job *pgqueue.Job[basicArgs]) error {
@@ -414,7 +413,6 @@ func testDelayedJobRunsWhenDue(t *testing.T, b pgqueue.Backend) {
 func testMaxWorkersLimitsConcurrency(t *testing.T, b pgqueue.Backend) {
 	const jobs, maxWorkers = 20, 3
 	cfg := fastConfig(t)
-	cfg.LeaseDuration = 500 * time.Millisecond
 	cfg.Queues = map[string]pgqueue.QueueConfig{pgqueue.DefaultQueue: {MaxWorkers: maxWorkers}}
 	c := newClient(t, b, cfg)
 	var running, peak atomic.Int32
@@ -459,7 +457,6 @@ func testMaxWorkersLimitsConcurrency(t *testing.T, b pgqueue.Backend) {
 // Stop waits for running jobs to finish and records their results.
 func testStopDrainsRunningJobs(t *testing.T, b pgqueue.Backend) {
 	cfg := fastConfig(t)
-	cfg.LeaseDuration = 500 * time.Millisecond
 	c := newClient(t, b, cfg)
 	started := make(chan struct{}, 10)
 	var finished, cancelled atomic.Bool
