@@ -76,10 +76,12 @@ func (q *queueFetcher) takeBuffered() []*JobRow {
 	}
 }
 
-// releaseOne puts back one job claimed ahead that never started, without
-// spending its attempt, and returns record's result.
-func (e *engine) releaseOne(row *JobRow) error {
-	return e.record(row, "release unstarted on shutdown", func(ctx context.Context) error {
+// releaseOne puts back one job that never started (claimed ahead when
+// Stop began, or of a kind this client does not work), without spending
+// its attempt and at its own run time, and returns record's result; what
+// names the operation in record's logs.
+func (e *engine) releaseOne(row *JobRow, what string) error {
+	return e.record(row, what, func(ctx context.Context) error {
 		return e.backend.Reschedule(ctx, row.Ref(), RescheduleParams{RefundAttempt: true, KeepRunAt: true})
 	})
 }

@@ -41,15 +41,13 @@ func (e *engine) execute(q *queueFetcher, row *JobRow) {
 	if unit == nil {
 		// Claim filters on our kinds, so this means a backend bug; put the
 		// job back untouched rather than burn its attempt.
-		e.record(row, "release unknown kind", func(ctx context.Context) error {
-			return e.backend.Reschedule(ctx, row.Ref(), RescheduleParams{RefundAttempt: true, KeepRunAt: true})
-		})
+		_ = e.releaseOne(row, "release unknown kind")
 		return
 	}
 	if e.loopsCtx.Err() != nil {
 		// Stop began while the job waited for a worker (it was claimed
 		// ahead): put it back unstarted, without spending its attempt.
-		e.publish(row, releasedEvent(row, e.releaseOne(row)), false)
+		e.publish(row, releasedEvent(row, e.releaseOne(row, "release unstarted on shutdown")), false)
 		return
 	}
 	timeout := e.cfg.JobTimeout

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -106,6 +107,22 @@ func (r Result) String() string {
 		s += fmt.Sprintf(" (producer's commit p50 %.2fms; pickup from its return p50 %.2fms p99 %.2fms)", r.CommitP50ms, r.AfterCommitP50ms, r.AfterCommitP99ms)
 	}
 	return s
+}
+
+// Median is the middle value of xs, or the mean of the two middle ones
+// when len(xs) is even; 0 for no values. xs is not reordered. The
+// comparison commands report the median of their rounds with it.
+func Median(xs []float64) float64 {
+	n := len(xs)
+	if n == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 func labelSuffix(v string) string {

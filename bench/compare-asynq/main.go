@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/pgqueue/pgqueue/bench"
 )
 
 type options struct {
@@ -314,11 +316,7 @@ func medianOf(rs []result) result {
 		for i, r := range rs {
 			xs[i] = f(r)
 		}
-		slices.Sort(xs)
-		if n := len(xs); n%2 == 0 {
-			return (xs[n/2-1] + xs[n/2]) / 2
-		}
-		return xs[len(xs)/2]
+		return bench.Median(xs)
 	}
 	m.perSec = pick(func(r result) float64 { return r.perSec })
 	m.p50 = pick(func(r result) float64 { return r.p50 })

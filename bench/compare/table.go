@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -17,16 +16,6 @@ type summary struct {
 	latency              bool
 }
 
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
 func summarize(rs []result) summary {
 	var tput, p50, p99 []float64
 	for _, r := range rs {
@@ -34,7 +23,7 @@ func summarize(rs []result) summary {
 		p50 = append(p50, r.P50ms)
 		p99 = append(p99, r.P99ms)
 	}
-	return summary{jobsPerSec: median(tput), p50: median(p50), p99: median(p99), latency: rs[0].Mode == "latency"}
+	return summary{jobsPerSec: bench.Median(tput), p50: bench.Median(p50), p99: bench.Median(p99), latency: rs[0].Mode == "latency"}
 }
 
 func (s summary) cell() string {

@@ -7,21 +7,6 @@ import (
 	"github.com/pgqueue/pgqueue/bench"
 )
 
-func TestMedian(t *testing.T) {
-	for _, tc := range []struct {
-		in   []float64
-		want float64
-	}{
-		{[]float64{3}, 3},
-		{[]float64{5, 1, 3}, 3},
-		{[]float64{4, 1, 3, 2}, 2.5},
-	} {
-		if got := median(tc.in); got != tc.want {
-			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestWriteTable(t *testing.T) {
 	systems := []bench.System{{Name: "pgqueue"}, {Name: "river(bench settings)"}, {Name: "river(defaults)"}}
 	rs := []result{
