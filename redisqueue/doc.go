@@ -144,8 +144,14 @@
 // each queue's jobs are stored all or none, but if Insert returns an error
 // the jobs of some queues may have been stored and will run. A resent
 // insert.lua finds its own guard key in the queue's slot and answers as
-// the first run did. An Insert that fails after allocating IDs leaves
-// those IDs unused; they are never reused. Either way a batch is stored
+// the first run did. A one-job Insert on a cluster takes its ID from a
+// block of 100 the client reserved with alloc.lua (asked again when the
+// block runs out or the queue's index is not yet known), so that it is one
+// insert.lua call on {P:Q} and {P}'s primary is not visited per job; IDs
+// a client reserved but did not use, as those of an Insert that fails
+// after allocating IDs, are left unused and never reused, and IDs from
+// different clients' blocks do not follow the order of their inserts.
+// Either way a batch is stored
 // in chunks of InsertChunk jobs, one script (per queue, on a cluster) per
 // chunk, so that no script blocks Redis for long: only a chunk is atomic.
 // An insert that finds a job key already there (the ID counter went back)

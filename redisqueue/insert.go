@@ -55,7 +55,10 @@ const InsertChunk = 1000
 // the whole batch are allocated first (one script on the prefix's slot)
 // and each queue's jobs of a chunk are then stored atomically by a script
 // on the queue's slot, all queues of the chunk in one pipelined round
-// trip. A batch of at most InsertChunk jobs on a plain client is
+// trip. A one-job insert on a cluster client takes its ID from a block of
+// clusterIDBlock IDs the client reserved, so that it is one script on the
+// queue's slot; IDs from different clients' blocks do not follow the
+// order of their inserts. A batch of at most InsertChunk jobs on a plain client is
 // therefore all or none; a larger batch is not: if Insert returns an
 // error, the chunks before the one that failed (and, on a cluster, some
 // queues of that chunk) were stored and will run, and the error says which
@@ -164,7 +167,16 @@ func (b *Backend) insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]pg
 		first int64
 		index map[string]int64
 	)
-	if !b.plain {
+	switch {
+	case !b.plain && len(jobs) == 1:
+		// An ID from the client's reserve: one round trip, on the
+		// queue's slot.
+		var idx int64
+		if first, idx, err = b.takeID(ctx, jobs[0].Queue); err != nil {
+			return nil, err
+		}
+		index = map[string]int64{jobs[0].Queue: idx}
+	case !b.plain:
 		// One allocation for the whole batch: its IDs are consecutive.
 		if first, index, err = b.alloc(ctx, len(jobs), distinctQueues(jobs)); err != nil {
 			return nil, err
@@ -557,6 +569,7 @@ func (b *Backend) alloc(ctx context.Context, n int, names []string) (int64, map[
 	for i, name := range names {
 		index[name] = res[1+i]
 	}
+	b.reserve.learnIndexes(index)
 	return res[0], index, nil
 }
 

@@ -79,3 +79,57 @@ func TestClusterInsertPathOnOneServer(t *testing.T) {
 	require.ErrorIs(t, err, pgqueue.ErrDatabase)
 	require.Contains(t, err.Error(), "exists already", "the error names the existing job key")
 }
+
+// On a cluster, one-job inserts take their IDs from a block the client
+// reserved: the prefix's counter is asked once per block, not per job, and
+// two clients inserting in turn never hand out the same ID.
+func TestClusterOneJobInsertsTakeIDsFromAReservedBlock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := os.Getenv("PGQUEUE_TEST_REDIS_URL")
+	if url == "" {
+		t.Skip("set PGQUEUE_TEST_REDIS_URL to run this test")
+	}
+	opts, err := redis.ParseURL(url)
+	require.NoError(t, err)
+	c := redis.NewClient(opts)
+	defer c.Close()
+	prefix := "pgqt-idblock-" + guardToken()
+	defer func() {
+		keys, _ := c.Keys(ctx, "{"+prefix+"[}:]*").Result()
+		if len(keys) > 0 {
+			_ = c.Del(ctx, keys...).Err()
+		}
+	}()
+	clients := make([]*Backend, 2)
+	for i := range clients {
+		clients[i], err = New(c, &Options{Prefix: prefix})
+		require.NoError(t, err)
+		clients[i].plain = false // the cluster path, on one server
+	}
+	const perClient = 150
+	seen := map[int64]bool{}
+	for i := range 2 * perClient {
+		ids, err := clients[i%2].Insert(ctx, []pgqueue.InsertParams{{Kind: "k", Queue: "q", Args: []byte(`{}`), MaxAttempts: 1}})
+		require.NoError(t, err)
+		require.Len(t, ids, 1)
+		require.False(t, seen[ids[0]], "insert %d got ID %d, which an earlier insert of either client got already", i, ids[0])
+		seen[ids[0]] = true
+	}
+	counter, err := c.Get(ctx, clients[0].k.ids).Int64()
+	require.NoError(t, err)
+	require.Equal(t, int64(2*2*clusterIDBlock), counter,
+		"each client inserting %d jobs one at a time reserves 2 blocks of %d IDs: the counter is asked once per block, not per job", perClient, clusterIDBlock)
+	stored, err := c.ZCard(ctx, clients[0].queue("q").avail("k")).Result()
+	require.NoError(t, err)
+	require.Equal(t, int64(2*perClient), stored, "every job is stored under its own ID")
+
+	// A batch still gets consecutive IDs of its own, beyond every block.
+	batch := make([]pgqueue.InsertParams, 3)
+	for i := range batch {
+		batch[i] = pgqueue.InsertParams{Kind: "k", Queue: "q", Args: []byte(`{}`), MaxAttempts: 1}
+	}
+	ids, err := clients[0].Insert(ctx, batch)
+	require.NoError(t, err)
+	require.Equal(t, []int64{counter + 1, counter + 2, counter + 3}, ids, "a batch's IDs come from the counter, consecutive, after the reserved blocks")
+}

@@ -64,9 +64,12 @@ type Backend struct {
 	// server holds every key, so Insert can be one script.
 	plain bool
 	// co coalesces concurrent one-job inserts (plain client only).
-	co     coalescer
-	prefix string
-	k      globalKeys
+	co coalescer
+	// reserve holds the job IDs a cluster client reserved for its one-job
+	// inserts (see clusterIDBlock).
+	reserve idReserve
+	prefix  string
+	k       globalKeys
 	// channel is the pub/sub channel of wake-ups.
 	channel string
 	names   queueNames

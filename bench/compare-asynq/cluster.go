@@ -6,18 +6,32 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/pgqueue/pgqueue/bench"
 	"github.com/pgqueue/pgqueue/internal/rediscluster"
 )
+
+// clusterWorkloads are the workloads --cluster runs, in order.
+var clusterWorkloads = []string{"enqueue", "batch", "drain", "continuous"}
 
 // runCluster compares pgqueue on a cluster of three primaries with a
 // cluster of one, both started here (same settings, same client code: a
 // cluster client either way), on a workload whose jobs go round-robin
-// over --queues queues, so that the three primaries share them.
+// over --queues queues, so that the three primaries share them. Each of
+// --rounds rounds runs every workload on both clusters, taking turns at
+// going first; the table shows medians.
+//
+// Beside the rate it measures each primary's CPU per job. On a machine
+// whose cores the client and every primary share, the rate says what the
+// client could drive; the busiest primary's CPU per job says how far the
+// cluster itself would go before any one primary fills its core, which
+// is what more primaries buy when each has a core of its own.
 func runCluster(ctx context.Context, o options, stdout, stderr io.Writer) int {
 	dir, err := os.MkdirTemp("", "pgqueue-compare-cluster-")
 	if err != nil {
@@ -31,59 +45,170 @@ func runCluster(ctx context.Context, o options, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "pgqueue on Redis Cluster: 1 primary vs 3 primaries; %d queues; %d CPUs (GOMAXPROCS %d)\n",
 		len(queues), runtime.NumCPU(), runtime.GOMAXPROCS(0))
-	var results [][]result
+	var setups []*clusterSetup
+	defer func() {
+		for _, s := range setups {
+			s.close()
+		}
+	}()
 	for _, n := range []int{1, 3} {
 		sub, err := os.MkdirTemp(dir, fmt.Sprintf("primaries-%d-", n))
 		if err != nil {
 			fmt.Fprintln(stderr, "compare-asynq:", err)
 			return 1
 		}
-		c, err := rediscluster.StartCluster(ctx, sub, n)
-		if err != nil {
-			fmt.Fprintln(stderr, "compare-asynq:", err)
-			return 1
-		}
-		rs, err := clusterRound(ctx, o, c, queues, stdout)
-		c.Stop()
+		s, err := startClusterSetup(ctx, sub, n, queues)
 		if err != nil {
 			fmt.Fprintf(stderr, "compare-asynq: %d primaries: %v\n", n, err)
 			return 1
 		}
-		results = append(results, rs)
+		setups = append(setups, s)
+	}
+	results := map[int]map[string][]result{1: {}, 3: {}}
+	for round := range o.rounds {
+		order := setups
+		if round%2 == 1 {
+			order = []*clusterSetup{setups[1], setups[0]}
+		}
+		for _, s := range order {
+			for _, w := range clusterWorkloads {
+				rctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+				r, err := s.run(rctx, w, o)
+				cancel()
+				if err != nil {
+					fmt.Fprintf(stderr, "compare-asynq: %d primaries: %s: %v\n", s.primaries, w, err)
+					return 1
+				}
+				fmt.Fprintf(stdout, "%s   primaries' CPU/job %s\n", r, primaryCells(r.primaryCPU))
+				results[s.primaries][w] = append(results[s.primaries][w], r)
+			}
+		}
 	}
 	fmt.Fprintln(stdout)
-	tw := tabwriter.NewWriter(stdout, 0, 0, 3, ' ', 0)
-	fmt.Fprintln(tw, "workload\t1 primary\t3 primaries\t3 ÷ 1")
-	for i := range results[0] {
-		a, b := results[0][i], results[1][i]
-		fmt.Fprintf(tw, "%s\t%.0f jobs/s\t%.0f jobs/s\t%.2f×\n", a.workload, a.perSec, b.perSec, b.perSec/a.perSec)
-	}
-	_ = tw.Flush()
+	writeClusterTable(stdout, results, o.rounds)
 	return 0
 }
 
-// clusterRound runs the multi-queue workloads on one cluster.
-func clusterRound(ctx context.Context, o options, c *rediscluster.Cluster, queues []string, out io.Writer) ([]result, error) {
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
-	defer rdb.Close()
-	name := fmt.Sprintf("pgqueue(%d primary)", len(c.Nodes))
-	if len(c.Nodes) > 1 {
-		name = fmt.Sprintf("pgqueue(%d primaries)", len(c.Nodes))
-	}
-	sys, err := pgqueueSystem(name, rdb, "pgqcmp-"+randomSuffix(), queues)
+// clusterSetup is one started cluster with the pgqueue system on it and a
+// direct client to each primary for its CPU readings.
+type clusterSetup struct {
+	primaries int
+	cluster   *rediscluster.Cluster
+	rdb       *redis.ClusterClient
+	nodes     []*redis.Client
+	sys       system
+}
+
+func startClusterSetup(ctx context.Context, dir string, n int, queues []string) (*clusterSetup, error) {
+	c, err := rediscluster.StartCluster(ctx, dir, n)
 	if err != nil {
 		return nil, err
 	}
-	var rs []result
-	for _, w := range []string{"enqueue", "batch", "drain", "continuous"} {
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-		r, err := runWorkload(rctx, w, sys, o, cpuMeter{})
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", w, err)
-		}
-		fmt.Fprintln(out, r)
-		rs = append(rs, r)
+	s := &clusterSetup{primaries: n, cluster: c, rdb: redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})}
+	for _, addr := range c.Addrs() {
+		s.nodes = append(s.nodes, redis.NewClient(&redis.Options{Addr: addr}))
 	}
-	return rs, nil
+	name := fmt.Sprintf("pgqueue(%d primary)", n)
+	if n > 1 {
+		name = fmt.Sprintf("pgqueue(%d primaries)", n)
+	}
+	s.sys, err = pgqueueSystem(name, s.rdb, "pgqcmp-"+randomSuffix(), queues)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *clusterSetup) close() {
+	for _, c := range s.nodes {
+		_ = c.Close()
+	}
+	_ = s.rdb.Close()
+	s.cluster.Stop()
+}
+
+// primaryCPU reads every primary's CPU time so far; false if any read
+// failed.
+func (s *clusterSetup) primaryCPU(ctx context.Context) ([]time.Duration, bool) {
+	out := make([]time.Duration, len(s.nodes))
+	for i, c := range s.nodes {
+		d, ok := serverCPU(ctx, c)
+		if !ok {
+			return nil, false
+		}
+		out[i] = d
+	}
+	return out, true
+}
+
+// run runs workload w once and sets the result's busiestCPU: the CPU per
+// job of the primary that spent the most (-1 when a reading failed).
+func (s *clusterSetup) run(ctx context.Context, w string, o options) (result, error) {
+	before, okBefore := s.primaryCPU(ctx)
+	r, err := runWorkload(ctx, w, s.sys, o, cpuMeter{})
+	if err != nil {
+		return r, err
+	}
+	after, okAfter := s.primaryCPU(ctx)
+	r.busiestCPU = -1
+	if okBefore && okAfter && r.jobs > 0 {
+		var most time.Duration
+		for i := range after {
+			spent := after[i] - before[i]
+			most = max(most, spent)
+			r.primaryCPU = append(r.primaryCPU, float64(spent.Microseconds())/float64(r.jobs))
+		}
+		r.busiestCPU = float64(most.Microseconds()) / float64(r.jobs)
+	}
+	return r, nil
+}
+
+// writeClusterTable prints, per workload, the median rate on each cluster
+// and their ratio, then the busiest primary's median CPU per job on each
+// and the capacity ratio it implies (one primary's figure over three's).
+func writeClusterTable(w io.Writer, results map[int]map[string][]result, rounds int) {
+	med := func(rs []result, f func(result) float64) float64 {
+		xs := make([]float64, len(rs))
+		for i, r := range rs {
+			xs[i] = f(r)
+		}
+		return bench.Median(xs)
+	}
+	rate := func(r result) float64 { return r.perSec }
+	busiest := func(r result) float64 { return r.busiestCPU }
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	fmt.Fprintln(tw, "workload\t1 primary\t3 primaries\t3 ÷ 1\tbusiest primary CPU/job: 1\t3\tcapacity 3 ÷ 1")
+	for _, wl := range clusterWorkloads {
+		one, three := results[1][wl], results[3][wl]
+		if len(one) == 0 || len(three) == 0 {
+			continue
+		}
+		r1, r3 := med(one, rate), med(three, rate)
+		row := fmt.Sprintf("%s\t%.0f jobs/s\t%.0f jobs/s\t%.2f×", one[0].workload, r1, r3, r3/r1)
+		if slices.ContainsFunc(one, func(r result) bool { return r.busiestCPU < 0 }) ||
+			slices.ContainsFunc(three, func(r result) bool { return r.busiestCPU < 0 }) {
+			row += "\t?\t?\t-"
+		} else {
+			b1, b3 := med(one, busiest), med(three, busiest)
+			row += fmt.Sprintf("\t%.1fµs\t%.1fµs\t%.2f×", b1, b3, b1/b3)
+		}
+		fmt.Fprintln(tw, row)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(w, "\nMedian of %d rounds (the two clusters take turns at going first). Rates are what this one client\n"+
+		"process drove; the capacity ratio is how much further the busiest primary's CPU per job lets the\n"+
+		"cluster go before one primary fills a core, which more primaries buy when each has a core of its own.\n", rounds)
+}
+
+// primaryCells lists each primary's µs of CPU per job, in slot order.
+func primaryCells(us []float64) string {
+	if len(us) == 0 {
+		return "?"
+	}
+	cells := make([]string, len(us))
+	for i, u := range us {
+		cells[i] = fmt.Sprintf("%.1fµs", u)
+	}
+	return strings.Join(cells, " ")
 }

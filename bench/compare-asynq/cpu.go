@@ -34,23 +34,31 @@ func (m cpuMeter) sample(ctx context.Context) cpuSample {
 	if m.rdb == nil {
 		return s
 	}
-	info, err := m.rdb.Info(ctx, "cpu").Result()
+	s.redis, s.redisOK = serverCPU(ctx, m.rdb)
+	return s
+}
+
+// serverCPU reads the CPU time (user and system) one Redis server has
+// used since it started; false when INFO fails or says no such thing.
+func serverCPU(ctx context.Context, rdb *redis.Client) (time.Duration, bool) {
+	info, err := rdb.Info(ctx, "cpu").Result()
 	if err != nil {
-		return s
+		return 0, false
 	}
 	var secs float64
+	found := 0
 	for line := range strings.SplitSeq(info, "\r\n") {
 		k, v, _ := strings.Cut(line, ":")
 		if k == "used_cpu_sys" || k == "used_cpu_user" {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
-				return s
+				return 0, false
 			}
 			secs += f
+			found++
 		}
 	}
-	s.redis, s.redisOK = time.Duration(secs*float64(time.Second)), true
-	return s
+	return time.Duration(secs * float64(time.Second)), found == 2
 }
 
 // perJob sets r's CPU per job from two samples around its n jobs.

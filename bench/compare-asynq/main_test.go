@@ -56,3 +56,31 @@ func TestTableShowsMediansAndRatios(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterTableShowsMedianRatesAndTheBusiestPrimarysCapacity(t *testing.T) {
+	results := map[int]map[string][]result{1: {}, 3: {}}
+	add := func(primaries int, rate, busiest float64) {
+		results[primaries]["drain"] = append(results[primaries]["drain"], result{workload: "drain", perSec: rate, busiestCPU: busiest})
+	}
+	add(1, 100, 30)
+	add(1, 120, 20)
+	add(1, 110, 25)
+	add(3, 150, 10)
+	add(3, 160, 8)
+	add(3, 170, 12)
+	var b bytes.Buffer
+	writeClusterTable(&b, results, 3)
+	out := b.String()
+	for _, want := range []string{"110 jobs/s", "160 jobs/s", "1.45×", "25.0µs", "10.0µs", "2.50×", "Median of 3 rounds"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cluster table lacks %q (medians: 110 vs 160 jobs/s, busiest primary 25 vs 10 µs per job):\n%s", want, out)
+		}
+	}
+
+	results[3]["drain"][1].busiestCPU = -1
+	b.Reset()
+	writeClusterTable(&b, results, 3)
+	if out := b.String(); strings.Contains(out, "2.50×") || !strings.Contains(out, "?") {
+		t.Errorf("a round whose CPU reading failed must leave the capacity unknown, not a median of what remains:\n%s", out)
+	}
+}
