@@ -45,6 +45,9 @@ func runCluster(ctx context.Context, o options, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "pgqueue on Redis Cluster: 1 primary vs 3 primaries; %d queues; %d CPUs (GOMAXPROCS %d)\n",
 		len(queues), runtime.NumCPU(), runtime.GOMAXPROCS(0))
+	if o.primaryCPU > 0 {
+		fmt.Fprintf(stdout, "each primary held to %.2f of a core (CPU cgroup quota)\n", o.primaryCPU)
+	}
 	var setups []*clusterSetup
 	defer func() {
 		for _, s := range setups {
@@ -57,7 +60,7 @@ func runCluster(ctx context.Context, o options, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "compare-asynq:", err)
 			return 1
 		}
-		s, err := startClusterSetup(ctx, sub, n, queues)
+		s, err := startClusterSetup(ctx, sub, n, queues, o.primaryCPU)
 		if err != nil {
 			fmt.Fprintf(stderr, "compare-asynq: %d primaries: %v\n", n, err)
 			return 1
@@ -96,17 +99,29 @@ type clusterSetup struct {
 	cluster   *rediscluster.Cluster
 	rdb       *redis.ClusterClient
 	nodes     []*redis.Client
+	caps      []*cpuCap
 	sys       system
 }
 
-func startClusterSetup(ctx context.Context, dir string, n int, queues []string) (*clusterSetup, error) {
+// startClusterSetup starts a cluster of n primaries in dir, each held to
+// share of a core when share > 0 (see cpuCap).
+func startClusterSetup(ctx context.Context, dir string, n int, queues []string, share float64) (*clusterSetup, error) {
 	c, err := rediscluster.StartCluster(ctx, dir, n)
 	if err != nil {
 		return nil, err
 	}
 	s := &clusterSetup{primaries: n, cluster: c, rdb: redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})}
-	for _, addr := range c.Addrs() {
-		s.nodes = append(s.nodes, redis.NewClient(&redis.Options{Addr: addr}))
+	for i, addr := range c.Addrs() {
+		node := redis.NewClient(&redis.Options{Addr: addr})
+		s.nodes = append(s.nodes, node)
+		if share > 0 {
+			cc, err := capServer(ctx, node, fmt.Sprintf("pgqueue-compare-%d-%d-%s", n, i, randomSuffix()), share)
+			if err != nil {
+				s.close()
+				return nil, err
+			}
+			s.caps = append(s.caps, cc)
+		}
 	}
 	name := fmt.Sprintf("pgqueue(%d primary)", n)
 	if n > 1 {
@@ -126,6 +141,9 @@ func (s *clusterSetup) close() {
 	}
 	_ = s.rdb.Close()
 	s.cluster.Stop()
+	for _, c := range s.caps {
+		c.remove()
+	}
 }
 
 // primaryCPU reads every primary's CPU time so far; false if any read

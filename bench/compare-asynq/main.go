@@ -43,6 +43,7 @@ type options struct {
 	rounds       int
 	cluster      bool
 	clusterQueue int
+	primaryCPU   float64
 }
 
 var workloadNames = []string{"enqueue", "batch", "drain", "continuous", "latency"}
@@ -61,6 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.only, "only", "", "comma-separated workloads (default all: "+strings.Join(workloadNames, ",")+")")
 	fs.BoolVar(&o.cluster, "cluster", false, "compare pgqueue on 3 cluster primaries with 1 instead (starts both clusters)")
 	fs.IntVar(&o.clusterQueue, "queues", 12, "queues the --cluster workload spreads its jobs over")
+	fs.Float64Var(&o.primaryCPU, "primary-cpu", 0, "with --cluster, hold each primary to this share of one core (a CPU cgroup; needs root), so that Redis is the limit; 0: no cap")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -69,6 +71,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.jobs <= 0 || o.enqueueJobs <= 0 || o.duration <= 0 || o.rate <= 0 || o.goroutines <= 0 || o.clusterQueue <= 0 || o.rounds <= 0 {
 		return o, errors.New("all sizes, durations and counts must be positive")
+	}
+	if o.primaryCPU < 0 || o.primaryCPU > 64 || (o.primaryCPU > 0 && !o.cluster) {
+		return o, errors.New("--primary-cpu is a share of one core (0 < share ≤ 64) and needs --cluster")
 	}
 	for _, w := range o.selected() {
 		if !slices.Contains(workloadNames, w) {

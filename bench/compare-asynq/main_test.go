@@ -84,3 +84,20 @@ func TestClusterTableShowsMedianRatesAndTheBusiestPrimarysCapacity(t *testing.T)
 		t.Errorf("a round whose CPU reading failed must leave the capacity unknown, not a median of what remains:\n%s", out)
 	}
 }
+
+func TestPrimaryCPUNeedsClusterAndAShareOfACore(t *testing.T) {
+	for _, args := range [][]string{
+		{"--primary-cpu", "0.25"},
+		{"--cluster", "--primary-cpu", "-1"},
+		{"--cluster", "--primary-cpu", "100"},
+	} {
+		var stderr bytes.Buffer
+		if _, err := parseFlags(args, &stderr); err == nil || !strings.Contains(err.Error(), "--primary-cpu") {
+			t.Errorf("parseFlags(%q) = %v, want an error naming --primary-cpu", args, err)
+		}
+	}
+	o, err := parseFlags([]string{"--cluster", "--primary-cpu", "0.25"}, new(bytes.Buffer))
+	if err != nil || o.primaryCPU != 0.25 {
+		t.Errorf("parseFlags(--cluster --primary-cpu 0.25) = %v, %v; want a quarter of a core", o.primaryCPU, err)
+	}
+}
