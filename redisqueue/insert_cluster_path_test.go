@@ -2,13 +2,10 @@ package redisqueue
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/pgqueue/pgqueue"
 )
@@ -20,25 +17,7 @@ import (
 func TestClusterInsertPathOnOneServer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	// An internal test cannot use redistest (it imports this package), so
-	// it reads the variable itself and only runs when it is set.
-	url := os.Getenv("PGQUEUE_TEST_REDIS_URL")
-	if url == "" {
-		t.Skip("set PGQUEUE_TEST_REDIS_URL to run this test")
-	}
-	opts, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	c := redis.NewClient(opts)
-	defer c.Close()
-	prefix := "pgqt-clusterpath-" + guardToken()
-	defer func() {
-		keys, _ := c.Keys(ctx, "{"+prefix+"[}:]*").Result()
-		if len(keys) > 0 {
-			_ = c.Del(ctx, keys...).Err()
-		}
-	}()
-	b, err := New(c, &Options{Prefix: prefix})
-	require.NoError(t, err)
+	b, c := oneServerBackend(t, "clusterpath")
 	b.plain = false
 
 	n := InsertChunk + 10
@@ -86,26 +65,12 @@ func TestClusterInsertPathOnOneServer(t *testing.T) {
 func TestClusterOneJobInsertsTakeIDsFromAReservedBlock(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := os.Getenv("PGQUEUE_TEST_REDIS_URL")
-	if url == "" {
-		t.Skip("set PGQUEUE_TEST_REDIS_URL to run this test")
-	}
-	opts, err := redis.ParseURL(url)
+	first, c := oneServerBackend(t, "idblock")
+	second, err := New(c, &Options{Prefix: first.prefix})
 	require.NoError(t, err)
-	c := redis.NewClient(opts)
-	defer c.Close()
-	prefix := "pgqt-idblock-" + guardToken()
-	defer func() {
-		keys, _ := c.Keys(ctx, "{"+prefix+"[}:]*").Result()
-		if len(keys) > 0 {
-			_ = c.Del(ctx, keys...).Err()
-		}
-	}()
-	clients := make([]*Backend, 2)
-	for i := range clients {
-		clients[i], err = New(c, &Options{Prefix: prefix})
-		require.NoError(t, err)
-		clients[i].plain = false // the cluster path, on one server
+	clients := []*Backend{first, second}
+	for _, b := range clients {
+		b.plain = false // the cluster path, on one server
 	}
 	const perClient = 150
 	seen := map[int64]bool{}
