@@ -2,6 +2,7 @@ package redisqueue
 
 import (
 	"context"
+	"strings"
 	"sync"
 )
 
@@ -73,4 +74,18 @@ func (r *idReserve) learnIndexes(index map[string]int64) {
 	for name, idx := range index {
 		r.index[name] = idx
 	}
+}
+
+// dropOn empties the reserve when err is a refusal because a job key
+// exists already: the prefix's counter went back (deleted, evicted,
+// restored from an older snapshot), and the rest of a block reserved
+// before that may be what the counter hands out again. The next one-job
+// insert then takes a fresh block from the counter, as a batch does.
+func (r *idReserve) dropOn(err error) {
+	if err == nil || !strings.Contains(err.Error(), "exists already") {
+		return
+	}
+	r.mu.Lock()
+	r.next = r.end
+	r.mu.Unlock()
 }

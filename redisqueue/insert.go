@@ -199,6 +199,7 @@ func (b *Backend) insert(ctx context.Context, jobs []pgqueue.InsertParams) ([]pg
 		} else {
 			chunkFirst = first + int64(start)
 			dups, err = b.insertPerQueue(ctx, chunk, meta, names, groups, chunkFirst, index)
+			b.reserve.dropOn(err)
 		}
 		if err != nil {
 			if start > 0 {

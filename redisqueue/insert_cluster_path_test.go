@@ -2,6 +2,7 @@ package redisqueue
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -97,4 +98,28 @@ func TestClusterOneJobInsertsTakeIDsFromAReservedBlock(t *testing.T) {
 	ids, err := clients[0].Insert(ctx, batch)
 	require.NoError(t, err)
 	require.Equal(t, []int64{counter + 1, counter + 2, counter + 3}, ids, "a batch's IDs come from the counter, consecutive, after the reserved blocks")
+}
+
+// A one-job insert on a cluster that finds its reserved ID taken (the
+// counter went back and handed it out again) fails, storing nothing, and
+// the client drops the rest of its block: the next insert takes a fresh
+// block from the counter instead of the IDs after the taken one.
+func TestClusterReserveIsDroppedWhenAnIDIsTaken(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, c := oneServerBackend(t, "idtaken")
+	b.plain = false
+	one := []pgqueue.InsertParams{{Kind: "k", Queue: "q", Args: []byte(`{}`), MaxAttempts: 1}}
+	ids, err := b.Insert(ctx, one)
+	require.NoError(t, err)
+	taken := ids[0] + 1
+	require.NoError(t, c.HSet(ctx, b.queue("q").tag+":job:"+strconv.FormatInt(taken, 10), "kind", "k").Err())
+
+	_, err = b.Insert(ctx, one)
+	require.ErrorIs(t, err, pgqueue.ErrDatabase, "an insert onto an existing job key fails")
+	require.Contains(t, err.Error(), "exists already")
+	ids, err = b.Insert(ctx, one)
+	require.NoError(t, err)
+	require.Equal(t, int64(clusterIDBlock+1), ids[0],
+		"after the failure the next insert takes a fresh block from the counter (ID %d), not ID %d after the taken one", clusterIDBlock+1, taken+1)
 }

@@ -39,10 +39,8 @@ func runCluster(ctx context.Context, o options, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	queues := make([]string, o.clusterQueue)
-	for i := range queues {
-		queues[i] = fmt.Sprintf("q%d", i)
-	}
+	prefix := "pgqcmp-" + randomSuffix()
+	queues := balancedQueues(prefix, o.clusterQueue, 3)
 	fmt.Fprintf(stdout, "pgqueue on Redis Cluster: 1 primary vs 3 primaries; %d queues; %d CPUs (GOMAXPROCS %d)\n",
 		len(queues), runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	if o.primaryCPU > 0 {
@@ -60,7 +58,7 @@ func runCluster(ctx context.Context, o options, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "compare-asynq:", err)
 			return 1
 		}
-		s, err := startClusterSetup(ctx, sub, n, queues, o.primaryCPU)
+		s, err := startClusterSetup(ctx, sub, n, prefix, queues, o.primaryCPU)
 		if err != nil {
 			fmt.Fprintf(stderr, "compare-asynq: %d primaries: %v\n", n, err)
 			return 1
@@ -105,7 +103,7 @@ type clusterSetup struct {
 
 // startClusterSetup starts a cluster of n primaries in dir, each held to
 // share of a core when share > 0 (see cpuCap).
-func startClusterSetup(ctx context.Context, dir string, n int, queues []string, share float64) (*clusterSetup, error) {
+func startClusterSetup(ctx context.Context, dir string, n int, prefix string, queues []string, share float64) (*clusterSetup, error) {
 	c, err := rediscluster.StartCluster(ctx, dir, n)
 	if err != nil {
 		return nil, err
@@ -127,7 +125,7 @@ func startClusterSetup(ctx context.Context, dir string, n int, queues []string, 
 	if n > 1 {
 		name = fmt.Sprintf("pgqueue(%d primaries)", n)
 	}
-	s.sys, err = pgqueueSystem(name, s.rdb, "pgqcmp-"+randomSuffix(), queues)
+	s.sys, err = pgqueueSystem(name, s.rdb, prefix, queues)
 	if err != nil {
 		s.close()
 		return nil, err
@@ -229,4 +227,30 @@ func primaryCells(us []float64) string {
 		cells[i] = fmt.Sprintf("%.1fµs", u)
 	}
 	return strings.Join(cells, " ")
+}
+
+// balancedQueues names n queues of prefix (q0, q1, ... with some numbers
+// skipped) whose slots fall evenly into the slot ranges of a cluster of
+// parts primaries, as rediscluster.StartCluster splits them: n/parts on
+// each, the remainder on the first. Queue names drawn at random would
+// land unevenly (with 12 queues, often 6 on one primary of three), and
+// the comparison would measure the hash's luck rather than the cluster.
+func balancedQueues(prefix string, n, parts int) []string {
+	quota := make([]int, parts)
+	for i := range quota {
+		quota[i] = n / parts
+		if i < n%parts {
+			quota[i]++
+		}
+	}
+	var out []string
+	for i := 0; len(out) < n; i++ {
+		name := fmt.Sprintf("q%d", i)
+		part := rediscluster.KeySlot("{"+prefix+":"+name+"}") * parts / rediscluster.Slots
+		if quota[part] > 0 {
+			quota[part]--
+			out = append(out, name)
+		}
+	}
+	return out
 }

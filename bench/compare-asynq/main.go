@@ -146,7 +146,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		for _, s := range systems {
-			if err := s.reset(cctx); err != nil {
+			if err := s.drop(cctx); err != nil {
 				fmt.Fprintf(stderr, "compare-asynq: delete the keys of %s: %v\n", s.name, err)
 			}
 		}

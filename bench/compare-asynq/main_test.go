@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/pgqueue/pgqueue/internal/rediscluster"
 )
 
 func TestRotatedGivesEachSystemTheFirstTurnInTurn(t *testing.T) {
@@ -99,5 +101,23 @@ func TestPrimaryCPUNeedsClusterAndAShareOfACore(t *testing.T) {
 	o, err := parseFlags([]string{"--cluster", "--primary-cpu", "0.25"}, new(bytes.Buffer))
 	if err != nil || o.primaryCPU != 0.25 {
 		t.Errorf("parseFlags(--cluster --primary-cpu 0.25) = %v, %v; want a quarter of a core", o.primaryCPU, err)
+	}
+}
+
+func TestBalancedQueuesFallEvenlyOnThePrimaries(t *testing.T) {
+	for _, n := range []int{3, 12, 13} {
+		queues := balancedQueues("pgqcmp-test", n, 3)
+		if len(queues) != n {
+			t.Fatalf("balancedQueues(%d) gave %d queues", n, len(queues))
+		}
+		per := make([]int, 3)
+		for _, q := range queues {
+			per[rediscluster.KeySlot("{pgqcmp-test:"+q+"}")*3/rediscluster.Slots]++
+		}
+		for i, c := range per {
+			if c < n/3 || c > n/3+1 {
+				t.Errorf("%d queues put %v on the three primaries' slot ranges; want %d or %d on each (primary %d)", n, per, n/3, n/3+1, i)
+			}
+		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -27,8 +28,10 @@ type system struct {
 	// start starts workers that call worked(seq) as each job begins, and
 	// returns a function that stops them (waiting for running jobs).
 	start func(ctx context.Context, worked func(seq int64)) (stop func(), err error)
-	// reset deletes the system's keys: every run starts on an empty queue.
+	// reset deletes the system's jobs: every run starts on an empty queue.
 	reset func(ctx context.Context) error
+	// drop deletes every key of the system, at the end.
+	drop func(ctx context.Context) error
 }
 
 // job is the payload both systems store: {"seq":N}.
@@ -94,7 +97,25 @@ func pgqueueSystem(name string, rdb redis.UniversalClient, prefix string, queues
 				_ = c.Stop(sctx)
 			}, nil
 		},
-		reset: func(ctx context.Context) error { return deleteMatching(ctx, rdb, "{"+prefix+"[}:]*") },
+		drop: func(ctx context.Context) error { return deleteMatching(ctx, rdb, "{"+prefix+"[}:]*") },
+		reset: func(ctx context.Context) error {
+			// The ID counter is put back after the keys are gone, as
+			// in a store that never loses it: a cluster client keeps a
+			// block of IDs it reserved, and a counter started again
+			// would hand those out once more.
+			ids := "{" + prefix + "}:ids"
+			n, err := rdb.Get(ctx, ids).Int64()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+			if err := deleteMatching(ctx, rdb, "{"+prefix+"[}:]*"); err != nil {
+				return err
+			}
+			if n > 0 {
+				return rdb.Set(ctx, ids, n, 0).Err()
+			}
+			return nil
+		},
 	}, nil
 }
 
@@ -122,6 +143,7 @@ var (
 // that the run never touches another asynq user's keys).
 func asynqSystem(v asynqVariant, rdb redis.UniversalClient, queue string) system {
 	client := asynq.NewClientFromRedisClient(rdb)
+	dropKeys := func(ctx context.Context) error { return deleteMatching(ctx, rdb, "asynq:{"+queue+"}*") }
 	task := func(seq int64) *asynq.Task {
 		b, _ := json.Marshal(job{Seq: seq})
 		return asynq.NewTask(job{}.Kind(), b)
@@ -156,9 +178,8 @@ func asynqSystem(v asynqVariant, rdb redis.UniversalClient, queue string) system
 			}
 			return srv.Shutdown, nil
 		},
-		reset: func(ctx context.Context) error {
-			return deleteMatching(ctx, rdb, "asynq:{"+queue+"}*")
-		},
+		reset: dropKeys,
+		drop:  dropKeys,
 	}
 }
 
