@@ -179,7 +179,13 @@ func asynqSystem(v asynqVariant, rdb redis.UniversalClient, queue string) system
 			return srv.Shutdown, nil
 		},
 		reset: dropKeys,
-		drop:  dropKeys,
+		drop: func(ctx context.Context) error {
+			if err := dropKeys(ctx); err != nil {
+				return err
+			}
+			// asynq also lists every queue it saw in one global set.
+			return rdb.SRem(ctx, "asynq:queues", queue).Err()
+		},
 	}
 }
 
