@@ -3,6 +3,7 @@ package redisqueue
 import (
 	"context"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,4 +123,58 @@ func TestClusterReserveIsDroppedWhenAnIDIsTaken(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(clusterIDBlock+1), ids[0],
 		"after the failure the next insert takes a fresh block from the counter (ID %d), not ID %d after the taken one", clusterIDBlock+1, taken+1)
+}
+
+// Concurrent one-job inserts on the cluster path, from two clients, refill
+// their reserves at once again and again: every ID is still handed out
+// once, and every job is stored.
+func TestClusterConcurrentOneJobInsertsGetDistinctIDs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	first, c := oneServerBackend(t, "idblock-concurrent")
+	second, err := New(c, &Options{Prefix: first.prefix})
+	require.NoError(t, err)
+	clients := []*Backend{first, second}
+	for _, b := range clients {
+		b.plain = false
+	}
+	const goroutines, each = 8, 150
+	var mu sync.Mutex
+	seen := map[int64]int{}
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines)
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := clients[g%2]
+			for i := range each {
+				queue := []string{"q", "r", "s"}[i%3]
+				ids, err := b.Insert(ctx, []pgqueue.InsertParams{{Kind: "k", Queue: queue, Args: []byte(`{}`), MaxAttempts: 1}})
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				seen[ids[0]]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err, "a concurrent one-job insert failed")
+	}
+	require.Len(t, seen, goroutines*each, "every insert got an ID of its own")
+	for id, n := range seen {
+		require.Equal(t, 1, n, "ID %d was handed out %d times", id, n)
+	}
+	var stored int64
+	for _, q := range []string{"q", "r", "s"} {
+		n, err := c.ZCard(ctx, first.queue(q).avail("k")).Result()
+		require.NoError(t, err)
+		stored += n
+	}
+	require.Equal(t, int64(goroutines*each), stored, "every job is stored")
 }
