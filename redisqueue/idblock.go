@@ -17,63 +17,39 @@ import (
 // the order in which different clients inserted.
 const clusterIDBlock = 100
 
-// idReserve is a cluster client's block of unused job IDs, next..end-1,
-// and the queue indexes it has learnt (an index never changes once
-// given, see queueNames).
+// idReserve is a cluster client's block of unused job IDs, next..end-1.
 type idReserve struct {
 	mu        sync.Mutex
 	next, end int64
-	index     map[string]int64
 }
 
-// takeID returns an ID for one new job of queue and the queue's index,
-// from the reserve when it has both, else by one alloc.lua call that also
-// refills the reserve (when it is empty) and learns the index.
+// takeID returns an ID for one new job of queue and the queue's index:
+// from the reserve and the queue-name cache when both have them, else by
+// one alloc.lua call that takes a new block (the old block's rest, if
+// any, is skipped) and learns the index.
 func (b *Backend) takeID(ctx context.Context, queue string) (int64, int64, error) {
 	r := &b.reserve
-	r.mu.Lock()
-	idx, known := r.index[queue]
-	if known && r.next < r.end {
-		id := r.next
-		r.next++
+	if idx, known := b.indexOf(queue); known {
+		r.mu.Lock()
+		if r.next < r.end {
+			id := r.next
+			r.next++
+			r.mu.Unlock()
+			return id, idx, nil
+		}
 		r.mu.Unlock()
-		return id, idx, nil
 	}
-	// Asks only for the index while the block still has IDs: alloc.lua
-	// with no IDs takes none from the counter.
-	n := int64(clusterIDBlock)
-	if r.next < r.end {
-		n = 0
-	}
-	r.mu.Unlock()
-	first, index, err := b.alloc(ctx, int(n), []string{queue})
+	first, index, err := b.alloc(ctx, clusterIDBlock, []string{queue})
 	if err != nil {
 		return 0, 0, err
 	}
-	idx = index[queue]
-	if n == 0 {
-		// Another caller may have emptied the block meanwhile: ask again,
-		// the index now known.
-		return b.takeID(ctx, queue)
-	}
 	r.mu.Lock()
 	// Concurrent refills each keep their own first ID; the reserve keeps
-	// the last block stored, and the rest of the others' are skipped.
-	r.next, r.end = first+1, first+n
+	// the rest of the last block stored, and the others' rests are
+	// skipped.
+	r.next, r.end = first+1, first+clusterIDBlock
 	r.mu.Unlock()
-	return first, idx, nil
-}
-
-// learnIndexes records queue indexes an allocation returned.
-func (r *idReserve) learnIndexes(index map[string]int64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.index == nil {
-		r.index = make(map[string]int64, len(index))
-	}
-	for name, idx := range index {
-		r.index[name] = idx
-	}
+	return first, index[queue], nil
 }
 
 // dropOn empties the reserve when err is a refusal because a job key

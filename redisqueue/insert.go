@@ -55,11 +55,11 @@ const InsertChunk = 1000
 // the whole batch are allocated first (one script on the prefix's slot)
 // and each queue's jobs of a chunk are then stored atomically by a script
 // on the queue's slot, all queues of the chunk in one pipelined round
-// trip. A one-job insert on a cluster client takes its ID from a block of
-// clusterIDBlock IDs the client reserved, so that it is one script on the
-// queue's slot; IDs from different clients' blocks do not follow the
-// order of their inserts. A batch of at most InsertChunk jobs on a plain client is
-// therefore all or none; a larger batch is not: if Insert returns an
+// trip. A one-job insert on a cluster client takes its ID from a block
+// of clusterIDBlock IDs the client reserved, so that it is one script on
+// the queue's slot; IDs from different clients' blocks do not follow the
+// order of their inserts. A batch of at most InsertChunk jobs on a plain
+// client is therefore all or none; a larger batch is not: if Insert returns an
 // error, the chunks before the one that failed (and, on a cluster, some
 // queues of that chunk) were stored and will run, and the error says which
 // jobs. IDs still grow in the order given but, on a plain client, need not
@@ -570,7 +570,6 @@ func (b *Backend) alloc(ctx context.Context, n int, names []string) (int64, map[
 	for i, name := range names {
 		index[name] = res[1+i]
 	}
-	b.reserve.learnIndexes(index)
 	return res[0], index, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgqueue/pgqueue"
@@ -67,13 +68,7 @@ func TestClusterInsertPathOnOneServer(t *testing.T) {
 func TestClusterOneJobInsertsTakeIDsFromAReservedBlock(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	first, c := oneServerBackend(t, "idblock")
-	second, err := New(c, &Options{Prefix: first.prefix})
-	require.NoError(t, err)
-	clients := []*Backend{first, second}
-	for _, b := range clients {
-		b.plain = false // the cluster path, on one server
-	}
+	clients, c := twoClusterPathClients(t, "idblock")
 	const perClient = 150
 	seen := map[int64]bool{}
 	for i := range 2 * perClient {
@@ -131,13 +126,7 @@ func TestClusterReserveIsDroppedWhenAnIDIsTaken(t *testing.T) {
 func TestClusterConcurrentOneJobInsertsGetDistinctIDs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	first, c := oneServerBackend(t, "idblock-concurrent")
-	second, err := New(c, &Options{Prefix: first.prefix})
-	require.NoError(t, err)
-	clients := []*Backend{first, second}
-	for _, b := range clients {
-		b.plain = false
-	}
+	clients, c := twoClusterPathClients(t, "idblock-concurrent")
 	const goroutines, each = 8, 150
 	var mu sync.Mutex
 	seen := map[int64]int{}
@@ -172,9 +161,24 @@ func TestClusterConcurrentOneJobInsertsGetDistinctIDs(t *testing.T) {
 	}
 	var stored int64
 	for _, q := range []string{"q", "r", "s"} {
-		n, err := c.ZCard(ctx, first.queue(q).avail("k")).Result()
+		n, err := c.ZCard(ctx, clients[0].queue(q).avail("k")).Result()
 		require.NoError(t, err)
 		stored += n
 	}
 	require.Equal(t, int64(goroutines*each), stored, "every job is stored")
+}
+
+// twoClusterPathClients returns two backends on one fresh prefix of the
+// test Redis (see oneServerBackend), both forced onto the cluster insert
+// path, and their client.
+func twoClusterPathClients(t *testing.T, name string) ([]*Backend, *redis.Client) {
+	t.Helper()
+	first, c := oneServerBackend(t, name)
+	second, err := New(c, &Options{Prefix: first.prefix})
+	require.NoError(t, err)
+	clients := []*Backend{first, second}
+	for _, b := range clients {
+		b.plain = false // the cluster path, on one server
+	}
+	return clients, c
 }

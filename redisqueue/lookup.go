@@ -20,11 +20,31 @@ const tokenShift = 32
 // maxQueues is how many distinct queue names one prefix can hold.
 const maxQueues = 1<<(53-tokenShift) - 1
 
-// queueNames caches the index -> name registry of {P}:queue-index. An
-// index, once given, never changes its name, so entries never go stale.
+// queueNames caches the registry of queue indexes ({P}:queue-index and
+// {P}:queues) both ways. An index, once given, never changes its name, so
+// entries never go stale.
 type queueNames struct {
-	mu    sync.Mutex
-	byIdx map[int64]string
+	mu     sync.Mutex
+	byIdx  map[int64]string
+	byName map[string]int64
+}
+
+// learn records that name has index idx; b.names.mu must be held. The
+// enqueue paths call it per call, mostly for a pair already known.
+func (n *queueNames) learn(name string, idx int64) {
+	if n.byIdx[idx] == name {
+		return
+	}
+	n.byIdx[idx] = name
+	n.byName[name] = idx
+}
+
+// indexOf returns the cached index of queue name, if known.
+func (b *Backend) indexOf(name string) (int64, bool) {
+	b.names.mu.Lock()
+	defer b.names.mu.Unlock()
+	idx, ok := b.names.byName[name]
+	return idx, ok
 }
 
 // queueOfToken returns the queue named by a fencing token's high bits, or
@@ -48,7 +68,7 @@ func (b *Backend) queueOfToken(ctx context.Context, token int64) (string, error)
 		return "", wrapErr("look up a queue", err)
 	}
 	b.names.mu.Lock()
-	b.names.byIdx[idx] = name
+	b.names.learn(name, idx)
 	b.names.mu.Unlock()
 	return name, nil
 }
@@ -60,7 +80,7 @@ func (b *Backend) rememberQueues(names []string, indexes []int64) {
 	defer b.names.mu.Unlock()
 	for i, idx := range indexes {
 		if i < len(names) && idx > 0 {
-			b.names.byIdx[idx] = names[i]
+			b.names.learn(names[i], idx)
 		}
 	}
 }

@@ -121,7 +121,7 @@ func New(client redis.UniversalClient, opts *Options) (*Backend, error) {
 			rescue:     tag + ":rescue",
 		},
 		channel: prefix + ":wake",
-		names:   queueNames{byIdx: map[int64]string{}},
+		names:   queueNames{byIdx: map[int64]string{}, byName: map[string]int64{}},
 	}, nil
 }
 
