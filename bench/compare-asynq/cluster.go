@@ -13,7 +13,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/pgqueue/pgqueue/bench"
 	"github.com/pgqueue/pgqueue/internal/rediscluster"
 )
 
@@ -67,11 +66,7 @@ func runCluster(ctx context.Context, o options, stdout, stderr io.Writer) int {
 	}
 	results := map[int]map[string][]result{1: {}, 3: {}}
 	for round := range o.rounds {
-		order := setups
-		if round%2 == 1 {
-			order = []*clusterSetup{setups[1], setups[0]}
-		}
-		for _, s := range order {
+		for _, s := range rotated(setups, round) {
 			for _, w := range clusterWorkloads {
 				rctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 				r, err := s.run(rctx, w, o)
@@ -158,8 +153,8 @@ func (s *clusterSetup) primaryCPU(ctx context.Context) ([]time.Duration, bool) {
 	return out, true
 }
 
-// run runs workload w once and sets the result's busiestCPU: the CPU per
-// job of the primary that spent the most (-1 when a reading failed).
+// run runs workload w once and sets the result's primaryCPU: each
+// primary's CPU per job (none when a reading failed).
 func (s *clusterSetup) run(ctx context.Context, w string, o options) (result, error) {
 	before, okBefore := s.primaryCPU(ctx)
 	r, err := runWorkload(ctx, w, s.sys, o, cpuMeter{})
@@ -167,32 +162,29 @@ func (s *clusterSetup) run(ctx context.Context, w string, o options) (result, er
 		return r, err
 	}
 	after, okAfter := s.primaryCPU(ctx)
-	r.busiestCPU = -1
 	if okBefore && okAfter && r.jobs > 0 {
-		var most time.Duration
 		for i := range after {
-			spent := after[i] - before[i]
-			most = max(most, spent)
-			r.primaryCPU = append(r.primaryCPU, float64(spent.Microseconds())/float64(r.jobs))
+			r.primaryCPU = append(r.primaryCPU, float64((after[i]-before[i]).Microseconds())/float64(r.jobs))
 		}
-		r.busiestCPU = float64(most.Microseconds()) / float64(r.jobs)
 	}
 	return r, nil
+}
+
+// busiestCPU is the CPU per job of the primary that spent the most in r,
+// -1 when unknown.
+func busiestCPU(r result) float64 {
+	if len(r.primaryCPU) == 0 {
+		return -1
+	}
+	return slices.Max(r.primaryCPU)
 }
 
 // writeClusterTable prints, per workload, the median rate on each cluster
 // and their ratio, then the busiest primary's median CPU per job on each
 // and the capacity ratio it implies (one primary's figure over three's).
 func writeClusterTable(w io.Writer, results map[int]map[string][]result, rounds int) {
-	med := func(rs []result, f func(result) float64) float64 {
-		xs := make([]float64, len(rs))
-		for i, r := range rs {
-			xs[i] = f(r)
-		}
-		return bench.Median(xs)
-	}
 	rate := func(r result) float64 { return r.perSec }
-	busiest := func(r result) float64 { return r.busiestCPU }
+	unknown := func(r result) bool { return busiestCPU(r) < 0 }
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	fmt.Fprintln(tw, "workload\t1 primary\t3 primaries\t3 ÷ 1\tbusiest primary CPU/job: 1\t3\tcapacity 3 ÷ 1")
 	for _, wl := range clusterWorkloads {
@@ -200,13 +192,12 @@ func writeClusterTable(w io.Writer, results map[int]map[string][]result, rounds 
 		if len(one) == 0 || len(three) == 0 {
 			continue
 		}
-		r1, r3 := med(one, rate), med(three, rate)
+		r1, r3 := medianBy(one, rate), medianBy(three, rate)
 		row := fmt.Sprintf("%s\t%.0f jobs/s\t%.0f jobs/s\t%.2f×", one[0].workload, r1, r3, r3/r1)
-		if slices.ContainsFunc(one, func(r result) bool { return r.busiestCPU < 0 }) ||
-			slices.ContainsFunc(three, func(r result) bool { return r.busiestCPU < 0 }) {
+		if slices.ContainsFunc(one, unknown) || slices.ContainsFunc(three, unknown) {
 			row += "\t?\t?\t-"
 		} else {
-			b1, b3 := med(one, busiest), med(three, busiest)
+			b1, b3 := medianBy(one, busiestCPU), medianBy(three, busiestCPU)
 			row += fmt.Sprintf("\t%.1fµs\t%.1fµs\t%.2f×", b1, b3, b1/b3)
 		}
 		fmt.Fprintln(tw, row)

@@ -194,7 +194,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // systems[r mod n] first. Whoever runs first meets a colder process (no
 // pooled connections, no loaded script) and a Redis without the others'
 // keys; taking turns spreads that, and the machine's drift, over all.
-func rotated(systems []system, round int) []system {
+func rotated[T any](systems []T, round int) []T {
 	k := round % len(systems)
 	return append(slices.Clone(systems[k:]), systems[:k]...)
 }
@@ -312,17 +312,20 @@ func writeTable(w io.Writer, systems []system, results []result, o options) {
 		"and the ratio of each; below 1 means pgqueue picks jobs up sooner.\n", what, o.rate)
 }
 
+// medianBy is the median of one figure, f, over rs.
+func medianBy(rs []result, f func(result) float64) float64 {
+	xs := make([]float64, len(rs))
+	for i, r := range rs {
+		xs[i] = f(r)
+	}
+	return bench.Median(xs)
+}
+
 // medianOf is one result whose figures are the medians of rs's (the
 // rounds of one system on one workload); a note, if any, is kept.
 func medianOf(rs []result) result {
 	m := rs[0]
-	pick := func(f func(result) float64) float64 {
-		xs := make([]float64, len(rs))
-		for i, r := range rs {
-			xs[i] = f(r)
-		}
-		return bench.Median(xs)
-	}
+	pick := func(f func(result) float64) float64 { return medianBy(rs, f) }
 	m.perSec = pick(func(r result) float64 { return r.perSec })
 	m.p50 = pick(func(r result) float64 { return r.p50 })
 	m.p99 = pick(func(r result) float64 { return r.p99 })

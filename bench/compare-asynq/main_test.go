@@ -62,7 +62,7 @@ func TestTableShowsMediansAndRatios(t *testing.T) {
 func TestClusterTableShowsMedianRatesAndTheBusiestPrimarysCapacity(t *testing.T) {
 	results := map[int]map[string][]result{1: {}, 3: {}}
 	add := func(primaries int, rate, busiest float64) {
-		results[primaries]["drain"] = append(results[primaries]["drain"], result{workload: "drain", perSec: rate, busiestCPU: busiest})
+		results[primaries]["drain"] = append(results[primaries]["drain"], result{workload: "drain", perSec: rate, primaryCPU: []float64{busiest / 2, busiest}})
 	}
 	add(1, 100, 30)
 	add(1, 120, 20)
@@ -79,7 +79,7 @@ func TestClusterTableShowsMedianRatesAndTheBusiestPrimarysCapacity(t *testing.T)
 		}
 	}
 
-	results[3]["drain"][1].busiestCPU = -1
+	results[3]["drain"][1].primaryCPU = nil
 	b.Reset()
 	writeClusterTable(&b, results, 3)
 	if out := b.String(); strings.Contains(out, "2.50×") || !strings.Contains(out, "?") {

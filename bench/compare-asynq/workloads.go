@@ -23,10 +23,9 @@ type result struct {
 	// of the Redis server (-1: unknown) and of this process.
 	cpu                 bool
 	redisCPU, clientCPU float64
-	// busiestCPU is, on a cluster (--cluster), the µs of CPU per job of
-	// the primary that spent the most (-1: unknown).
-	busiestCPU float64
-	primaryCPU []float64 // each primary's, in slot order
+	// primaryCPU is, on a cluster (--cluster), each primary's µs of CPU
+	// per job, in slot order; empty when unknown.
+	primaryCPU []float64
 	// note replaces the figure when the system has no such API.
 	note string
 }
